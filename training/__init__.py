@@ -1,0 +1,1 @@
+"""Training domain: datasets, training runs, the model registry and staff retraining pages."""

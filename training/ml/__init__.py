@@ -1,0 +1,1 @@
+"""Django-free ML core: synthetic galaxies, augmentation, architectures, training loop, evaluation."""
