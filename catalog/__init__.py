@@ -1,0 +1,1 @@
+"""Catalogue domain: galaxies, their names and images, name/coordinate resolution, image sources."""

@@ -1,0 +1,55 @@
+"""Catalogue API: resolve a PGC number, a name or a sky position to a target."""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inclinet_site.api import ApiError
+
+from .coordinates import CoordinateError
+from .selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, target_resolve, target_resolve_position
+from .serializers import FailedSerializer, ResolveQuerySerializer, TargetSerializer
+
+
+def _target_response(target: Target) -> Response:
+    data = TargetSerializer(target).data
+    data["status"] = "success"
+    return Response(data)
+
+
+class GalaxyByPgcView(APIView):
+    @extend_schema(
+        operation_id="catalog_galaxy_by_pgc",
+        responses={200: TargetSerializer, 404: FailedSerializer},
+        parameters=[OpenApiParameter("pgc", int, OpenApiParameter.PATH, examples=[OpenApiExample("M33", value=5818)])],
+    )
+    def get(self, request: Request, pgc: int) -> Response:
+        try:
+            return _target_response(Target.from_galaxy(galaxy_get_by_pgc(pgc=pgc)))
+        except GalaxyNotFound as exc:
+            raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None
+
+
+class ResolveView(APIView):
+    @extend_schema(
+        operation_id="catalog_resolve",
+        parameters=[ResolveQuerySerializer],
+        responses={200: TargetSerializer, 400: FailedSerializer, 404: FailedSerializer},
+        examples=[OpenApiExample("By name", value={"q": "M33"}), OpenApiExample("By position", value={"q": "10h42m +41d16m"})],
+    )
+    def get(self, request: Request) -> Response:
+        query = ResolveQuerySerializer(data=request.query_params)
+        if not query.is_valid():
+            raise ApiError("Give a query 'q' of at most 128 characters.", status=status.HTTP_400_BAD_REQUEST)
+        text, fov = query.validated_data["q"], query.validated_data.get("fov")
+        try:
+            if fov:
+                return _target_response(target_resolve_position(position=text, field=fov))
+            return _target_response(target_resolve(query=text))
+        except CoordinateError as exc:
+            raise ApiError(str(exc), status=status.HTTP_400_BAD_REQUEST) from None
+        except GalaxyNotFound as exc:
+            raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None

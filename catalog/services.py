@@ -1,0 +1,191 @@
+"""Writes to the catalogue: OpenNGC and HyperLEDA-style imports, galaxies from uploads and synthesis."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from django.db import transaction
+
+from .models import Galaxy, GalaxyAlias, GalaxySource
+from .names import normalise_name
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    aliases: int = 0
+
+
+def _aliases_for(dso: object) -> list[str]:
+    """Every designation OpenNGC knows for an object: Messier, NGC, IC, common and other names."""
+    messier, ngcs, ics, commons, others = dso.identifiers  # type: ignore[attr-defined]
+    names: list[str] = []
+    if messier:
+        names.append(f"M{int(str(messier).upper().lstrip('M'))}")
+    for group in (ngcs, ics, commons, others):
+        names.extend(group or [])
+    return names
+
+
+def _pgc_from_aliases(aliases: Iterable[str]) -> int | None:
+    for alias in aliases:
+        key = normalise_name(alias)
+        if key.startswith("PGC") and key[3:].isdigit():
+            return int(key[3:])
+    return None
+
+
+def catalogue_import_openngc(*, progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import every galaxy of the OpenNGC catalogue shipped in ``pyongc``. Idempotent."""
+    from pyongc import ongc
+
+    report = ImportReport()
+    objects = ongc.listObjects(type="G")
+    seen_pgc: set[int] = set()
+    with transaction.atomic():
+        for dso in objects:
+            aliases = [dso.name, *_aliases_for(dso)]
+            pgc = _pgc_from_aliases(aliases)
+            if pgc is not None and pgc in seen_pgc:
+                report.skipped += 1  # OpenNGC lists a few components under one PGC number
+                continue
+            ra_rad, dec_rad = dso.rad_coords
+            if ra_rad is None or dec_rad is None:
+                report.skipped += 1
+                continue
+            majax, _minax, pa = dso.dimensions
+            fields = {
+                "name": dso.name,
+                "name_key": normalise_name(dso.name),
+                "ra": math.degrees(ra_rad) % 360.0,
+                "dec": math.degrees(dec_rad),
+                "d25_arcmin": majax,
+                "pa": pa,
+                "morph_type": dso.hubble or "",
+                "source": GalaxySource.OPENNGC,
+            }
+            if pgc is not None:
+                seen_pgc.add(pgc)
+                galaxy, created = Galaxy.objects.update_or_create(pgc=pgc, defaults=fields)
+            else:
+                galaxy, created = Galaxy.objects.update_or_create(
+                    pgc=None, name=dso.name, source=GalaxySource.OPENNGC, defaults=fields
+                )
+            report.created += int(created)
+            report.updated += int(not created)
+            alias_rows = [GalaxyAlias(galaxy=galaxy, name=a, key=normalise_name(a)) for a in aliases]
+            GalaxyAlias.objects.bulk_create(alias_rows, ignore_conflicts=True)
+            report.aliases += len(alias_rows)
+            if progress:
+                progress(1)
+    logger.info("openngc import finished", extra={"galaxies_created": report.created, "galaxies_updated": report.updated})
+    return report
+
+
+LEDA_COLUMNS = ("pgc", "al2000", "de2000", "logd25", "pa", "objname")
+
+
+class CatalogueFormatError(ValueError):
+    """A catalogue file whose header or rows cannot be read; the message names the problem."""
+
+
+def _optional_float(text: str) -> float | None:
+    text = text.strip()
+    if not text or text.lower() == "nan":
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _leda_rows(stream: IO[str]) -> Iterator[Galaxy]:
+    reader = csv.reader(stream)
+    try:
+        header = [column.strip().lower() for column in next(reader)]
+    except StopIteration:
+        raise CatalogueFormatError("The CSV file is empty.") from None
+    missing = [column for column in LEDA_COLUMNS if column not in header]
+    if missing:
+        raise CatalogueFormatError(f"The CSV header lacks the columns {', '.join(missing)}.")
+    index = {column: header.index(column) for column in LEDA_COLUMNS}
+    for line_number, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        try:
+            pgc = int(row[index["pgc"]])
+            ra = float(row[index["al2000"]]) * 15.0  # al2000 is in hours
+            dec = float(row[index["de2000"]])
+            logd25 = _optional_float(row[index["logd25"]])
+            pa = _optional_float(row[index["pa"]])
+        except (ValueError, IndexError) as exc:
+            raise CatalogueFormatError(f"Line {line_number}: {exc}") from None
+        if pgc <= 0 or not (0 <= ra < 360) or not (-90 <= dec <= 90):
+            raise CatalogueFormatError(f"Line {line_number}: PGC, RA or Dec out of range.")
+        name = row[index["objname"]].strip() or f"PGC{pgc}"
+        yield Galaxy(
+            pgc=pgc,
+            name=name,
+            name_key=normalise_name(name),
+            ra=ra,
+            dec=dec,
+            d25_arcmin=0.1 * 10**logd25 if logd25 is not None else None,
+            pa=pa,
+            source=GalaxySource.LEDA,
+        )
+
+
+def catalogue_import_leda_csv(
+    *, stream: IO[str] | IO[bytes], batch_size: int = 5000, progress: Callable[[int], None] | None = None
+) -> ImportReport:
+    """Stream a HyperLEDA-style CSV (``PGC, al2000 [h], de2000, logd25, pa, objname``) into the catalogue.
+
+    Rows are upserted on PGC in batches, so memory stays bounded for millions of rows.
+    Each batch is its own transaction: a format error stops the import with earlier batches kept.
+    """
+    text_stream = io.TextIOWrapper(stream, encoding="utf-8", newline="") if isinstance(stream.read(0), bytes) else stream
+    report = ImportReport()
+    batch: list[Galaxy] = []
+
+    def flush() -> None:
+        with transaction.atomic():
+            Galaxy.objects.bulk_create(
+                batch,
+                update_conflicts=True,
+                unique_fields=["pgc"],
+                update_fields=["name", "name_key", "ra", "dec", "d25_arcmin", "pa", "updated_at"],
+            )
+        report.created += len(batch)  # upserted: new or refreshed
+        if progress:
+            progress(len(batch))
+        batch.clear()
+
+    for galaxy in _leda_rows(text_stream):  # type: ignore[arg-type]
+        batch.append(galaxy)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return report
+
+
+def galaxy_create_synthetic(*, name: str, ra: float, dec: float, d25_arcmin: float, pa: float, truth: dict) -> Galaxy:
+    """A synthetic galaxy: no PGC number, a ``SYN-`` name, and its generator truth attached."""
+    if not name.startswith("SYN-"):
+        raise ValueError("Synthetic galaxy names start with 'SYN-' so they are never mistaken for real objects.")
+    galaxy, _ = Galaxy.objects.update_or_create(
+        name=name,
+        source=GalaxySource.SYNTHETIC,
+        defaults={
+            "name_key": normalise_name(name), "ra": ra, "dec": dec, "d25_arcmin": d25_arcmin,
+            "pa": pa, "truth": truth, "pgc": None,
+        },
+    )
+    return galaxy

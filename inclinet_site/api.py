@@ -1,0 +1,39 @@
+"""API error shape shared by every endpoint: ``{"status": "failed", "message": ...}`` with a 4xx/5xx."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status as http_status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(Exception):
+    """Raised by API views for an expected failure that the client should see verbatim."""
+
+    def __init__(self, message: str, *, status: int = http_status.HTTP_400_BAD_REQUEST, **extra: Any):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.extra = extra
+
+
+def failed(message: str, *, status: int, **extra: Any) -> Response:
+    return Response({"status": "failed", "message": message, **extra}, status=status)
+
+
+def _flatten(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return "; ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApiError):
+        return failed(exc.message, status=exc.status, **exc.extra)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        response.data = {"status": "failed", "message": _flatten(response.data)}
+    return response

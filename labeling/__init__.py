@@ -1,0 +1,1 @@
+"""Galaxy Inclination Zoo: standards, assignment, two-step measurement, consensus, calibration."""

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Bring IncliNET up on embedded defaults (SQLite + filesystem Celery broker unless DATABASE_URL /
+# REDIS_URL are set): migrate, load the catalogue and demo data, create staff, start worker and web.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+mkdir -p var/run var/log
+
+$PY manage.py migrate --noinput -v0
+$PY manage.py collectstatic --noinput -v0
+if [ "$($PY manage.py shell -c 'from catalog.models import Galaxy; print(Galaxy.objects.filter(source="openngc").exists())')" != "True" ]; then
+  echo "Importing the OpenNGC catalogue..."
+  $PY manage.py import_openngc -v0
+fi
+$PY manage.py load_demo_data
+$PY manage.py ensure_staff
+
+WEBROOT_PATH=$($PY -c 'import os; r=os.environ.get("WEBROOT","/").strip("/"); print("/"+r+"/" if r else "/")')
+URL="http://$HOST:$PORT$WEBROOT_PATH"
+
+cleanup() { kill "${WORKER_PID:-}" "${WEB_PID:-}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+.venv/bin/celery -A inclinet_site worker -Q default,train,predict --concurrency 2 -n "inclinet@%h" \
+  --loglevel INFO >var/log/worker.log 2>&1 &
+WORKER_PID=$!
+.venv/bin/gunicorn inclinet_site.wsgi -b "$HOST:$PORT" --workers 2 --threads 4 --timeout 120 \
+  --access-logfile var/log/access.log >var/log/web.log 2>&1 &
+WEB_PID=$!
+
+for _ in $(seq 1 60); do
+  if curl -fsS -o /dev/null "$URL" 2>/dev/null; then break; fi
+  sleep 1
+done
+echo "IncliNET is running at $URL   (health: ${URL}healthz, API docs: ${URL}api/docs, admin: ${URL}admin/)"
+echo "Logs in var/log/. Press Ctrl-C to stop."
+wait -n "$WORKER_PID" "$WEB_PID"
