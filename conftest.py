@@ -1,0 +1,93 @@
+"""Project-wide pytest fixtures: isolated media and model store, real Celery workers, the catalogue."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path: Path) -> None:
+    """Every test writes media and models under its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MODEL_STORE = tmp_path / "model_store"
+    settings.REMOTE_RESOLVERS_ENABLED = False
+
+
+@pytest.fixture(scope="session")
+def openngc_catalogue(django_db_setup, django_db_blocker) -> None:  # noqa: ANN001
+    """The real OpenNGC catalogue, imported once per session into the test database."""
+    from catalog.models import Galaxy, GalaxySource
+    from catalog.services import catalogue_import_openngc
+
+    with django_db_blocker.unblock():
+        if not Galaxy.objects.filter(source=GalaxySource.OPENNGC).exists():
+            catalogue_import_openngc()
+
+
+@pytest.fixture
+def catalogue(openngc_catalogue, django_db_blocker, db) -> None:  # noqa: ANN001
+    """Re-import when a transactional test has flushed the tables in between."""
+    from catalog.models import Galaxy, GalaxySource
+    from catalog.services import catalogue_import_openngc
+
+    if not Galaxy.objects.filter(source=GalaxySource.OPENNGC).exists():
+        catalogue_import_openngc()
+
+
+def _worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    env.update(extra or {})
+    return env
+
+
+class CeleryWorker:
+    """A real ``celery worker`` process; tests can kill and restart it."""
+
+    def __init__(self, *, env: dict[str, str], queues: str, log_path: Path) -> None:
+        self.env, self.queues, self.log_path = env, queues, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "inclinet_site", "worker", "-Q", self.queues,
+             "--concurrency", "1", "--pool", "prefork", "-n", f"test-{os.getpid()}-{time.time_ns()}@%h",
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+            cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, *, sig_kill: bool = False) -> None:
+        if self.process and self.process.poll() is None:
+            (self.process.kill if sig_kill else self.process.terminate)()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def celery_worker_process(tmp_path: Path, settings) -> Iterator[CeleryWorker]:  # noqa: ANN001
+    """A real worker on the test's Redis broker and test database, started and stopped per test."""
+    from django.db import connection
+
+    db_url = os.environ.get("DATABASE_URL", "")
+    env_extra = {"MEDIA_ROOT": str(settings.MEDIA_ROOT), "MODEL_STORE": str(settings.MODEL_STORE)}
+    if db_url.startswith("postgres"):
+        # Point the worker at the test database that pytest-django created.
+        env_extra["DATABASE_URL"] = db_url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]
+    worker = CeleryWorker(env=_worker_env(env_extra), queues="default,train,predict", log_path=tmp_path / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
