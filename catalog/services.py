@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from django.db import transaction
+from django.db import reset_queries, transaction
 
 from .models import Galaxy, GalaxyAlias, GalaxySource
 from .names import normalise_name
@@ -163,6 +163,7 @@ def catalogue_import_leda_csv(
                 update_fields=["name", "name_key", "ra", "dec", "d25_arcmin", "pa", "updated_at"],
             )
         report.created += len(batch)  # upserted: new or refreshed
+        reset_queries()  # with DEBUG on, Django keeps every (huge) bulk INSERT in memory otherwise
         if progress:
             progress(len(batch))
         batch.clear()
