@@ -91,3 +91,30 @@ def celery_worker_process(tmp_path: Path, settings) -> Iterator[CeleryWorker]:  
     worker.start()
     yield worker
     worker.stop()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():  # noqa: ANN201
+    """Debian's Chromium driven by Playwright (no browser download at run time)."""
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium_browser):  # noqa: ANN001, ANN201
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()

@@ -45,48 +45,59 @@ def _pgc_from_aliases(aliases: Iterable[str]) -> int | None:
 
 
 def catalogue_import_openngc(*, progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import every galaxy of the OpenNGC catalogue shipped in ``pyongc``. Idempotent."""
+    """Import every galaxy of the OpenNGC catalogue shipped in ``pyongc``. Idempotent.
+
+    Galaxies with a PGC number are bulk-upserted on it; the few without one are matched by name.
+    """
     from pyongc import ongc
 
     report = ImportReport()
-    objects = ongc.listObjects(type="G")
-    seen_pgc: set[int] = set()
+    by_pgc: dict[int, tuple[Galaxy, list[str]]] = {}
+    without_pgc: list[tuple[Galaxy, list[str]]] = []
+    for dso in ongc.listObjects(type="G"):
+        aliases = [dso.name, *_aliases_for(dso)]
+        ra_rad, dec_rad = dso.rad_coords
+        pgc = _pgc_from_aliases(aliases)
+        if ra_rad is None or dec_rad is None or (pgc is not None and pgc in by_pgc):
+            report.skipped += 1  # no position, or a second component listed under the same PGC
+            continue
+        majax, _minax, pa = dso.dimensions
+        galaxy = Galaxy(
+            pgc=pgc, name=dso.name, name_key=normalise_name(dso.name), ra=math.degrees(ra_rad) % 360.0,
+            dec=math.degrees(dec_rad), d25_arcmin=majax, pa=pa, morph_type=dso.hubble or "",
+            source=GalaxySource.OPENNGC,
+        )
+        if pgc is None:
+            without_pgc.append((galaxy, aliases))
+        else:
+            by_pgc[pgc] = (galaxy, aliases)
+        if progress:
+            progress(1)
+
+    fields = ["name", "name_key", "ra", "dec", "d25_arcmin", "pa", "morph_type", "source", "updated_at"]
     with transaction.atomic():
-        for dso in objects:
-            aliases = [dso.name, *_aliases_for(dso)]
-            pgc = _pgc_from_aliases(aliases)
-            if pgc is not None and pgc in seen_pgc:
-                report.skipped += 1  # OpenNGC lists a few components under one PGC number
-                continue
-            ra_rad, dec_rad = dso.rad_coords
-            if ra_rad is None or dec_rad is None:
-                report.skipped += 1
-                continue
-            majax, _minax, pa = dso.dimensions
-            fields = {
-                "name": dso.name,
-                "name_key": normalise_name(dso.name),
-                "ra": math.degrees(ra_rad) % 360.0,
-                "dec": math.degrees(dec_rad),
-                "d25_arcmin": majax,
-                "pa": pa,
-                "morph_type": dso.hubble or "",
-                "source": GalaxySource.OPENNGC,
-            }
-            if pgc is not None:
-                seen_pgc.add(pgc)
-                galaxy, created = Galaxy.objects.update_or_create(pgc=pgc, defaults=fields)
-            else:
-                galaxy, created = Galaxy.objects.update_or_create(
-                    pgc=None, name=dso.name, source=GalaxySource.OPENNGC, defaults=fields
-                )
+        existing = set(Galaxy.objects.filter(pgc__in=by_pgc).values_list("pgc", flat=True))
+        Galaxy.objects.bulk_create(
+            [galaxy for galaxy, _ in by_pgc.values()], batch_size=2000,
+            update_conflicts=True, unique_fields=["pgc"], update_fields=fields,
+        )
+        ids = dict(Galaxy.objects.filter(pgc__in=by_pgc).values_list("pgc", "id"))
+        report.created += len(by_pgc) - len(existing)
+        report.updated += len(existing)
+        alias_rows = [
+            GalaxyAlias(galaxy_id=ids[pgc], name=alias, key=normalise_name(alias))
+            for pgc, (_, aliases) in by_pgc.items() for alias in aliases
+        ]
+        for galaxy, aliases in without_pgc:
+            values = {field: getattr(galaxy, field) for field in fields if field != "updated_at"}
+            saved, created = Galaxy.objects.update_or_create(
+                pgc=None, name=galaxy.name, source=GalaxySource.OPENNGC, defaults=values
+            )
             report.created += int(created)
             report.updated += int(not created)
-            alias_rows = [GalaxyAlias(galaxy=galaxy, name=a, key=normalise_name(a)) for a in aliases]
-            GalaxyAlias.objects.bulk_create(alias_rows, ignore_conflicts=True)
-            report.aliases += len(alias_rows)
-            if progress:
-                progress(1)
+            alias_rows.extend(GalaxyAlias(galaxy=saved, name=a, key=normalise_name(a)) for a in aliases)
+        GalaxyAlias.objects.bulk_create(alias_rows, batch_size=5000, ignore_conflicts=True)
+        report.aliases = len(alias_rows)
     logger.info("openngc import finished", extra={"galaxies_created": report.created, "galaxies_updated": report.updated})
     return report
 
