@@ -14,8 +14,11 @@ REPO_ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(autouse=True)
-def _isolated_storage(settings, tmp_path: Path) -> None:
+def _isolated_storage(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Every test writes media and models under its own temporary folder."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return  # the Django-free ML core can be tested with -p no:django
+    settings = request.getfixturevalue("settings")
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODEL_STORE = tmp_path / "model_store"
     settings.REMOTE_RESOLVERS_ENABLED = False
