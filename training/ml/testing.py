@@ -1,0 +1,48 @@
+"""Small, fast ensembles for tests and smoke checks: real Keras models, tiny and untrained or briefly fit.
+
+They exercise the serving path (manifest, fused graph, TTA, registry) without the cost of model4/5/6.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .ensemble import MANIFEST_NAME, EnsembleManifest, MemberSpec
+
+
+def tiny_network(*, kind: str, seed: int, input_shape: tuple[int, int, int] = (128, 128, 3)):  # noqa: ANN201
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(1, activation="tanh")(x) if kind == "regression" else keras.layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def write_tiny_ensemble(folder: Path, *, version: str = "tiny-1", families: int = 3, flavours: int = 4) -> EnsembleManifest:
+    """An ensemble with the original's naming (model4, model41.., model4-binary) of tiny networks."""
+    folder.mkdir(parents=True, exist_ok=True)
+    members = []
+    for group in range(families):
+        family = f"model{4 + group}"
+        for flavour in range(flavours):
+            name = family if flavour == 0 else f"{family}{flavour}"
+            tiny_network(kind="regression", seed=100 * group + flavour).save(folder / f"{name}.keras")
+            members.append(MemberSpec(name=name, architecture="tiny", flavour=flavour, kind="regression",
+                                      file=f"{name}.keras", group=group))
+        tiny_network(kind="reject", seed=1000 + group).save(folder / f"{family}-binary.keras")
+        members.append(MemberSpec(name=f"{family}-binary", architecture="tiny", flavour=0, kind="reject",
+                                  file=f"{family}-binary.keras", group=group))
+    manifest = EnsembleManifest(version=version, members=tuple(members),
+                                preprocessing={"input": "uint8 RGB 128x128, scaled inside the model"})
+    (folder / MANIFEST_NAME).write_text(manifest.to_json())
+    return manifest
+
+
+def random_galaxy_images(n: int, *, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, 128, 128, 3), dtype=np.uint8)

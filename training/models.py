@@ -1,0 +1,103 @@
+"""Training domain models: dataset snapshots, training runs, model versions and ensembles."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class DatasetSnapshot(models.Model):
+    """A frozen training set: consensus labels and/or synthetic galaxies, with a content hash."""
+
+    name = models.CharField(max_length=100, unique=True)
+    content_hash = models.CharField(max_length=64, db_index=True)
+    path = models.CharField(max_length=500, help_text="folder under MODEL_STORE/datasets")
+    n_train = models.PositiveIntegerField(default=0)
+    n_test = models.PositiveIntegerField(default=0)
+    description = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingRun(models.Model):
+    """One architecture × flavour fit, with live progress written by the Celery task."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.PROTECT, related_name="runs", null=True, blank=True)
+    architecture = models.CharField(max_length=32)
+    flavour = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=16, default="regression")
+    config = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    epoch = models.PositiveIntegerField(default=0)
+    step = models.PositiveIntegerField(default=0)
+    progress = models.FloatField(default=0.0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    history = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    output_dir = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.architecture} flavour {self.flavour} ({self.status})"
+
+
+class Ensemble(models.Model):
+    """Model versions that serve together; exactly one ensemble is active at a time."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate"
+        ACTIVE = "active"
+        RETIRED = "retired"
+
+    version = models.CharField(max_length=64, unique=True)
+    folder = models.CharField(max_length=500, help_text="folder under MODEL_STORE holding manifest.json and weights")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE, db_index=True)
+    manifest = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict, blank=True)
+    snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="active"), name="one_active_ensemble")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.status})"
+
+
+class ModelVersion(models.Model):
+    """One trained network: architecture × flavour, its weights file and manifest entry."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate"
+        ACTIVE = "active"
+        RETIRED = "retired"
+
+    ensemble = models.ForeignKey(Ensemble, on_delete=models.CASCADE, related_name="members")
+    name = models.CharField(max_length=32, help_text="public name, e.g. model41 or model5-binary")
+    architecture = models.CharField(max_length=32)
+    flavour = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=16)
+    weights = models.CharField(max_length=500)
+    metrics = models.JSONField(default=dict, blank=True)
+    run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ensemble", "name"], name="model_name_unique_in_ensemble")]
+
+    def __str__(self) -> str:
+        return f"{self.name} in {self.ensemble.version}"
