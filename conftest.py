@@ -121,3 +121,18 @@ def page(chromium_browser):  # noqa: ANN001, ANN201
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def fake_services(settings):  # noqa: ANN001, ANN201
+    """Local SDSS / Legacy Survey / Sesame / NED servers, with the settings pointed at them."""
+    from django.core.cache import cache
+
+    from tests.fake_services import FakeAstroServices
+
+    with FakeAstroServices() as fake:
+        fake.configure(settings)
+        settings.REMOTE_RESOLVERS_ENABLED = True
+        cache.clear()
+        yield fake
+        cache.clear()

@@ -83,7 +83,7 @@ def target_resolve_name(*, name: str, use_remote: bool = True) -> Target:
         try:
             remote = resolve_remote(cleaned)
         except ResolverUnavailable as exc:
-            logger.warning("remote resolvers unavailable", extra={"name": cleaned, "error": str(exc)})
+            logger.warning("remote resolvers unavailable", extra={"object_name": cleaned, "error": str(exc)})
             raise GalaxyNotFound(
                 f"Could not find object {cleaned} in the local catalogue, and the remote name resolvers "
                 f"are unreachable ({exc})."
