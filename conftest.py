@@ -136,3 +136,14 @@ def fake_services(settings):  # noqa: ANN001, ANN201
         cache.clear()
         yield fake
         cache.clear()
+
+
+@pytest.fixture
+def active_tiny_ensemble(settings, db):  # noqa: ANN001, ANN201
+    """A registered and promoted ensemble of tiny real Keras networks, named like the original's 12 + 3."""
+    from training.ml.testing import write_tiny_ensemble
+    from training.services import ensemble_promote, ensemble_register
+
+    folder = settings.MODEL_STORE / "ensembles" / "tiny-1"
+    write_tiny_ensemble(folder, version="tiny-1")
+    return ensemble_promote(ensemble=ensemble_register(folder=folder))

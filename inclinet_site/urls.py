@@ -15,9 +15,14 @@ site_patterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema")),
     path("api/", include("catalog.urls")),
+    path("api/", include("predictions.urls")),
+    path("predict/", include("predictions.page_urls")),
 ]
 
 prefix = settings.WEBROOT.lstrip("/")
 urlpatterns = [path(prefix, include(site_patterns))]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler404 = "inclinet_site.views.not_found"
+handler500 = "inclinet_site.views.server_error"

@@ -1,0 +1,244 @@
+"""The prediction REST API: ``/api/pgc/<id>``, ``/api/objname/<name>``, ``/api/file`` and ``/api/coords``.
+
+Paths, fields and messages follow the original IncliNET API so existing scripts keep working; the
+additive fields are ``model_version``, ``alarm``, ``alarm_reason`` and ``image_url``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import astropy.units as u
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from catalog.coordinates import CoordinateError, check_position, parse_angle, parse_field
+from catalog.imaging import ImageError
+from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, galaxy_nearest, target_resolve_name
+from catalog.sources import ImageSourceError
+from inclinet_site.api import ApiError
+
+from . import serializers as s
+from .inference import NoActiveEnsemble
+from .services import prediction_for_target, prediction_for_upload
+
+UPLOAD_HINT = "[Note] Please upload jpg, png, jpeg, and gif files no larger than 1 MB !"
+
+
+def galaxy_info(target: Target, *, pgc_as_string: bool) -> dict[str, Any]:
+    pgc: Any = target.pgc
+    if pgc_as_string and pgc is not None:
+        pgc = str(pgc)
+    return {
+        "pgc": pgc,
+        "ra": f"{target.ra:.4f} deg",
+        "dec": f"{target.dec:.4f} deg",
+        "fov": f"{target.fov_arcmin:.2f} arcmin",
+        "pa": f"{target.pa} deg" if target.pa is not None else "",
+        "objname": target.name,
+    }
+
+
+def _evaluate_target(target: Target, *, pgc_as_string: bool) -> Response:
+    try:
+        body = prediction_for_target(target=target)
+    except NoActiveEnsemble as exc:
+        raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE) from None
+    except ImageSourceError as exc:
+        raise ApiError(f"Could not get an image of {target.name or 'this position'}: {exc}",
+                       status=status.HTTP_502_BAD_GATEWAY) from None
+    except ImageError as exc:
+        raise ApiError(f"The image service returned an unusable image: {exc}", status=status.HTTP_502_BAD_GATEWAY) from None
+    return Response({"status": "success", "galaxy": galaxy_info(target, pgc_as_string=pgc_as_string), **body})
+
+
+class PredictionView(APIView):
+    throttle_classes = [AnonRateThrottle, UserRateThrottle]
+
+
+class PgcPredictionView(PredictionView):
+    @extend_schema(
+        operation_id="predict_pgc",
+        summary="Evaluate a galaxy by its PGC number",
+        parameters=[OpenApiParameter("pgc_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("M31", value=2557)])],
+        responses={200: s.PredictionResponseSerializer, 400: s.FailedResponseSerializer, 404: s.FailedResponseSerializer,
+                   502: s.FailedResponseSerializer, 503: s.FailedResponseSerializer},
+    )
+    def get(self, request: Request, pgc_id: str) -> Response:
+        try:
+            pgc = int(pgc_id)
+            if pgc <= 0:
+                raise ValueError
+        except ValueError:
+            raise ApiError(f"Could not find PGC{pgc_id} in the database. PGC numbers are positive integers.",
+                           status=status.HTTP_400_BAD_REQUEST) from None
+        try:
+            target = Target.from_galaxy(galaxy_get_by_pgc(pgc=pgc))
+        except GalaxyNotFound as exc:
+            raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None
+        return _evaluate_target(target, pgc_as_string=True)
+
+
+class ObjnamePredictionView(PredictionView):
+    @extend_schema(
+        operation_id="predict_objname",
+        summary="Evaluate a galaxy by name (local catalogue, then Sesame/NED)",
+        parameters=[OpenApiParameter("objname", str, OpenApiParameter.PATH, examples=[OpenApiExample("Sombrero", value="Sombrero")])],
+        responses={200: s.PredictionResponseSerializer, 404: s.FailedResponseSerializer, 502: s.FailedResponseSerializer,
+                   503: s.FailedResponseSerializer},
+    )
+    def get(self, request: Request, objname: str) -> Response:
+        try:
+            target = target_resolve_name(name=objname)
+        except GalaxyNotFound as exc:
+            raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None
+        return _evaluate_target(Target(**{**target.__dict__, "name": objname.strip()}), pgc_as_string=False)
+
+
+class CoordsPredictionView(PredictionView):
+    @extend_schema(
+        operation_id="predict_coords",
+        summary="Evaluate the galaxy at a sky position",
+        parameters=[s.CoordsQuerySerializer],
+        examples=[OpenApiExample("NGC 4826", value={"ra": "194.1825", "dec": "21.6820", "fov": "15.71 arcmin"})],
+        responses={200: s.PredictionResponseSerializer, 400: s.FailedResponseSerializer, 502: s.FailedResponseSerializer,
+                   503: s.FailedResponseSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        query = s.CoordsQuerySerializer(data=request.query_params)
+        if not query.is_valid():
+            raise ApiError("Give ra, dec and fov, e.g. ?ra=194.1825&dec=21.682&fov=15.7", status=status.HTTP_400_BAD_REQUEST)
+        try:
+            ra = parse_angle(query.validated_data["ra"], unit=u.hourangle, name="RA")
+            dec = parse_angle(query.validated_data["dec"], unit=u.deg, name="Dec")
+            check_position(ra, dec)
+            fov = parse_field(query.validated_data["fov"])
+        except CoordinateError as exc:
+            raise ApiError(str(exc), status=status.HTTP_400_BAD_REQUEST) from None
+        galaxy = galaxy_nearest(ra=ra, dec=dec, radius_arcmin=min(fov / 4, 1.0))
+        known = Target.from_galaxy(galaxy) if galaxy else None
+        target = Target(ra=ra, dec=dec, fov_arcmin=fov, pa=known.pa if known else None,
+                        name=known.name if known else "", pgc=known.pgc if known else None, resolved_by="position")
+        return _evaluate_target(target, pgc_as_string=False)
+
+
+class FilePredictionView(PredictionView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="predict_file",
+        summary="Evaluate an uploaded image (PNG, JPEG or GIF, at most 1 MB)",
+        request={"multipart/form-data": s.FileUploadSerializer},
+        responses={200: s.PredictionResponseSerializer, 400: s.FailedResponseSerializer, 413: s.FailedResponseSerializer,
+                   503: s.FailedResponseSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApiError(f"No file received in the multipart field 'file'. {UPLOAD_HINT}", status=status.HTTP_400_BAD_REQUEST)
+        filename = upload.name[:255]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            raise ApiError(f"{filename} is {upload.size} bytes. {UPLOAD_HINT}",
+                           status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, filename=filename)
+        try:
+            body = prediction_for_upload(data=upload.read())
+        except ImageError as exc:
+            raise ApiError(f"{exc} {UPLOAD_HINT}", status=status.HTTP_400_BAD_REQUEST, filename=filename) from None
+        except NoActiveEnsemble as exc:
+            raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE, filename=filename) from None
+        return Response({"status": "success", "filename": filename, **body})
+
+
+class BatchUploadSerializer(s.serializers.Serializer):
+    file = s.serializers.FileField(help_text="CSV (first column: PGC numbers or names) or a zip of PNG/JPEG/GIF images")
+    kind = s.serializers.ChoiceField(choices=["csv", "zip"], required=False, help_text="defaults from the file name")
+
+
+class BatchJobSerializer(s.serializers.Serializer):
+    status = s.serializers.CharField(default="success")
+    id = s.serializers.UUIDField()
+    kind = s.serializers.CharField()
+    state = s.serializers.CharField(source="status")
+    total = s.serializers.IntegerField()
+    done = s.serializers.IntegerField()
+    failed = s.serializers.IntegerField()
+    progress = s.serializers.FloatField()
+    result_csv = s.serializers.SerializerMethodField()
+    result_json = s.serializers.SerializerMethodField()
+
+    def _url(self, job, suffix: str) -> str | None:  # noqa: ANN001
+        if job.status != "succeeded":
+            return None
+        request = self.context.get("request")
+        from django.urls import reverse
+
+        url = reverse("api-batch-result", args=[job.id, suffix])
+        return request.build_absolute_uri(url) if request else url
+
+    def get_result_csv(self, job) -> str | None:  # noqa: ANN001
+        return self._url(job, "csv")
+
+    def get_result_json(self, job) -> str | None:  # noqa: ANN001
+        return self._url(job, "json")
+
+
+class BatchCreateView(PredictionView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(operation_id="batch_create", summary="Start a batch job (CSV of PGCs/names, or zip of images)",
+                   request={"multipart/form-data": BatchUploadSerializer},
+                   responses={202: BatchJobSerializer, 400: s.FailedResponseSerializer})
+    def post(self, request: Request) -> Response:
+        from .batch import BatchInputError, batch_job_create
+        from .tasks import run_batch_job
+
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApiError("Send the batch as the multipart field 'file'.", status=status.HTTP_400_BAD_REQUEST)
+        if upload.size > 50 * 1024 * 1024:
+            raise ApiError("A batch file may be at most 50 MB.", status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        kind = request.data.get("kind") or ("zip" if upload.name.lower().endswith(".zip") else "csv")
+        try:
+            job = batch_job_create(kind=kind, filename=upload.name, data=upload.read(), owner=request.user)
+        except BatchInputError as exc:
+            raise ApiError(str(exc), status=status.HTTP_400_BAD_REQUEST) from None
+        run_batch_job.delay(str(job.id))
+        return Response(BatchJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BatchDetailView(PredictionView):
+    @extend_schema(operation_id="batch_detail", summary="Progress of a batch job",
+                   responses={200: BatchJobSerializer, 404: s.FailedResponseSerializer})
+    def get(self, request: Request, job_id: str) -> Response:
+        from .models import BatchJob
+
+        job = BatchJob.objects.filter(pk=job_id).first()
+        if job is None:
+            raise ApiError("No such batch job.", status=status.HTTP_404_NOT_FOUND)
+        return Response(BatchJobSerializer(job, context={"request": request}).data)
+
+
+class BatchResultView(PredictionView):
+    @extend_schema(operation_id="batch_result", summary="Download a finished batch job's results (csv or json)",
+                   responses={(200, "text/csv"): bytes, 404: s.FailedResponseSerializer, 409: s.FailedResponseSerializer})
+    def get(self, request: Request, job_id: str, fmt: str):  # noqa: ANN201
+        from django.core.files.storage import default_storage
+        from django.http import FileResponse
+
+        from .models import BatchJob
+
+        job = BatchJob.objects.filter(pk=job_id).first()
+        if job is None:
+            raise ApiError("No such batch job.", status=status.HTTP_404_NOT_FOUND)
+        if job.status != BatchJob.Status.SUCCEEDED:
+            raise ApiError(f"The batch job is {job.status}; results are ready when it has succeeded.",
+                           status=status.HTTP_409_CONFLICT)
+        path = job.result_file.name if fmt == "csv" else f"batch/results/{job.id}.json"
+        content_type = "text/csv" if fmt == "csv" else "application/json"
+        return FileResponse(default_storage.open(path, "rb"), content_type=content_type, as_attachment=True,
+                            filename=f"inclinet-batch-{job.id}.{fmt}")

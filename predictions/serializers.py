@@ -1,0 +1,59 @@
+"""OpenAPI shapes of the prediction API; they mirror the original IncliNET JSON."""
+from rest_framework import serializers
+
+
+class SummarySerializer(serializers.Serializer):
+    mean = serializers.FloatField()
+    median = serializers.FloatField()
+    stdev = serializers.FloatField()
+
+
+class InclinationsSerializer(serializers.Serializer):
+    Group_0 = serializers.DictField(child=serializers.FloatField(), help_text="model4, model41..43 (degrees)")
+    Group_1 = serializers.DictField(child=serializers.FloatField(), required=False, help_text="model5, model51..53")
+    Group_2 = serializers.DictField(child=serializers.FloatField(), required=False, help_text="model6, model61..63")
+    summary = SummarySerializer()
+
+
+class RejectionSerializer(serializers.Serializer):
+    summary = SummarySerializer()
+
+    class Meta:
+        ref_name = "RejectionLikelihood"
+
+
+class GalaxyInfoSerializer(serializers.Serializer):
+    pgc = serializers.CharField(help_text="a string for /api/pgc, an integer for /api/objname (as the original)")
+    ra = serializers.CharField(help_text="e.g. '10.6848 deg'")
+    dec = serializers.CharField(help_text="e.g. '41.2689 deg'")
+    fov = serializers.CharField(help_text="e.g. '266.74 arcmin'")
+    pa = serializers.CharField(help_text="e.g. '35.0 deg'")
+    objname = serializers.CharField()
+
+
+class PredictionResponseSerializer(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    galaxy = GalaxyInfoSerializer(required=False)
+    filename = serializers.CharField(required=False)
+    inclinations = InclinationsSerializer()
+    rejection_likelihood = serializers.DictField(help_text="model4-binary..model6-binary in percent, and summary")
+    model_version = serializers.CharField()
+    alarm = serializers.BooleanField()
+    alarm_reason = serializers.CharField(allow_blank=True)
+    image_url = serializers.CharField()
+
+
+class FailedResponseSerializer(serializers.Serializer):
+    status = serializers.CharField(default="failed")
+    message = serializers.CharField()
+    filename = serializers.CharField(required=False)
+
+
+class FileUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="PNG, JPEG or GIF, at most 1 MB, checked by content")
+
+
+class CoordsQuerySerializer(serializers.Serializer):
+    ra = serializers.CharField(help_text="degrees, or sexagesimal hours such as 10h42m00s")
+    dec = serializers.CharField(help_text="degrees, or sexagesimal such as +41d16m")
+    fov = serializers.CharField(help_text="field size, e.g. '5', '5 arcmin', '30 arcsec', '0.1 deg'")

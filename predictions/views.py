@@ -1,0 +1,107 @@
+"""The astronomer page and its JSON helpers: cut-out proxy, upload, and evaluate with manual alignment."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import astropy.units as u
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from catalog.coordinates import CoordinateError, check_position, parse_angle, parse_field
+from catalog.imaging import ImageError, encode_jpeg, load_image, prepare_model_input
+from catalog.sources import ImageSourceError, fetch_cutout
+
+from .inference import NoActiveEnsemble
+from .services import UPLOAD_FORMATS, prediction_for_model_input
+
+UPLOAD_DIR = "uploads"
+
+
+def failed(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"status": "failed", "message": message}, status=status)
+
+
+def page(request: HttpRequest) -> HttpResponse:
+    return render(request, "predictions/page.html", {"max_upload_bytes": settings.MAX_UPLOAD_BYTES})
+
+
+def _position(params: dict) -> tuple[float, float, float]:
+    ra = parse_angle(str(params.get("ra", "")), unit=u.hourangle, name="RA")
+    dec = parse_angle(str(params.get("dec", "")), unit=u.deg, name="Dec")
+    check_position(ra, dec)
+    return ra, dec, parse_field(str(params.get("fov", "")))
+
+
+@require_GET
+def cutout(request: HttpRequest) -> HttpResponse:
+    """The sky image the page shows, through the same cached image sources the API uses."""
+    try:
+        ra, dec, fov = _position(request.GET)
+        fetched = fetch_cutout(ra=ra, dec=dec, fov_arcmin=fov)
+    except CoordinateError as exc:
+        return failed(str(exc), 400)
+    except ImageSourceError as exc:
+        return failed(f"Could not get an image of this position: {exc}", 502)
+    return HttpResponse(fetched.data, content_type=fetched.content_type)
+
+
+@require_POST
+def upload(request: HttpRequest) -> JsonResponse:
+    """Check an uploaded image by content and keep it (re-encoded) for alignment and evaluation."""
+    upload_file = request.FILES.get("file")
+    if upload_file is None:
+        return failed("Choose an image file to upload.", 400)
+    if upload_file.size > settings.MAX_UPLOAD_BYTES:
+        return failed(f"Please upload jpg, png, jpeg or gif files no larger than {settings.MAX_UPLOAD_BYTES // 1024} KB.", 413)
+    try:
+        image = load_image(upload_file.read(), max_bytes=settings.MAX_UPLOAD_BYTES,
+                           max_pixels=settings.MAX_IMAGE_PIXELS, allowed_formats=UPLOAD_FORMATS)
+    except ImageError as exc:
+        return failed(str(exc), 400)
+    upload_id = uuid.uuid4().hex
+    # Stored under a name we choose: the client's file name never reaches the file system.
+    path = default_storage.save(f"{UPLOAD_DIR}/{upload_id}.jpg", ContentFile(encode_jpeg(image.pixels, quality=95)))
+    return JsonResponse({"status": "success", "upload_id": upload_id, "image_url": default_storage.url(path),
+                         "notes": image.notes})
+
+
+@require_POST
+def evaluate(request: HttpRequest) -> JsonResponse:
+    """Evaluate what the page shows: a sky cut-out or an upload, rotated and zoomed by the user."""
+    try:
+        params = json.loads(request.body or b"{}")
+        angle = float(params.get("angle", 0.0))
+        scale = float(params.get("scale", 1.0))
+        if not 0.05 <= scale <= 20:
+            raise ValueError("scale must be between 0.05 and 20")
+    except (ValueError, TypeError) as exc:
+        return failed(f"Bad request: {exc}", 400)
+    try:
+        if params.get("upload_id"):
+            upload_id = str(params["upload_id"])
+            if not upload_id.isalnum():
+                return failed("Unknown upload.", 400)
+            path = f"{UPLOAD_DIR}/{upload_id}.jpg"
+            if not default_storage.exists(path):
+                return failed("That upload has expired; upload the image again.", 404)
+            with default_storage.open(path) as handle:
+                data = handle.read()
+        else:
+            ra, dec, fov = _position(params)
+            data = fetch_cutout(ra=ra, dec=dec, fov_arcmin=fov).data
+        image = load_image(data, max_bytes=20 * settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS)
+        body = prediction_for_model_input(model_input=prepare_model_input(image.pixels, angle_deg=angle, scale=scale))
+    except CoordinateError as exc:
+        return failed(str(exc), 400)
+    except ImageSourceError as exc:
+        return failed(f"Could not get an image of this position: {exc}", 502)
+    except ImageError as exc:
+        return failed(str(exc), 400)
+    except NoActiveEnsemble as exc:
+        return failed(str(exc), 503)
+    return JsonResponse({"status": "success", **body})
