@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import math
@@ -9,9 +10,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import numpy as np
+from django.core.files.base import ContentFile
 from django.db import reset_queries, transaction
 
-from .models import Galaxy, GalaxyAlias, GalaxySource
+from .imaging import encode_png
+from .models import Galaxy, GalaxyAlias, GalaxyImage, GalaxySource
 from .names import normalise_name
 
 logger = logging.getLogger(__name__)
@@ -201,3 +205,16 @@ def galaxy_create_synthetic(*, name: str, ra: float, dec: float, d25_arcmin: flo
         },
     )
     return galaxy
+
+
+def galaxy_image_store(*, galaxy: Galaxy, kind: str, source: str, pixels: np.ndarray, rotation_deg: float = 0.0,
+                       fov_arcmin: float | None = None) -> GalaxyImage:
+    """Store (or keep) one image of a galaxy as PNG in Django storage; one per galaxy, kind and source."""
+    existing = GalaxyImage.objects.filter(galaxy=galaxy, kind=kind, source=source).first()
+    if existing:
+        return existing
+    data = encode_png(pixels)
+    image = GalaxyImage(galaxy=galaxy, kind=kind, source=source, width=pixels.shape[1], height=pixels.shape[0],
+                        sha256=hashlib.sha256(data).hexdigest(), rotation_deg=rotation_deg, fov_arcmin=fov_arcmin)
+    image.file.save(f"{galaxy.name}_{kind}_{source}.png", ContentFile(data), save=True)
+    return image
