@@ -15,6 +15,7 @@ site_patterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema")),
     path("api/", include("catalog.urls")),
+    path("zoo/", include("labeling.urls")),
     path("api/", include("predictions.urls")),
     path("predict/", include("predictions.page_urls")),
 ]

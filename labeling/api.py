@@ -1,0 +1,377 @@
+"""Zoo REST API (mounted under ``<WEBROOT>zoo/api/``): thin views that validate, call a service, serialize.
+
+Every expected failure is a 4xx ``{"status": "failed", "message": ..., "code": ...}``.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Galaxy
+from inclinet_site.api import ApiError
+
+from . import selectors, services
+from .errors import InvalidInput, ZooError
+from .models import Consensus, ExportJob, ExportStatus, Role, Standard
+from .serializers import (
+    ConsensusOutSerializer, DrawInSerializer, ExportInSerializer, ExportOutSerializer, FailedSerializer,
+    MeasurementOutSerializer, PracticeCheckInSerializer, PreferencesSerializer, ProposalInSerializer,
+    StandardAdminOutSerializer, StandardInSerializer, StandardPatchSerializer, StandardsResponseSerializer,
+    SubmitInSerializer, SubmitResponseSerializer, TaskResponseSerializer,
+)
+
+FAILED = {code: FailedSerializer for code in (400, 403, 404, 409)}
+
+
+class IsZooStaff(BasePermission):
+    message = "Staff only."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user and request.user.is_authenticated
+                    and selectors.volunteer_role(user=request.user) == Role.STAFF)
+
+
+class IsExpert(BasePermission):
+    message = "Experts and staff only."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user and request.user.is_authenticated
+                    and selectors.volunteer_role(user=request.user) in (Role.EXPERT, Role.STAFF))
+
+
+def _call(func: Callable[..., Any], **kwargs: Any) -> Any:
+    """Run a service and turn its expected failures into the API's error shape."""
+    try:
+        return func(**kwargs)
+    except ZooError as exc:
+        raise ApiError(exc.message, status=exc.status, code=exc.code) from None
+
+
+def _valid(serializer_class: type, data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise ApiError(_flatten(serializer.errors), status=status.HTTP_400_BAD_REQUEST, code="invalid")
+    return serializer.validated_data
+
+
+def _flatten(errors: Any) -> str:
+    if isinstance(errors, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in errors.items())
+    if isinstance(errors, list):
+        return " ".join(_flatten(item) for item in errors)
+    return str(errors)
+
+
+def standards_payload(rows: list[selectors.StandardRow]) -> list[dict[str, Any]]:
+    images = selectors.image_urls_for_galaxies(galaxy_ids=[s.galaxy_id for s in rows])
+    return [{"id": s.id, "inclination": s.inclination, "scale": s.display_scale, "angle": s.display_angle,
+             "images": images[s.galaxy_id]} for s in rows]
+
+
+def task_payload(task: services.Task) -> dict[str, Any]:
+    assignment = task.assignment
+    galaxy = Galaxy.objects.only("id", "name", "pgc").get(pk=assignment.galaxy_id)
+    standard_rows = task.standards
+    images = selectors.image_urls_for_galaxies(galaxy_ids=[galaxy.id, *[s.galaxy_id for s in standard_rows]])
+    return {
+        "id": assignment.id,
+        "galaxy": {"id": galaxy.id, "name": galaxy.name, "pgc": galaxy.pgc},
+        "images": images[galaxy.id],
+        "leased_until": assignment.leased_until,
+        "standards": [{"id": s.id, "inclination": s.inclination, "scale": s.display_scale,
+                       "angle": s.display_angle, "images": images[s.galaxy_id]} for s in standard_rows],
+    }
+
+
+class NextTaskApi(APIView):
+    """The next galaxy to measure (or the one you already hold), with step 1's standards."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_task_next", request=None, responses={200: TaskResponseSerializer, **FAILED})
+    def post(self, request: Request) -> Response:
+        task = _call(services.assignment_next, user=request.user)
+        return Response({"status": "success", "task": task_payload(task)})
+
+
+class TaskStandardsApi(APIView):
+    """Draw (or redraw) a step's standards for your task; step 2 covers the chosen 5° interval."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_task_standards", request=DrawInSerializer,
+                   responses={200: StandardsResponseSerializer, **FAILED})
+    def post(self, request: Request, task_id: int) -> Response:
+        data = _valid(DrawInSerializer, request.data)
+        rows = _call(services.assignment_draw_standards, user=request.user, assignment_id=task_id,
+                     step=data["step"], low=data.get("low"))
+        return Response({"status": "success", "standards": standards_payload(rows)})
+
+
+class SubmitApi(APIView):
+    """Submit your measurement of the task's galaxy: its two neighbours, or face-on, and/or reject reasons."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_task_submit", request=SubmitInSerializer,
+                   responses={200: SubmitResponseSerializer, **FAILED})
+    def post(self, request: Request, task_id: int) -> Response:
+        data = _valid(SubmitInSerializer, request.data)
+        placement = None
+        if data["face_on"] or data["left_standard"] or data["right_standard"]:
+            placement = services.Placement(left_id=data["left_standard"], right_id=data["right_standard"],
+                                           step1_low=data["step1_low"], face_on=data["face_on"])
+        result = _call(
+            services.measurement_submit, user=request.user, assignment_id=task_id, placement=placement,
+            reasons=data["reasons"], note=data["note"], display_mode=data["display_mode"],
+            inverted=data["inverted"], zoom=data["zoom"], angle=data["angle"], started_at=data["started_at"],
+            finished_at=data["finished_at"], user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            shown_other_votes=data["shown_other_votes"], shown_model=data["shown_model"],
+        )
+        body = {"status": "success", "measurement": MeasurementOutSerializer(result.measurement).data}
+        if result.feedback is not None:
+            body["feedback"] = result.feedback
+        return Response(body)
+
+
+class SkipApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_task_skip", request=None, responses={200: None, **FAILED})
+    def post(self, request: Request, task_id: int) -> Response:
+        _call(services.assignment_skip, user=request.user, assignment_id=task_id)
+        return Response({"status": "success"})
+
+
+class MyStatsApi(APIView):
+    """Your counts, agreement with the settled consensus, accuracy on gold standards and calibration."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_me_stats", responses={200: OpenApiResponse(description="stats"), **FAILED})
+    def get(self, request: Request) -> Response:
+        return Response({"status": "success", **selectors.volunteer_stats(user=request.user)})
+
+
+class PreferencesApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_me_preferences_get", responses={200: PreferencesSerializer})
+    def get(self, request: Request) -> Response:
+        profile = services.profile_get_or_create(user=request.user)
+        return Response(PreferencesSerializer(profile).data)
+
+    @extend_schema(operation_id="zoo_me_preferences_set", request=PreferencesSerializer,
+                   responses={200: PreferencesSerializer, **FAILED})
+    def patch(self, request: Request) -> Response:
+        data = _valid(PreferencesSerializer, request.data)
+        profile = _call(services.profile_update, user=request.user, **data)
+        return Response(PreferencesSerializer(profile).data)
+
+
+class ExportCreateApi(APIView):
+    """Start an export of the consensus labels (CSV or JSON); poll the job for its download link."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_export_create", request=ExportInSerializer,
+                   responses={202: ExportOutSerializer, **FAILED})
+    def post(self, request: Request) -> Response:
+        from .tasks import export_consensus
+
+        data = _valid(ExportInSerializer, request.data)
+        job = _call(services.export_job_create, user=request.user, fmt=data["format"],
+                    retired_only=data["retired_only"])
+        export_consensus.delay(str(job.pk))
+        return Response(_export_body(request, job), status=status.HTTP_202_ACCEPTED)
+
+
+def _export_body(request: Request, job: ExportJob) -> dict[str, Any]:
+    from django.urls import reverse
+
+    body = {"status": "success", **ExportOutSerializer(job).data,
+            "status_url": request.build_absolute_uri(reverse("labeling:api-export", args=[job.pk]))}
+    body["job_status"] = job.status
+    if job.status == ExportStatus.DONE:
+        body["download_url"] = request.build_absolute_uri(reverse("labeling:api-export-download", args=[job.pk]))
+    return body
+
+
+def _own_job(request: Request, job_id: str) -> ExportJob:
+    job = ExportJob.objects.filter(pk=job_id).first()
+    if job is None or (job.requested_by_id != request.user.id
+                       and selectors.volunteer_role(user=request.user) != Role.STAFF):
+        raise ApiError("No such export.", status=status.HTTP_404_NOT_FOUND, code="not_found")
+    return job
+
+
+class ExportDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_export_get", responses={200: ExportOutSerializer, **FAILED})
+    def get(self, request: Request, job_id: str) -> Response:
+        return Response(_export_body(request, _own_job(request, job_id)))
+
+
+class ExportDownloadApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_export_download", responses={(200, "text/csv"): bytes, **FAILED})
+    def get(self, request: Request, job_id: str) -> Any:
+        job = _own_job(request, job_id)
+        if job.status != ExportStatus.DONE or not job.file:
+            raise ApiError(f"The export is {job.status}, not ready yet.", status=status.HTTP_409_CONFLICT,
+                           code="not_ready")
+        content_type = "text/csv" if job.fmt == "csv" else "application/json"
+        return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1],
+                            content_type=content_type)
+
+
+class StaffRetireApi(APIView):
+    """Force-retire (POST) a galaxy, or unretire it (DELETE)."""
+
+    permission_classes = [IsZooStaff]
+
+    @extend_schema(operation_id="zoo_staff_retire", request=None, responses={200: ConsensusOutSerializer, **FAILED})
+    def post(self, request: Request, galaxy_id: int) -> Response:
+        consensus = _call(services.consensus_retire, galaxy_id=galaxy_id, by=request.user)
+        return Response({"status": "success", **ConsensusOutSerializer(consensus).data})
+
+    @extend_schema(operation_id="zoo_staff_unretire", request=None, responses={200: ConsensusOutSerializer, **FAILED})
+    def delete(self, request: Request, galaxy_id: int) -> Response:
+        consensus = _call(services.consensus_unretire, galaxy_id=galaxy_id, by=request.user)
+        return Response({"status": "success", **ConsensusOutSerializer(consensus).data})
+
+
+class StaffConsensusApi(APIView):
+    permission_classes = [IsZooStaff]
+
+    @extend_schema(operation_id="zoo_staff_consensus", responses={200: ConsensusOutSerializer, **FAILED})
+    def get(self, request: Request, galaxy_id: int) -> Response:
+        consensus = Consensus.objects.filter(galaxy_id=galaxy_id).first()
+        if consensus is None:
+            raise ApiError("Not in the queue.", status=status.HTTP_404_NOT_FOUND, code="not_found")
+        return Response({"status": "success", **ConsensusOutSerializer(consensus).data})
+
+
+class StaffStandardsApi(APIView):
+    permission_classes = [IsZooStaff]
+
+    @extend_schema(operation_id="zoo_staff_standards_list", responses={200: StandardAdminOutSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        rows = Standard.objects.order_by("inclination", "id")
+        return Response({"status": "success", "standards": StandardAdminOutSerializer(rows, many=True).data})
+
+    @extend_schema(operation_id="zoo_staff_standards_create", request=StandardInSerializer,
+                   responses={201: StandardAdminOutSerializer, **FAILED})
+    def post(self, request: Request) -> Response:
+        data = _valid(StandardInSerializer, request.data)
+        standard = _call(services.standard_create, chosen_by=[request.user], **data)
+        return Response({"status": "success", **StandardAdminOutSerializer(standard).data},
+                        status=status.HTTP_201_CREATED)
+
+
+class StaffStandardDetailApi(APIView):
+    permission_classes = [IsZooStaff]
+
+    @extend_schema(operation_id="zoo_staff_standards_update", request=StandardPatchSerializer,
+                   responses={200: StandardAdminOutSerializer, **FAILED})
+    def patch(self, request: Request, standard_id: int) -> Response:
+        data = _valid(StandardPatchSerializer, request.data)
+        standard = _call(services.standard_update, standard_id=standard_id, **data)
+        return Response({"status": "success", **StandardAdminOutSerializer(standard).data})
+
+
+class StandardProposalApi(APIView):
+    """An expert's measurement of a candidate standard; three within 3° adopt the median."""
+
+    permission_classes = [IsExpert]
+
+    @extend_schema(operation_id="zoo_standard_propose", request=ProposalInSerializer, responses={200: None, **FAILED})
+    def post(self, request: Request) -> Response:
+        data = _valid(ProposalInSerializer, request.data)
+        standard = _call(services.standard_propose, expert=request.user, **data)
+        return Response({"status": "success", "adopted": standard is not None,
+                         "standard": StandardAdminOutSerializer(standard).data if standard else None})
+
+
+class StaffReportApi(APIView):
+    permission_classes = [IsZooStaff]
+
+    @extend_schema(operation_id="zoo_staff_report", responses={200: OpenApiResponse(description="report")})
+    def get(self, request: Request) -> Response:
+        seed = int(request.query_params.get("seed", "0") or 0)
+        report = selectors.agreement_ab_report(seed=seed)
+        return Response({"status": "success", "agreement": report.as_dict(),
+                         "progress": selectors.progress_summary(),
+                         "gold_accuracy": selectors.volunteer_gold_accuracy()})
+
+
+class TutorialApi(APIView):
+    """Practice galaxies: standards with known answers. Step 2 is drawn with ``?step=2&low=..&target=..``."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_tutorial", responses={200: OpenApiResponse(description="practice set")})
+    def get(self, request: Request) -> Response:
+        rng = random.Random()
+        pool = selectors.standard_pool()
+        step = request.query_params.get("step")
+        if step == "2":
+            try:
+                low, target = int(request.query_params["low"]), int(request.query_params["target"])
+            except (KeyError, ValueError):
+                raise ApiError("Give low and target.", status=400, code="invalid") from None
+            if low not in selectors.step_values(step=1):
+                raise ApiError("low must be 45, 50, ... 85.", status=400, code="invalid")
+            exclude = next((s.galaxy_id for s in pool if s.id == target), None)
+            rows = selectors.standards_draw(step=2, low=low, exclude_galaxy_id=exclude, rng=rng, pool=pool)
+            return Response({"status": "success", "standards": standards_payload(rows)})
+        # Three practice targets spread over the range, plus a face-on one when the pool has it.
+        targets = []
+        for low, high in ((45, 62), (62, 78), (78, 90.1)):
+            band = [s for s in pool if low <= s.inclination < high]
+            if band:
+                targets.append(rng.choice(band))
+        rows = selectors.standards_draw(step=1, low=None, exclude_galaxy_id=None, rng=rng,
+                                        pool=[s for s in pool if s not in targets])
+        return Response({"status": "success", "targets": standards_payload(targets),
+                         "standards": standards_payload(rows)})
+
+
+class TutorialCheckApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="zoo_tutorial_check", request=PracticeCheckInSerializer,
+                   responses={200: OpenApiResponse(description="feedback"), **FAILED})
+    def post(self, request: Request) -> Response:
+        data = _valid(PracticeCheckInSerializer, request.data)
+        ids = [i for i in (data["target"], data["left_standard"], data["right_standard"]) if i]
+        found = Standard.objects.in_bulk(ids)
+        if data["target"] not in found:
+            raise ApiError("Unknown practice galaxy.", status=404, code="not_found")
+        left, right = found.get(data["left_standard"]), found.get(data["right_standard"])
+        if data["face_on"]:
+            value = None
+        elif left and right:
+            value = (left.inclination + right.inclination) / 2
+        elif left or right:
+            value = min(90.0, left.inclination + 0.5) if left else right.inclination - 0.5
+        else:
+            raise _call_error(InvalidInput("Place the galaxy first."))
+        feedback = services.practice_feedback(truth=found[data["target"]].inclination, value=value,
+                                              face_on=data["face_on"])
+        return Response({"status": "success", "feedback": feedback})
+
+
+def _call_error(exc: ZooError) -> ApiError:
+    return ApiError(exc.message, status=exc.status, code=exc.code)

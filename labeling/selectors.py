@@ -1,0 +1,287 @@
+"""Read-only queries of the Zoo: images, standards, volunteer statistics, progress and agreement reports."""
+from __future__ import annotations
+
+import io
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.models import GalaxyImage, ImageKind
+
+from .models import (
+    Assignment, AssignmentStatus, Consensus, ConsensusStatus, Measurement, Role, Standard, VolunteerCalibration,
+    VolunteerProfile,
+)
+from .stats import rms, scatter, weighted_median
+
+KINDS = [ImageKind.COLOUR.value, ImageKind.G.value, ImageKind.R.value, ImageKind.I.value]
+
+
+def volunteer_role(*, user: AbstractBaseUser) -> str:
+    """Django staff are always Zoo staff; otherwise the profile's role (a volunteer without one)."""
+    if not user.is_authenticated:
+        return ""
+    if user.is_staff or user.is_superuser:
+        return Role.STAFF
+    profile = VolunteerProfile.objects.filter(user=user).only("role").first()
+    return profile.role if profile else Role.VOLUNTEER
+
+
+def _image_url(image: GalaxyImage) -> str:
+    # With DEBUG (or a web server in front of MEDIA_ROOT) the file URL works; otherwise the Zoo serves the file.
+    if getattr(settings, "LABELING_SERVE_MEDIA_DIRECTLY", settings.DEBUG):
+        return image.file.url
+    return reverse("labeling:image", args=[image.pk])
+
+
+def image_urls_for_galaxies(*, galaxy_ids: list[int]) -> dict[int, dict[str, str]]:
+    """``{galaxy_id: {colour, g, r, i}}``; a missing band falls back to the colour image (or any image)."""
+    found: dict[int, dict[str, str]] = defaultdict(dict)
+    for image in GalaxyImage.objects.filter(galaxy_id__in=galaxy_ids).only("id", "galaxy_id", "kind", "file"):
+        found[image.galaxy_id].setdefault(image.kind, _image_url(image))
+    result: dict[int, dict[str, str]] = {}
+    for galaxy_id in galaxy_ids:
+        have = found.get(galaxy_id, {})
+        fallback = have.get(ImageKind.COLOUR.value) or next(iter(have.values()), "")
+        result[galaxy_id] = {kind: have.get(kind, fallback) for kind in KINDS}
+    return result
+
+
+@dataclass(frozen=True)
+class StandardRow:
+    id: int
+    galaxy_id: int
+    inclination: float
+    display_scale: float
+    display_angle: float
+
+
+def standard_pool() -> list[StandardRow]:
+    """All active standards (a few hundred at most: one cheap query)."""
+    return [
+        StandardRow(*row) for row in Standard.objects.filter(active=True).values_list(
+            "id", "galaxy_id", "inclination", "display_scale", "display_angle")
+    ]
+
+
+def step_values(*, step: int, low: int | None = None) -> list[int]:
+    """Step 1: 45, 50, … 85 (the gaps are the nine 5° intervals 45–50 … 85–90).
+    Step 2: nine integers 1° apart covering ``[low, low+5]`` with a margin, kept inside 45–90."""
+    if step == 1:
+        return list(range(45, 90, 5))
+    assert low is not None
+    start = min(max(low - 2, 45), 82)
+    return list(range(start, start + 9))
+
+
+def standards_draw(*, step: int, low: int | None, exclude_galaxy_id: int | None, rng: random.Random,
+                   pool: list[StandardRow] | None = None) -> list[StandardRow]:
+    """One random standard per grid value (nearest unused one when none rounds to it), sorted left to right."""
+    pool = [s for s in (pool if pool is not None else standard_pool()) if s.galaxy_id != exclude_galaxy_id]
+    by_value: dict[int, list[StandardRow]] = defaultdict(list)
+    for standard in pool:
+        by_value[int(math.floor(standard.inclination + 0.5))].append(standard)
+    chosen: list[StandardRow] = []
+    used: set[int] = set()
+    for value in step_values(step=step, low=low):
+        candidates = [s for s in by_value.get(value, []) if s.id not in used]
+        if not candidates:
+            rest = [s for s in pool if s.id not in used]
+            if not rest:
+                break
+            best = min(abs(s.inclination - value) for s in rest)
+            candidates = [s for s in rest if abs(s.inclination - value) == best]
+        pick = rng.choice(candidates)
+        used.add(pick.id)
+        chosen.append(pick)
+    return sorted(chosen, key=lambda s: (s.inclination, s.id))
+
+
+def calibrations_for(*, user_ids: list[int] | set[int]) -> dict[int, tuple[float, float, float]]:
+    """``{user_id: (a, b, weight)}``; volunteers never calibrated get the identity and weight 1."""
+    rows = VolunteerCalibration.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "a", "b", "weight")
+    found = {uid: (a, b, w) for uid, a, b, w in rows}
+    return {uid: found.get(uid, (1.0, 0.0, 1.0)) for uid in user_ids}
+
+
+def volunteer_stats(*, user: AbstractBaseUser) -> dict[str, Any]:
+    """Counts, agreement with the consensus on settled galaxies, accuracy on gold, and the calibration."""
+    measurements = Measurement.objects.filter(user=user)
+    counts = measurements.aggregate(
+        total=Count("id"), gold=Count("id", filter=_q(is_gold=True)), rejected=Count("id", filter=_q(rejected=True)),
+        face_on=Count("id", filter=_q(face_on=True)),
+    )
+    skipped = Assignment.objects.filter(user=user, status=AssignmentStatus.SKIPPED).count()
+    calibration = VolunteerCalibration.objects.filter(user=user).first()
+    a, b = (calibration.a, calibration.b) if calibration else (1.0, 0.0)
+    rows = (measurements.filter(counted=True, is_gold=False, inclination_raw__isnull=False,
+                                galaxy__zoo_consensus__status=ConsensusStatus.ACCEPTED,
+                                galaxy__zoo_consensus__retired=True)
+            .values_list("inclination_raw", "galaxy__zoo_consensus__inc"))
+    deltas = [a * raw + b - inc for raw, inc in rows if inc is not None]
+    gold = measurements.filter(is_gold=True, inclination_raw__isnull=False).values_list(
+        "inclination_raw", "galaxy__zoo_standard__inclination")
+    gold_deltas = [raw - truth for raw, truth in gold if truth is not None]
+    return {
+        "measurements": counts["total"], "gold": counts["gold"], "rejected": counts["rejected"],
+        "face_on": counts["face_on"], "skipped": skipped,
+        "agreement": {"n": len(deltas), "rms": _round(rms(deltas)),
+                      "bias": _round(sum(deltas) / len(deltas)) if deltas else None},
+        "gold_accuracy": {"n": len(gold_deltas), "rms": _round(rms(gold_deltas))},
+        "calibration": {"a": round(a, 4), "b": round(b, 3), "n": calibration.n if calibration else 0,
+                        "scatter": _round(calibration.scatter if calibration else None)},
+    }
+
+
+def measurement_list_for_user(*, user: AbstractBaseUser, limit: int = 200) -> list[dict[str, Any]]:
+    rows = (Measurement.objects.filter(user=user).select_related("galaxy").order_by("-created_at")[:limit])
+    galaxy_ids = [m.galaxy_id for m in rows]
+    consensus = {c.galaxy_id: c for c in Consensus.objects.filter(galaxy_id__in=galaxy_ids, retired=True)}
+    out = []
+    for m in rows:
+        c = consensus.get(m.galaxy_id)
+        out.append({
+            "id": m.id, "galaxy": str(m.galaxy.pgc or m.galaxy.name), "inclination": m.inclination,
+            "face_on": m.face_on, "reasons": m.reasons(), "is_gold": m.is_gold, "created_at": m.created_at,
+            # Revealed only once the galaxy has retired, so nobody measures with the crowd's answer in view.
+            "consensus": _consensus_label(c),
+        })
+    return out
+
+
+def _consensus_label(consensus: Consensus | None) -> str | None:
+    if consensus is None:
+        return None
+    if consensus.status == ConsensusStatus.ACCEPTED and consensus.inc is not None:
+        return f"{consensus.inc:.0f}"
+    return consensus.status or None
+
+
+def progress_summary(*, days: int = 30) -> dict[str, Any]:
+    since = timezone.now() - timedelta(days=days)
+    per_day = (Measurement.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at"))
+               .values("day").annotate(n=Count("id")).order_by("day"))
+    status = Consensus.objects.values("retired", "status", "retire_reason").annotate(n=Count("galaxy_id"))
+    return {
+        "votes_per_day": [{"day": row["day"].isoformat(), "n": row["n"]} for row in per_day],
+        "queue": list(status),
+        "retired": sum(row["n"] for row in status if row["retired"]),
+        "total": sum(row["n"] for row in status),
+    }
+
+
+def volunteer_gold_accuracy() -> list[dict[str, Any]]:
+    rows = (Measurement.objects.filter(is_gold=True, inclination_raw__isnull=False)
+            .values_list("user__username", "inclination_raw", "galaxy__zoo_standard__inclination"))
+    deltas: dict[str, list[float]] = defaultdict(list)
+    for name, raw, truth in rows:
+        if truth is not None:
+            deltas[name].append(raw - truth)
+    return sorted(({"user": name, "n": len(d), "rms": _round(rms(d)), "bias": _round(sum(d) / len(d))}
+                   for name, d in deltas.items()), key=lambda r: r["user"])
+
+
+@dataclass
+class AgreementReport:
+    """Groups A and B of volunteers, their weighted medians on the galaxies both measured, and the difference."""
+
+    seed: int
+    n_a: int
+    n_b: int
+    galaxies: list[int] = field(default_factory=list)
+    inc_a: list[float] = field(default_factory=list)
+    inc_b: list[float] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.galaxies)
+
+    @property
+    def rms(self) -> float | None:
+        return rms([a - b for a, b in zip(self.inc_a, self.inc_b, strict=True)])
+
+    @property
+    def sigma(self) -> float | None:
+        return scatter([a - b for a, b in zip(self.inc_a, self.inc_b, strict=True)])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "users_a": self.n_a, "users_b": self.n_b, "n": self.n,
+                "rms": _round(self.rms), "sigma": _round(self.sigma)}
+
+
+def agreement_ab_report(*, seed: int = 0, min_per_group: int = 1) -> AgreementReport:
+    """Random split of volunteers into A and B; compare the groups' calibrated weighted medians (seed's Fig. 7)."""
+    rows = list(Measurement.objects.filter(counted=True, is_gold=False, rejected=False, face_on=False,
+                                           inclination_raw__isnull=False)
+                .values_list("galaxy_id", "user_id", "inclination_raw"))
+    users = sorted({uid for _, uid, _ in rows})
+    rng = random.Random(seed)
+    rng.shuffle(users)
+    group_a = set(users[: len(users) // 2])
+    calibration = calibrations_for(user_ids=set(users))
+    per: dict[int, tuple[list, list, list, list]] = defaultdict(lambda: ([], [], [], []))
+    for galaxy_id, user_id, raw in rows:
+        a, b, w = calibration[user_id]
+        slot = per[galaxy_id]
+        if user_id in group_a:
+            slot[0].append(a * raw + b)
+            slot[1].append(w)
+        else:
+            slot[2].append(a * raw + b)
+            slot[3].append(w)
+    report = AgreementReport(seed=seed, n_a=len(group_a), n_b=len(users) - len(group_a))
+    for galaxy_id in sorted(per):
+        va, wa, vb, wb = per[galaxy_id]
+        if len(va) < min_per_group or len(vb) < min_per_group:
+            continue
+        ma, mb = weighted_median(va, wa), weighted_median(vb, wb)
+        if ma is None or mb is None or ma < 45 or mb < 45:
+            continue
+        report.galaxies.append(galaxy_id)
+        report.inc_a.append(ma)
+        report.inc_b.append(mb)
+    return report
+
+
+def agreement_ab_plot_png(*, report: AgreementReport) -> bytes:
+    """Group A against group B with the 1:1 line and the RMS and σ in the title, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 5), dpi=100)
+    axes = figure.subplots()
+    axes.plot([45, 90], [45, 90], color="#888", lw=1)
+    axes.scatter(report.inc_a, report.inc_b, s=6, alpha=0.6, color="#2f6fd6")
+    axes.set_xlim(44, 91)
+    axes.set_ylim(44, 91)
+    axes.set_xlabel(f"group A median [deg] ({report.n_a} volunteers)")
+    axes.set_ylabel(f"group B median [deg] ({report.n_b} volunteers)")
+    rms_text = f"{report.rms:.2f}" if report.rms is not None else "-"
+    sigma_text = f"{report.sigma:.2f}" if report.sigma is not None else "-"
+    axes.set_title(f"N={report.n}  RMS={rms_text}°  σ={sigma_text}°")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _q(**kwargs: Any):  # noqa: ANN202 - tiny helper for aggregate filters
+    from django.db.models import Q
+
+    return Q(**kwargs)
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)

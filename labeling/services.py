@@ -1,0 +1,816 @@
+"""Writes of the Zoo: profiles, the queue, assignment, submission, consensus, retirement, calibration, export.
+
+Assignment and submission are the hot path. Both run in one short transaction each; a galaxy's queue row
+(``Consensus``) is the lock that serialises its slots, taken with ``SKIP LOCKED`` when handing out work so
+concurrent volunteers never wait on each other.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Exists, F, OuterRef
+from django.utils import timezone
+
+from catalog.models import Galaxy
+
+from .conf import zoo_setting
+from .errors import (
+    AlreadySubmitted, ForgedNeighbours, GalaxyRetired, InvalidInput, LeaseExpired, NotAssigned, NotFound,
+    NoTaskAvailable,
+)
+from .models import (
+    REJECT_REASONS, Assignment, AssignmentStatus, Consensus, ConsensusStatus, DisplayMode, ExportJob, ExportStatus,
+    Measurement, RetireReason, Role, Standard, StandardMethod, StandardProposal, VolunteerCalibration,
+    VolunteerProfile, _reason_field,
+)
+from .selectors import StandardRow, calibrations_for, standard_pool, standards_draw, step_values
+from .stats import fit_line, round_random, scatter, weighted_median
+
+# --------------------------------------------------------------------------------------------------
+# Volunteers and standards
+# --------------------------------------------------------------------------------------------------
+
+
+def profile_get_or_create(*, user: AbstractBaseUser) -> VolunteerProfile:
+    profile, _ = VolunteerProfile.objects.get_or_create(user=user)
+    return profile
+
+
+def profile_update(*, user: AbstractBaseUser, display_mode: str | None = None, inverted: bool | None = None,
+                   zoom: float | None = None, tutorial_done: bool | None = None) -> VolunteerProfile:
+    profile = profile_get_or_create(user=user)
+    if display_mode is not None:
+        if display_mode not in DisplayMode.values:
+            raise InvalidInput(f"display_mode must be one of {', '.join(DisplayMode.values)}.")
+        profile.display_mode = display_mode
+    if inverted is not None:
+        profile.inverted = inverted
+    if zoom is not None:
+        if not 0.2 <= zoom <= 5:
+            raise InvalidInput("zoom must be between 0.2 and 5.")
+        profile.zoom = zoom
+    if tutorial_done is not None:
+        profile.tutorial_done = tutorial_done
+    profile.save()
+    return profile
+
+
+def standard_create(*, galaxy_id: int, inclination: float, chosen_by: Iterable[AbstractBaseUser],
+                    morphology: str = "", display_scale: float = 1.0, display_angle: float = 0.0,
+                    method: str = StandardMethod.STAFF) -> Standard:
+    if not 0 <= inclination <= 90:
+        raise InvalidInput("A standard's inclination must be between 0 and 90 degrees.")
+    if not Galaxy.objects.filter(pk=galaxy_id).exists():
+        raise NotFound(f"No galaxy with id {galaxy_id}.")
+    with transaction.atomic():
+        standard, _ = Standard.objects.update_or_create(
+            galaxy_id=galaxy_id,
+            defaults={"inclination": inclination, "morphology": morphology, "display_scale": display_scale,
+                      "display_angle": display_angle, "method": method, "active": True},
+        )
+        standard.chosen_by.add(*chosen_by)
+        # A standard is a reference, not a target: take it out of the volunteers' queue.
+        Consensus.objects.filter(galaxy_id=galaxy_id, n_votes=0).delete()
+    return standard
+
+
+def standard_update(*, standard_id: int, **changes: Any) -> Standard:
+    standard = Standard.objects.filter(pk=standard_id).first()
+    if standard is None:
+        raise NotFound(f"No standard with id {standard_id}.")
+    allowed = {"inclination", "morphology", "display_scale", "display_angle", "active"}
+    for key, value in changes.items():
+        if key not in allowed:
+            raise InvalidInput(f"Cannot change {key!r} of a standard.")
+        setattr(standard, key, value)
+    if not 0 <= standard.inclination <= 90:
+        raise InvalidInput("A standard's inclination must be between 0 and 90 degrees.")
+    standard.save()
+    return standard
+
+
+def standard_propose(*, expert: AbstractBaseUser, galaxy_id: int, inclination: float, morphology: str = "",
+                     display_scale: float = 1.0, display_angle: float = 0.0) -> Standard | None:
+    """An expert's measurement of a candidate. Three experts within 3° adopt the median (as the original did)."""
+    if not 45 <= inclination < 90:
+        raise InvalidInput("Expert standards must lie in 45-90 degrees (exclusive of 90, as in the original).")
+    if not Galaxy.objects.filter(pk=galaxy_id).exists():
+        raise NotFound(f"No galaxy with id {galaxy_id}.")
+    with transaction.atomic():
+        StandardProposal.objects.update_or_create(
+            galaxy_id=galaxy_id, expert=expert,
+            defaults={"inclination": inclination, "morphology": morphology, "display_scale": display_scale,
+                      "display_angle": display_angle},
+        )
+        proposals = list(StandardProposal.objects.select_for_update().filter(galaxy_id=galaxy_id))
+        if len(proposals) < 3:
+            return None
+        values = sorted(p.inclination for p in proposals)
+        for start in range(len(values) - 2):
+            window = values[start:start + 3]
+            if window[-1] - window[0] <= 3.0:
+                return standard_create(
+                    galaxy_id=galaxy_id, inclination=window[1], method=StandardMethod.EXPERTS,
+                    chosen_by=[p.expert for p in proposals if window[0] <= p.inclination <= window[-1]],
+                    morphology=morphology, display_scale=display_scale, display_angle=display_angle,
+                )
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# The queue and assignment
+# --------------------------------------------------------------------------------------------------
+
+
+def queue_add(*, galaxy_ids: Iterable[int]) -> int:
+    """Put galaxies in the volunteers' queue (standards excepted); already queued ones are left alone."""
+    ids = list(galaxy_ids)
+    standards = set(Standard.objects.filter(galaxy_id__in=ids).values_list("galaxy_id", flat=True))
+    priorities = dict(Galaxy.objects.filter(pk__in=ids).values_list("id", "labeling_priority"))
+    rows = [Consensus(galaxy_id=gid, priority=priorities[gid]) for gid in ids
+            if gid in priorities and gid not in standards]
+    created = Consensus.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
+    return len(created)
+
+
+def queue_sync_priorities() -> int:
+    """Copy ``Galaxy.labeling_priority`` (written by prediction tasks) onto the queue rows that changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Consensus._meta.db_table} c SET priority = g.labeling_priority "
+            f"FROM {Galaxy._meta.db_table} g WHERE g.id = c.galaxy_id AND NOT c.retired "
+            "AND c.priority IS DISTINCT FROM g.labeling_priority"
+        )
+        return cursor.rowcount
+
+
+def gold_rate(*, tasks_served: int) -> float:
+    """Chance that the next task is a gold standard: often at first, rarely later, never zero."""
+    start, tau, floor = zoo_setting("GOLD_START"), zoo_setting("GOLD_TAU"), zoo_setting("GOLD_MIN")
+    return max(floor, start * math.exp(-tasks_served / tau))
+
+
+@dataclass
+class Task:
+    """What the measurement page needs: the lease, the target and the first step's standards."""
+
+    assignment: Assignment
+    standards: list[StandardRow]
+    queue: str
+
+
+def _candidates(*, user: AbstractBaseUser, queue: str, rng: random.Random) -> list[Consensus]:
+    """Lock a few unretired galaxies this volunteer has never been given, skipping rows others hold."""
+    seen = Assignment.objects.filter(user=user, galaxy_id=OuterRef("galaxy_id"))
+    qs = (Consensus.objects.filter(retired=False, n_votes__lt=zoo_setting("MAX_VOTES"))
+          .filter(~Exists(seen)).only("galaxy_id", "n_votes"))
+    limit = zoo_setting("CANDIDATES")
+    min_votes = zoo_setting("MIN_VOTES")
+    if queue == "breadth":
+        qs = qs.filter(n_votes__gte=1, n_votes__lt=min_votes).order_by("-n_votes", "-random_key")
+    elif queue == "fresh":
+        pivot = rng.random()
+        qs = qs.filter(n_votes=0, random_key__gte=pivot).order_by("random_key")
+    elif queue == "priority":
+        qs = qs.filter(priority__gt=0).order_by("-priority")
+    elif queue == "random":
+        pivot = rng.random()
+        rows = list(qs.filter(random_key__gte=pivot).order_by("random_key")
+                    .select_for_update(skip_locked=True, of=("self",))[:limit])
+        if rows:
+            return rows
+        qs = qs.order_by("random_key")  # wrap around below the pivot
+    elif queue == "any":
+        qs = qs.order_by("-n_votes", "random_key")
+    return list(qs.select_for_update(skip_locked=True, of=("self",))[:limit])
+
+
+def _pick_with_free_slot(*, rows: list[Consensus], now: datetime) -> Consensus | None:
+    """A galaxy may hold only as many open leases as it still needs votes, so the last slot goes to one person."""
+    if not rows:
+        return None
+    open_leases = dict(
+        Assignment.objects.filter(galaxy_id__in=[r.galaxy_id for r in rows], status=AssignmentStatus.OPEN,
+                                  leased_until__gt=now)
+        .values("galaxy_id").annotate(n=Count("id")).values_list("galaxy_id", "n")
+    )
+    min_votes, max_votes = zoo_setting("MIN_VOTES"), zoo_setting("MAX_VOTES")
+    for row in rows:
+        leased = open_leases.get(row.galaxy_id, 0)
+        allowed = max(min_votes - row.n_votes, 1)
+        if leased < allowed and row.n_votes + leased < max_votes:
+            return row
+    return None
+
+
+def _gold_galaxy(*, user: AbstractBaseUser, rng: random.Random) -> int | None:
+    seen = Assignment.objects.filter(user=user, galaxy_id=OuterRef("galaxy_id"))
+    ids = list(Standard.objects.filter(active=True, inclination__gte=45).filter(~Exists(seen))
+               .values_list("galaxy_id", flat=True)[:500])
+    return rng.choice(ids) if ids else None
+
+
+def assignment_next(*, user: AbstractBaseUser, now: datetime | None = None,
+                    rng: random.Random | None = None) -> Task:
+    """The volunteer's current lease if it is still open, otherwise a new one.
+
+    Order of queues: gold standards on a decaying schedule; then ~RANDOM_SHARE uniformly at random,
+    PRIORITY_SHARE from the model's least certain galaxies, and the rest breadth first (galaxies with
+    1-2 votes, then fresh ones). Every queue falls back to the others when it is empty.
+    """
+    now = now or timezone.now()
+    rng = rng or random.Random()
+    lease = timedelta(seconds=zoo_setting("LEASE_SECONDS"))
+    with transaction.atomic():
+        held = (Assignment.objects.filter(user=user, status=AssignmentStatus.OPEN, leased_until__gt=now)
+                .order_by("-created_at").first())
+        if held is not None:
+            ids = (held.shown.get("1") or [[]])[-1]
+            by_id = {s.id: s for s in standard_pool()}
+            return Task(assignment=held, standards=[by_id[i] for i in ids if i in by_id], queue="held")
+
+        profile = profile_get_or_create(user=user)
+        roll = rng.random()
+        queues: list[str]
+        p_gold = gold_rate(tasks_served=profile.tasks_served)
+        rest = (roll - p_gold) / (1 - p_gold) if roll >= p_gold else None
+        if rest is None:
+            queues = ["gold", "breadth", "fresh", "any"]
+        elif rest < zoo_setting("RANDOM_SHARE"):
+            queues = ["random", "breadth", "fresh", "any"]
+        elif rest < zoo_setting("RANDOM_SHARE") + zoo_setting("PRIORITY_SHARE"):
+            queues = ["priority", "breadth", "fresh", "any"]
+        else:
+            queues = ["breadth", "fresh", "priority", "any"]
+
+        galaxy_id: int | None = None
+        chosen_queue = ""
+        for queue in queues:
+            if queue == "gold":
+                galaxy_id = _gold_galaxy(user=user, rng=rng)
+            else:
+                row = _pick_with_free_slot(rows=_candidates(user=user, queue=queue, rng=rng), now=now)
+                galaxy_id = row.galaxy_id if row else None
+            if galaxy_id is not None:
+                chosen_queue = queue
+                break
+        if galaxy_id is None:
+            raise NoTaskAvailable("No galaxy is waiting for you right now. Thank you! Come back later.")
+
+        pool = standard_pool()
+        standards = standards_draw(step=1, low=None, exclude_galaxy_id=galaxy_id, rng=rng, pool=pool)
+        try:
+            with transaction.atomic():
+                assignment = Assignment.objects.create(
+                    user=user, galaxy_id=galaxy_id, is_gold=chosen_queue == "gold", queue=chosen_queue,
+                    leased_until=now + lease, shown={"1": [[s.id for s in standards]], "2": []},
+                )
+        except IntegrityError:
+            # The same volunteer asked twice at once and the other request won this galaxy.
+            raise NoTaskAvailable("Another request of yours just took this galaxy; ask again.") from None
+        VolunteerProfile.objects.filter(pk=profile.pk).update(tasks_served=F("tasks_served") + 1)
+    return Task(assignment=assignment, standards=standards, queue=chosen_queue)
+
+
+def _open_assignment(*, user: AbstractBaseUser, assignment_id: int, now: datetime, lock: bool) -> Assignment:
+    qs = Assignment.objects.filter(pk=assignment_id, user=user)
+    if lock:
+        qs = qs.select_for_update()
+    assignment = qs.first()
+    if assignment is None:
+        raise NotAssigned("This galaxy is not assigned to you.")
+    if assignment.status == AssignmentStatus.DONE:
+        raise AlreadySubmitted("You already measured this galaxy; the first answer is kept.")
+    if assignment.status == AssignmentStatus.SKIPPED:
+        raise AlreadySubmitted("You skipped this galaxy.")
+    if assignment.leased_until <= now:
+        raise LeaseExpired("This task's lease has expired; ask for the next galaxy.")
+    return assignment
+
+
+def assignment_draw_standards(*, user: AbstractBaseUser, assignment_id: int, step: int, low: int | None = None,
+                              now: datetime | None = None, rng: random.Random | None = None) -> list[StandardRow]:
+    """(Re)draw a step's standards at random and remember the sequence, so submits can be checked against it."""
+    now = now or timezone.now()
+    rng = rng or random.Random()
+    if step not in (1, 2):
+        raise InvalidInput("step must be 1 or 2.")
+    if step == 2 and (low is None or low not in step_values(step=1)):
+        raise InvalidInput("Step 2 needs the step-1 interval: low must be one of 45, 50, ... 85.")
+    with transaction.atomic():
+        assignment = _open_assignment(user=user, assignment_id=assignment_id, now=now, lock=True)
+        standards = standards_draw(step=step, low=low, exclude_galaxy_id=assignment.galaxy_id, rng=rng)
+        shown = assignment.shown or {"1": [], "2": []}
+        entry: Any = [s.id for s in standards] if step == 1 else {"low": low, "ids": [s.id for s in standards]}
+        history = shown.setdefault(str(step), [])
+        history.append(entry)
+        shown[str(step)] = history[-zoo_setting("MAX_REDRAWS"):]
+        assignment.shown = shown
+        assignment.save(update_fields=["shown"])
+    return standards
+
+
+def assignment_skip(*, user: AbstractBaseUser, assignment_id: int, now: datetime | None = None) -> Assignment:
+    """Give the task back. The volunteer is not offered this galaxy again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        assignment = Assignment.objects.select_for_update().filter(pk=assignment_id, user=user).first()
+        if assignment is None:
+            raise NotAssigned("This galaxy is not assigned to you.")
+        if assignment.status != AssignmentStatus.OPEN:
+            raise AlreadySubmitted("This task is already closed.")
+        assignment.status = AssignmentStatus.SKIPPED
+        assignment.save(update_fields=["status"])
+    return assignment
+
+
+# --------------------------------------------------------------------------------------------------
+# Submitting a measurement
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Placement:
+    """Where the volunteer put the target: neighbour standard ids (None at an end) and the step-1 interval."""
+
+    left_id: int | None
+    right_id: int | None
+    step1_low: int | None
+    face_on: bool
+
+
+def _placement_value(*, placement: Placement, shown: dict, standards: dict[int, Standard]) -> float | None:
+    """Check the pair against the sequences really shown and return the raw inclination (None for face-on)."""
+    left = standards.get(placement.left_id) if placement.left_id else None
+    right = standards.get(placement.right_id) if placement.right_id else None
+    if placement.face_on:
+        # Left of the 45° standard in step 1: the right neighbour must be a sequence's first standard.
+        firsts = {seq[0] for seq in shown.get("1", []) if seq}
+        if placement.left_id is not None or placement.right_id not in firsts:
+            raise ForgedNeighbours("Face-on means left of the first standard of the sequence you were shown.")
+        return None
+    if placement.step1_low not in step_values(step=1):
+        raise InvalidInput("step1_low must be the step-1 interval's lower edge: 45, 50, ... 85.")
+    sequences = [e["ids"] for e in shown.get("2", []) if isinstance(e, dict) and e.get("low") == placement.step1_low]
+    ok = False
+    for seq in sequences:
+        pairs = list(zip([None, *seq], [*seq, None], strict=True))
+        if (placement.left_id, placement.right_id) in pairs:
+            ok = True
+            break
+    if not ok:
+        raise ForgedNeighbours("These two standards were not next to each other on your step-2 page.")
+    if left and right:
+        return (left.inclination + right.inclination) / 2.0
+    if right is not None:  # left of every step-2 standard: half a step below it
+        return max(right.inclination - 0.5, 0.0)
+    assert left is not None  # right of every step-2 standard: half a step above it, never beyond 90
+    return min(left.inclination + 0.5, 90.0) if left.inclination < 90 else 90.0
+
+
+@dataclass
+class SubmitResult:
+    measurement: Measurement
+    feedback: dict[str, Any] | None = None
+
+
+def measurement_submit(
+    *, user: AbstractBaseUser, assignment_id: int, placement: Placement | None, reasons: Iterable[str] = (),
+    note: str = "", display_mode: str = DisplayMode.COLOUR, inverted: bool = False, zoom: float = 1.0,
+    angle: float = 0.0, started_at: datetime | None = None, finished_at: datetime | None = None,
+    user_agent: str = "", shown_other_votes: bool = False, shown_model: bool = False,
+    now: datetime | None = None, rng: random.Random | None = None,
+) -> SubmitResult:
+    """Validate and store one answer, then recompute the galaxy's consensus in the same transaction."""
+    now = now or timezone.now()
+    rng = rng or random.Random()
+    reasons = list(dict.fromkeys(reasons))
+    unknown = [r for r in reasons if r not in REJECT_REASONS]
+    if unknown:
+        raise InvalidInput(f"Unknown reject reason(s): {', '.join(unknown)}.")
+    if display_mode not in DisplayMode.values:
+        raise InvalidInput(f"display_mode must be one of {', '.join(DisplayMode.values)}.")
+    if placement is None and not reasons:
+        raise InvalidInput("Place the galaxy between two standards, or give a reject reason.")
+    if started_at and finished_at and finished_at < started_at:
+        raise InvalidInput("finished_at is before started_at.")
+    with transaction.atomic():
+        assignment = _open_assignment(user=user, assignment_id=assignment_id, now=now, lock=True)
+        consensus = None
+        if not assignment.is_gold:
+            consensus = Consensus.objects.select_for_update().filter(galaxy_id=assignment.galaxy_id).first()
+            if consensus is None or consensus.retired:
+                raise GalaxyRetired("This galaxy has retired: it has enough votes. Thank you!")
+            if consensus.n_votes >= zoo_setting("MAX_VOTES"):
+                raise GalaxyRetired("This galaxy already has all the votes it needs.")
+        raw = None
+        left = right = None
+        if placement is not None:
+            ids = [i for i in (placement.left_id, placement.right_id) if i]
+            standards = Standard.objects.in_bulk(ids)
+            if len(standards) != len(set(ids)):
+                raise ForgedNeighbours("Unknown standard id.")
+            raw = _placement_value(placement=placement, shown=assignment.shown or {}, standards=standards)
+            left, right = standards.get(placement.left_id), standards.get(placement.right_id)
+        face_on = bool(placement and placement.face_on)
+        step1_low = placement.step1_low if placement and not face_on else None
+        counted = not Measurement.objects.filter(user=user, galaxy_id=assignment.galaxy_id, counted=True).exists()
+        measurement = Measurement.objects.create(
+            user=user, galaxy_id=assignment.galaxy_id, assignment=assignment,
+            inclination_raw=raw, inclination=round_random(raw, rng) if raw is not None else None,
+            left_standard=left, right_standard=right, step1_low=step1_low,
+            step1_high=step1_low + 5 if step1_low is not None else None, face_on=face_on,
+            rejected=bool(reasons), note=note[:500], display_mode=display_mode, inverted=inverted,
+            zoom=zoom, angle=angle, started_at=started_at, finished_at=finished_at or now,
+            user_agent=user_agent[:300], shown_other_votes=shown_other_votes, shown_model=shown_model,
+            is_gold=assignment.is_gold, counted=counted,
+            **{_reason_field(r): True for r in reasons},
+        )
+        assignment.status = AssignmentStatus.DONE
+        assignment.save(update_fields=["status"])
+        if consensus is not None and counted:
+            consensus_recompute(consensus=consensus, now=now)
+    feedback = None
+    if assignment.is_gold:
+        feedback = _gold_feedback(measurement=measurement)
+    return SubmitResult(measurement=measurement, feedback=feedback)
+
+
+def _gold_feedback(*, measurement: Measurement) -> dict[str, Any] | None:
+    standard = Standard.objects.filter(galaxy_id=measurement.galaxy_id).first()
+    if standard is None:
+        return None
+    return practice_feedback(truth=standard.inclination, value=measurement.inclination_raw,
+                             face_on=measurement.face_on)
+
+
+def practice_feedback(*, truth: float, value: float | None, face_on: bool) -> dict[str, Any]:
+    """Immediate feedback on a standard with a known answer (tutorial and gold tasks)."""
+    if face_on or value is None:
+        good = truth < 45
+        return {"correct": good, "truth": truth, "value": None,
+                "message": "Right: it is more face-on than 45°." if good
+                else f"Not quite: this galaxy is {truth:.0f}°, not face-on."}
+    delta = value - truth
+    good = abs(delta) <= 3
+    if good:
+        message = f"Well done: {value:g}° against the accepted {truth:g}°."
+    else:
+        direction = "edge-on" if delta > 0 else "face-on"
+        message = f"You said {value:g}°, the accepted value is {truth:g}°: a little too {direction}."
+    return {"correct": good, "truth": truth, "value": value, "delta": round(delta, 1), "message": message}
+
+
+# --------------------------------------------------------------------------------------------------
+# Consensus and retirement
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Vote:
+    user_id: int
+    raw: float | None
+    face_on: bool
+    rejected: bool
+
+
+def _consensus_values(*, consensus: Consensus, votes: list[_Vote],
+                      calibration: dict[int, tuple[float, float, float]]) -> list[float]:
+    """Fill the consensus fields from the votes and return the accepted calibrated values."""
+    values, weights = [], []
+    n = len(votes)
+    n_face_on = sum(1 for v in votes if v.face_on)
+    n_reject = sum(1 for v in votes if v.rejected and not v.face_on)
+    for vote in votes:
+        if vote.raw is None or vote.face_on or vote.rejected:
+            continue
+        a, b, w = calibration.get(vote.user_id, (1.0, 0.0, 1.0))
+        values.append(min(max(a * vote.raw + b, 0.0), 90.0))
+        weights.append(w)
+    consensus.n_votes = n
+    consensus.n_face_on = n_face_on
+    consensus.n_reject = n_reject
+    consensus.face_on_fraction = n_face_on / n if n else 0.0
+    consensus.reject_fraction = n_reject / n if n else 0.0
+    consensus.inc = weighted_median(values, weights)
+    consensus.inc_e = scatter(values)
+    if n == 0:
+        consensus.status = ConsensusStatus.PENDING
+    elif consensus.face_on_fraction > 0.5:
+        consensus.status = ConsensusStatus.FACE_ON
+    elif consensus.reject_fraction > 0.5 or consensus.inc is None:
+        consensus.status = ConsensusStatus.REJECTED
+    elif consensus.inc < 44.5:
+        # The grid cannot sort galaxies below 45°: the original labelled such accepted galaxies J.
+        consensus.status = ConsensusStatus.REJECTED
+    else:
+        consensus.status = ConsensusStatus.ACCEPTED
+    return values
+
+
+def _retire_reason(*, consensus: Consensus, values: list[float]) -> str:
+    min_votes, spread = zoo_setting("MIN_VOTES"), zoo_setting("AGREE_SPREAD")
+    if consensus.n_face_on >= min_votes and consensus.face_on_fraction > 0.5:
+        return RetireReason.FACE_ON
+    if consensus.n_reject >= min_votes and consensus.reject_fraction > 0.5:
+        return RetireReason.REJECTED
+    ordered = sorted(values)
+    if any(ordered[i + min_votes - 1] - ordered[i] <= spread for i in range(len(ordered) - min_votes + 1)):
+        return RetireReason.CONSENSUS
+    if consensus.n_votes >= zoo_setting("MAX_VOTES"):
+        return RetireReason.MAX_VOTES
+    return ""
+
+
+def _votes_for(*, galaxy_ids: list[int]) -> dict[int, list[_Vote]]:
+    votes: dict[int, list[_Vote]] = defaultdict(list)
+    rows = (Measurement.objects.filter(galaxy_id__in=galaxy_ids, counted=True, is_gold=False)
+            .values_list("galaxy_id", "user_id", "inclination_raw", "face_on", "face_on_reason", "rejected"))
+    for galaxy_id, user_id, raw, face_on, face_on_reason, rejected in rows:
+        votes[galaxy_id].append(_Vote(user_id, raw, face_on or face_on_reason, rejected))
+    return votes
+
+
+def consensus_recompute(*, consensus: Consensus, now: datetime | None = None, retire: bool = True) -> Consensus:
+    """Recompute one galaxy from its counted votes (the caller holds the row lock) and retire it if settled."""
+    votes = _votes_for(galaxy_ids=[consensus.galaxy_id])[consensus.galaxy_id]
+    calibration = calibrations_for(user_ids={v.user_id for v in votes})
+    values = _consensus_values(consensus=consensus, votes=votes, calibration=calibration)
+    if retire and not consensus.retired:
+        reason = _retire_reason(consensus=consensus, values=values)
+        if reason:
+            consensus.retired, consensus.retire_reason, consensus.retired_at = True, reason, now or timezone.now()
+    consensus.save()
+    return consensus
+
+
+def consensus_recompute_all(*, batch_size: int = 2000) -> int:
+    """Refresh every galaxy's values after a calibration (retirement decisions already taken are kept)."""
+    calibration_all = {uid: (a, b, w) for uid, a, b, w in
+                       VolunteerCalibration.objects.values_list("user_id", "a", "b", "weight")}
+    voted = Measurement.objects.filter(galaxy_id=OuterRef("galaxy_id"), counted=True, is_gold=False)
+    ids = list(Consensus.objects.filter(Exists(voted)).order_by("galaxy_id").values_list("galaxy_id", flat=True))
+    fields = ["n_votes", "n_face_on", "n_reject", "face_on_fraction", "reject_fraction", "inc", "inc_e", "status"]
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        votes = _votes_for(galaxy_ids=chunk)
+        with transaction.atomic():
+            rows = list(Consensus.objects.select_for_update().filter(galaxy_id__in=chunk))
+            for row in rows:
+                _consensus_values(consensus=row, votes=votes.get(row.galaxy_id, []), calibration=calibration_all)
+            Consensus.objects.bulk_update(rows, fields)
+    return len(ids)
+
+
+def consensus_retire(*, galaxy_id: int, by: AbstractBaseUser) -> Consensus:
+    """Staff force-retire: no more volunteers are given the galaxy; outstanding leases are refused on submit."""
+    with transaction.atomic():
+        consensus = Consensus.objects.select_for_update().filter(galaxy_id=galaxy_id).first()
+        if consensus is None:
+            raise NotFound(f"Galaxy {galaxy_id} is not in the Zoo's queue.")
+        consensus.retired, consensus.retire_reason = True, RetireReason.STAFF
+        consensus.retired_at, consensus.retired_by = timezone.now(), by
+        consensus.save()
+    return consensus
+
+
+def consensus_unretire(*, galaxy_id: int, by: AbstractBaseUser) -> Consensus:
+    """Staff unretire: the galaxy goes back in the queue (the next vote re-applies the retirement rules)."""
+    with transaction.atomic():
+        consensus = Consensus.objects.select_for_update().filter(galaxy_id=galaxy_id).first()
+        if consensus is None:
+            raise NotFound(f"Galaxy {galaxy_id} is not in the Zoo's queue.")
+        if consensus.n_votes >= zoo_setting("MAX_VOTES"):
+            raise InvalidInput("This galaxy already has the maximum number of votes; raise LABELING_MAX_VOTES first.")
+        consensus.retired, consensus.retire_reason, consensus.retired_at = False, "", None
+        consensus.retired_by = by
+        consensus.save()
+    return consensus
+
+
+# --------------------------------------------------------------------------------------------------
+# Volunteer calibration
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CalibrationReport:
+    iterations: int = 0
+    converged: bool = False
+    calibrated: int = 0
+    identity: int = 0
+    coefficients: dict[int, tuple[float, float, float | None, int]] = field(default_factory=dict)
+
+
+def calibration_fit(*, max_iter: int | None = None, tol: float = 0.02, gold_weight: float = 2.0) -> CalibrationReport:
+    """Fit each volunteer's ``i_adj = a·i + b``, iterating against the consensus and the gold standards.
+
+    Each pass: (1) per volunteer, regress their raw values on the targets (the leave-one-out weighted
+    median of the other volunteers' calibrated values, or a gold standard's accepted inclination), using
+    targets below 82° (edge-on votes are censored at 90) and |Δ| < 10°, and invert the line; (2) anchor
+    the common scale on the gold standards, which consensus alone cannot fix (everyone could share a bias);
+    (3) recompute the weights from each volunteer's scatter. Repeat until the coefficients stop moving.
+    """
+    max_iter = max_iter or zoo_setting("CALIBRATION_MAX_ITER")
+    min_n = zoo_setting("CALIBRATION_MIN_N")
+    default_scatter = zoo_setting("DEFAULT_SCATTER")
+    rows = list(Measurement.objects.filter(counted=True, rejected=False, face_on=False,
+                                           inclination_raw__isnull=False)
+                .values_list("user_id", "galaxy_id", "inclination_raw", "is_gold"))
+    gold_truth = dict(Standard.objects.values_list("galaxy_id", "inclination"))
+    per_galaxy: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    gold_points: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    users: set[int] = set()
+    for user_id, galaxy_id, raw, is_gold in rows:
+        users.add(user_id)
+        if is_gold:
+            if galaxy_id in gold_truth:
+                gold_points[user_id].append((raw, gold_truth[galaxy_id]))
+        else:
+            per_galaxy[galaxy_id].append((user_id, raw))
+    coef: dict[int, tuple[float, float]] = {u: (1.0, 0.0) for u in users}
+    weight: dict[int, float] = {u: 1.0 for u in users}
+    scatters: dict[int, float | None] = {u: None for u in users}
+    fitted: set[int] = set()
+    report = CalibrationReport()
+    for iteration in range(1, max_iter + 1):
+        report.iterations = iteration
+        points: dict[int, list[tuple[float, float, float]]] = defaultdict(list)  # (raw, target, weight)
+        for votes in per_galaxy.values():
+            if len(votes) < 2:
+                continue
+            adjusted = [(u, coef[u][0] * raw + coef[u][1], weight[u]) for u, raw in votes]
+            for index, (user_id, raw) in enumerate(votes):
+                others = [(v, w) for j, (_, v, w) in enumerate(adjusted) if j != index]
+                target = weighted_median([v for v, _ in others], [w for _, w in others])
+                points[user_id].append((raw, target, 1.0))
+        for user_id, pairs in gold_points.items():
+            points[user_id].extend((raw, truth, gold_weight) for raw, truth in pairs)
+        new_coef: dict[int, tuple[float, float]] = {}
+        for user_id in users:
+            a0, b0 = coef[user_id]
+            usable = [(r, t, w) for r, t, w in points.get(user_id, []) if t < 82 and abs(a0 * r + b0 - t) < 10]
+            line = None
+            if len(usable) >= min_n and max(t for _, t, _ in usable) - min(t for _, t, _ in usable) >= 10:
+                # Raw values on targets (the noisy side is the volunteer's), then inverted: i_adj = (i - β)/α.
+                line = fit_line([t for _, t, _ in usable], [r for r, _, _ in usable], [w for _, _, w in usable])
+            if line is None or not 0.6 < line[0] < 1.6:
+                new_coef[user_id] = (1.0, 0.0)
+                continue
+            alpha, beta = line
+            new_coef[user_id] = (1.0 / alpha, -beta / alpha)
+        fitted = {u for u, c in new_coef.items() if c != (1.0, 0.0)}
+        # Anchor the common scale on gold: regress calibrated gold values on the accepted inclinations.
+        anchor_x, anchor_y = [], []
+        for user_id in fitted:
+            a, b = new_coef[user_id]
+            for raw, truth in gold_points.get(user_id, []):
+                if truth < 85:
+                    anchor_x.append(truth)
+                    anchor_y.append(a * raw + b)
+        if len(anchor_x) >= 20:
+            line = fit_line(anchor_x, anchor_y, [1.0] * len(anchor_x))
+            if line is not None and 0.8 < line[0] < 1.25:
+                slope, intercept = line
+                for user_id in fitted:
+                    a, b = new_coef[user_id]
+                    new_coef[user_id] = (a / slope, (b - intercept) / slope)
+        # Scatter of each volunteer's calibrated values about the targets gives the weights.
+        for user_id in users:
+            a, b = new_coef[user_id]
+            residuals = [a * r + b - t for r, t, _ in points.get(user_id, []) if t < 82 and abs(a * r + b - t) < 10]
+            scatters[user_id] = (math.sqrt(sum(x * x for x in residuals) / len(residuals))
+                                 if user_id in fitted and len(residuals) >= min_n else None)
+        for user_id in users:
+            s = max(scatters[user_id] or default_scatter, 1.0)
+            weight[user_id] = 1.0 / (s * s)
+        change = max((abs(new_coef[u][0] - coef[u][0]) * 67.5 + abs(new_coef[u][1] - coef[u][1]) for u in users),
+                     default=0.0)
+        coef = new_coef
+        if change < tol:
+            report.converged = True
+            break
+    # Normalise so a typical volunteer weighs 1; clip so nobody dominates a median.
+    if weight:
+        typical = sorted(weight.values())[len(weight) // 2]
+        weight = {u: min(max(w / typical, 0.25), 4.0) for u, w in weight.items()}
+    with transaction.atomic():
+        existing = set(VolunteerCalibration.objects.filter(user_id__in=users).values_list("user_id", flat=True))
+        rows_new, rows_old = [], []
+        for user_id in users:
+            a, b = coef[user_id]
+            golds = gold_points.get(user_id, [])
+            gold_deltas = [a * r + b - t for r, t in golds]
+            obj = VolunteerCalibration(
+                user_id=user_id, a=a, b=b, scatter=scatters[user_id], weight=weight[user_id],
+                n=len(points.get(user_id, [])) if user_id in fitted else 0, n_gold=len(golds),
+                gold_rms=math.sqrt(sum(d * d for d in gold_deltas) / len(gold_deltas)) if gold_deltas else None,
+                updated_at=timezone.now(),
+            )
+            (rows_old if user_id in existing else rows_new).append(obj)
+            report.coefficients[user_id] = (a, b, scatters[user_id], obj.n)
+        VolunteerCalibration.objects.bulk_create(rows_new)
+        VolunteerCalibration.objects.bulk_update(rows_old, ["a", "b", "scatter", "weight", "n", "n_gold",
+                                                            "gold_rms", "updated_at"])
+    report.calibrated = len(fitted)
+    report.identity = len(users) - len(fitted)
+    consensus_recompute_all()
+    return report
+
+
+# --------------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ["pgc", "inc", "inc_e", "inc_flg", "inc_n", "inc_note"]
+
+
+def _export_rows(*, retired_only: bool) -> Iterable[dict[str, Any]]:
+    qs = Consensus.objects.filter(n_votes__gt=0)
+    if retired_only:
+        qs = qs.filter(retired=True)
+    ids_rows = list(qs.select_related("galaxy").order_by("galaxy_id"))
+    for start in range(0, len(ids_rows), 2000):
+        chunk = ids_rows[start:start + 2000]
+        tags: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        notes: dict[int, list[str]] = defaultdict(list)
+        for m in Measurement.objects.filter(galaxy_id__in=[c.galaxy_id for c in chunk], counted=True, is_gold=False):
+            for reason in m.reasons():
+                tags[m.galaxy_id][reason] += 1
+            if m.note.strip():
+                notes[m.galaxy_id].append(m.note.strip().replace("\n", " "))
+        for c in chunk:
+            # Published rounding: half-integers up or down at random, reproducibly per galaxy.
+            inc = round_random(c.inc, random.Random(c.galaxy_id)) if c.inc is not None else None
+            flag = 0 if c.status == ConsensusStatus.ACCEPTED else 1
+            tag_list = sorted(tags[c.galaxy_id].items(), key=lambda kv: (-kv[1], kv[0]))
+            note = " ".join(f"[{name}]" for name, _ in tag_list)
+            if c.status == ConsensusStatus.FACE_ON and "[face_on]" not in note:
+                note = ("[face_on] " + note).strip()
+            if notes[c.galaxy_id]:
+                note = (note + " " + "; ".join(notes[c.galaxy_id]))[:500].strip()
+            yield {
+                "pgc": c.galaxy.pgc if c.galaxy.pgc is not None else c.galaxy.name,
+                "inc": inc if flag == 0 else (0 if inc is None else inc),
+                "inc_e": round(c.inc_e, 1) if c.inc_e is not None else 0,
+                "inc_flg": flag, "inc_n": c.n_votes, "inc_note": note,
+            }
+
+
+def consensus_export(*, fmt: str, retired_only: bool = True) -> tuple[bytes, int]:
+    """The consensus labels as CSV or JSON with the catalogue's columns; returns (bytes, rows)."""
+    rows = list(_export_rows(retired_only=retired_only))
+    if fmt == "json":
+        return json.dumps(rows, indent=1).encode(), len(rows)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().encode(), len(rows)
+    raise InvalidInput("format must be csv or json.")
+
+
+def export_job_create(*, user: AbstractBaseUser, fmt: str, retired_only: bool = True) -> ExportJob:
+    if fmt not in ("csv", "json"):
+        raise InvalidInput("format must be csv or json.")
+    return ExportJob.objects.create(requested_by=user, fmt=fmt, retired_only=retired_only)
+
+
+def export_job_run(*, job_id: str) -> ExportJob:
+    """Run by the Celery worker: write the file and mark the job done (or failed, with the error)."""
+    job = ExportJob.objects.get(pk=job_id)
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.RUNNING)
+    try:
+        data, n = consensus_export(fmt=job.fmt, retired_only=job.retired_only)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        job.file.save(f"zoo-consensus-{stamp}-{str(job.pk)[:8]}.{job.fmt}", ContentFile(data), save=False)
+        job.n_rows, job.status, job.finished_at = n, ExportStatus.DONE, timezone.now()
+        job.save()
+    except Exception as exc:  # the job records why it failed; the worker log has the traceback
+        ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.FAILED, error=str(exc)[:2000],
+                                                   finished_at=timezone.now())
+        raise
+    return job
+
+
+def volunteer_role_set(*, user: AbstractBaseUser, role: str) -> VolunteerProfile:
+    if role not in Role.values:
+        raise InvalidInput(f"role must be one of {', '.join(Role.values)}.")
+    profile = profile_get_or_create(user=user)
+    profile.role = role
+    profile.save(update_fields=["role"])
+    return profile
+
