@@ -7,6 +7,7 @@ a timeout; answers are cached briefly. ``ResolverUnavailable`` means no service 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -108,7 +109,8 @@ def resolve_remote(name: str) -> RemoteObject | None:
 
     if not settings.REMOTE_RESOLVERS_ENABLED:
         return None
-    key = f"resolve:{name.strip().lower()}"
+    # Hashed: names hold spaces and symbols that some cache backends refuse in keys.
+    key = "resolve:" + hashlib.sha256(" ".join(name.lower().split()).encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return RemoteObject(**cached) if cached else None
