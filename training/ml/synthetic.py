@@ -353,7 +353,8 @@ def render_galaxy(params: dict[str, Any], *, size: int = 128) -> SyntheticGalaxy
             else:
                 band[max(0, start): start + width, :] = 0.0
     g, r, i = bands
-    colour = make_lupton_rgb(i / sky_sigma, r / sky_sigma, g / sky_sigma, stretch=params["snr"] * 0.12, Q=10)
+    with np.errstate(invalid="ignore", divide="ignore"):  # astropy divides by zero-intensity sky pixels
+        colour = make_lupton_rgb(i / sky_sigma, r / sky_sigma, g / sky_sigma, stretch=params["snr"] * 0.12, Q=10)
     colour = _jpeg(colour, params["jpeg_quality"])
     truth = {key: params[key] for key in (
         "inclination", "position_angle", "reason", "h_over_r", "bulge_fraction", "bulge_n", "bar", "arm_strength",
