@@ -36,7 +36,7 @@ from .models import (
     VolunteerProfile, _reason_field,
 )
 from .selectors import StandardRow, calibrations_for, standard_pool, standards_draw, step_values
-from .stats import fit_line, round_random, scatter, weighted_median
+from .stats import fit_line, fit_line_se, round_random, scatter, weighted_median
 
 # --------------------------------------------------------------------------------------------------
 # Volunteers and standards
@@ -551,7 +551,7 @@ def consensus_recompute(*, consensus: Consensus, now: datetime | None = None, re
     if retire and not consensus.retired:
         reason = _retire_reason(consensus=consensus, values=values)
         if reason:
-            consensus.retired, consensus.retire_reason, consensus.retired_at = True, reason, now or timezone.now()
+            consensus.retired, consensus.retire_reason, consensus.retired_at = True, reason, timezone.now()
     consensus.save()
     return consensus
 
@@ -605,6 +605,11 @@ def consensus_unretire(*, galaxy_id: int, by: AbstractBaseUser) -> Consensus:
 # --------------------------------------------------------------------------------------------------
 
 
+# Fit only where votes are not truncated: below ~50° some votes become face-on flags (no value) and
+# above ~82° they pile up at 90°; both ends would bias the slope.
+FIT_LOW, FIT_HIGH = 52.0, 82.0
+
+
 @dataclass
 class CalibrationReport:
     iterations: int = 0
@@ -654,22 +659,40 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.02, gold_weig
             adjusted = [(u, coef[u][0] * raw + coef[u][1], weight[u]) for u, raw in votes]
             for index, (user_id, raw) in enumerate(votes):
                 others = [(v, w) for j, (_, v, w) in enumerate(adjusted) if j != index]
-                target = weighted_median([v for v, _ in others], [w for _, w in others])
+                centre = weighted_median([v for v, _ in others], [w for _, w in others])
+                # The weighted mean of the others (outliers dropped) is a less noisy target than their median.
+                kept = [(v, w) for v, w in others if abs(v - centre) < 8] or others
+                target = sum(v * w for v, w in kept) / sum(w for _, w in kept)
                 points[user_id].append((raw, target, 1.0))
         for user_id, pairs in gold_points.items():
             points[user_id].extend((raw, truth, gold_weight) for raw, truth in pairs)
         new_coef: dict[int, tuple[float, float]] = {}
+        lines: dict[int, tuple[float, float, float, float, float]] = {}  # slope, se², x̄, ȳ, intercept
         for user_id in users:
             a0, b0 = coef[user_id]
-            usable = [(r, t, w) for r, t, w in points.get(user_id, []) if t < 82 and abs(a0 * r + b0 - t) < 10]
-            line = None
+            usable = [(r, t, w) for r, t, w in points.get(user_id, [])
+                      if FIT_LOW <= t <= FIT_HIGH and abs(a0 * r + b0 - t) < 10]
             if len(usable) >= min_n and max(t for _, t, _ in usable) - min(t for _, t, _ in usable) >= 10:
                 # Raw values on targets (the noisy side is the volunteer's), then inverted: i_adj = (i - β)/α.
-                line = fit_line([t for _, t, _ in usable], [r for r, _, _ in usable], [w for _, _, w in usable])
-            if line is None or not 0.6 < line[0] < 1.6:
+                fit = fit_line_se([t for _, t, _ in usable], [r for r, _, _ in usable], [w for _, _, w in usable])
+                if fit is not None and 0.6 < fit[0] < 1.6:
+                    lines[user_id] = fit
+        # Shrink each slope toward the crowd's (empirical Bayes): with ~100 points a slope is uncertain to a few
+        # per cent, comparable to the true spread between volunteers, and a wrong slope costs most at the ends.
+        if len(lines) >= 3:
+            slopes = [fit[0] for fit in lines.values()]
+            mean_slope = sum(slopes) / len(slopes)
+            spread = sum((x - mean_slope) ** 2 for x in slopes) / (len(slopes) - 1)
+            noise = sum(fit[1] for fit in lines.values()) / len(lines)
+            tau2 = max(spread - noise, 1e-4)
+            for user_id, (slope, se2, mx, my, _) in list(lines.items()):
+                shrunk = mean_slope + tau2 / (tau2 + se2) * (slope - mean_slope)
+                lines[user_id] = (shrunk, se2, mx, my, my - shrunk * mx)
+        for user_id in users:
+            if user_id not in lines:
                 new_coef[user_id] = (1.0, 0.0)
                 continue
-            alpha, beta = line
+            alpha, _, _, _, beta = lines[user_id]
             new_coef[user_id] = (1.0 / alpha, -beta / alpha)
         fitted = {u for u, c in new_coef.items() if c != (1.0, 0.0)}
         # Anchor the common scale on gold: regress calibrated gold values on the accepted inclinations.
@@ -677,7 +700,7 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.02, gold_weig
         for user_id in fitted:
             a, b = new_coef[user_id]
             for raw, truth in gold_points.get(user_id, []):
-                if truth < 85:
+                if FIT_LOW <= truth <= FIT_HIGH:
                     anchor_x.append(truth)
                     anchor_y.append(a * raw + b)
         if len(anchor_x) >= 20:
@@ -687,10 +710,18 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.02, gold_weig
                 for user_id in fitted:
                     a, b = new_coef[user_id]
                     new_coef[user_id] = (a / slope, (b - intercept) / slope)
+        elif len(fitted) >= 3:
+            # Without enough gold the common scale is free: pin it to the crowd's median volunteer.
+            slopes = sorted(new_coef[u][0] for u in fitted)
+            offsets = sorted(new_coef[u][0] * 67.5 + new_coef[u][1] - 67.5 for u in fitted)
+            m_a, m_off = slopes[len(slopes) // 2], offsets[len(offsets) // 2]
+            for user_id in fitted:
+                a, b = new_coef[user_id]
+                new_coef[user_id] = (a / m_a, (b - m_off - 67.5) / m_a + 67.5)
         # Scatter of each volunteer's calibrated values about the targets gives the weights.
         for user_id in users:
             a, b = new_coef[user_id]
-            residuals = [a * r + b - t for r, t, _ in points.get(user_id, []) if t < 82 and abs(a * r + b - t) < 10]
+            residuals = [a * r + b - t for r, t, _ in points.get(user_id, []) if FIT_LOW <= t <= FIT_HIGH and abs(a * r + b - t) < 10]
             scatters[user_id] = (math.sqrt(sum(x * x for x in residuals) / len(residuals))
                                  if user_id in fitted and len(residuals) >= min_n else None)
         for user_id in users:

@@ -138,6 +138,13 @@ def simulate_crowd(*, n_volunteers: int = 30, n_galaxies: int = 500, seed: int =
                     if log:
                         log(f"  {votes} votes, calibrated")
     calibration_fit()
+    return crowd_measure(volunteers=volunteers, users=users, truth=truth, seed=seed, votes=votes,
+                         n_galaxies=n_galaxies, seconds=time.monotonic() - started)
+
+
+def crowd_measure(*, volunteers: list[SimulatedVolunteer], users: dict[str, Any], truth: dict[int, float],
+                  seed: int, votes: int, n_galaxies: int, seconds: float) -> CrowdResult:
+    """RMS against the truth of the uncalibrated median, the stored (calibrated) consensus and the oracle."""
     by_user = {users[v.username].id: v for v in volunteers}
     targets = _targets(truth)
     rows = list(Measurement.objects.filter(galaxy_id__in=list(targets),
@@ -165,14 +172,29 @@ def simulate_crowd(*, n_volunteers: int = 30, n_galaxies: int = 500, seed: int =
     for c in Consensus.objects.filter(galaxy_id__in=list(targets)):
         statuses[c.status or "-"] = statuses.get(c.status or "-", 0) + 1
     return CrowdResult(
-        galaxies=n_galaxies, volunteers=n_volunteers, votes=votes,
+        galaxies=n_galaxies, volunteers=len(volunteers), votes=votes,
         gold_votes=Measurement.objects.filter(is_gold=True, user__in=list(users.values())).count(),
-        seconds=time.monotonic() - started, rms_uncalibrated=rms(d_unc) or 0.0, rms_calibrated=rms(d_cal) or 0.0,
+        seconds=seconds, rms_uncalibrated=rms(d_unc) or 0.0, rms_calibrated=rms(d_cal) or 0.0,
         rms_oracle=rms(d_orc) or 0.0, ab_rms=report.rms or 0.0, ab_sigma=report.sigma or 0.0,
         ab_expected=(e_a ** 2 + e_b ** 2) ** 0.5, ab_n=report.n,
         retired=Consensus.objects.filter(galaxy_id__in=list(targets), retired=True).count(),
         statuses=statuses,
     )
+
+
+def crowd_measure_existing(*, seed: int, n_volunteers: int = 30) -> CrowdResult:
+    """Re-measure a crowd left in the database by an earlier run (for tuning the calibration offline)."""
+    from catalog.models import Galaxy
+
+    volunteers = draw_volunteers(n=n_volunteers, seed=seed)
+    user_model = get_user_model()
+    users = {v.username: user_model.objects.get(username=f"{v.username}-{seed}") for v in volunteers}
+    truth = {g.id: g.truth["inclination"] for g in Galaxy.objects.filter(name__startswith=f"SYN-CROWD-{seed}-")}
+    n_galaxies = len(truth)
+    truth.update(dict(Standard.objects.values_list("galaxy_id", "inclination")))
+    votes = Measurement.objects.filter(user__in=list(users.values())).count()
+    return crowd_measure(volunteers=volunteers, users=users, truth=truth, seed=seed, votes=votes,
+                         n_galaxies=n_galaxies, seconds=0.0)
 
 
 def _targets(truth: dict[int, float]) -> set[int]:

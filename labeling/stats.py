@@ -61,5 +61,21 @@ def fit_line(x: Sequence[float], y: Sequence[float], w: Sequence[float]) -> tupl
     return slope, my - slope * mx
 
 
+def fit_line_se(x: Sequence[float], y: Sequence[float],
+                w: Sequence[float]) -> tuple[float, float, float, float, float] | None:
+    """Like ``fit_line`` but returns ``(slope, slope variance, x̄, ȳ, intercept)`` (weighted means)."""
+    line = fit_line(x, y, w)
+    if line is None or len(x) < 3:
+        return None
+    slope, intercept = line
+    sw = sum(w)
+    mx = sum(wi * xi for xi, wi in zip(x, w, strict=True)) / sw
+    my = sum(wi * yi for yi, wi in zip(y, w, strict=True)) / sw
+    sxx = sum(wi * (xi - mx) ** 2 for xi, wi in zip(x, w, strict=True))
+    resid = sum(wi * (yi - slope * xi - intercept) ** 2 for xi, yi, wi in zip(x, y, w, strict=True))
+    sigma2 = resid / sw * len(x) / (len(x) - 2)  # per unit weight
+    return slope, sigma2 / sxx * (sw / len(x)), mx, my, intercept
+
+
 def rms(values: Sequence[float]) -> float | None:
     return math.sqrt(sum(v * v for v in values) / len(values)) if values else None

@@ -1,0 +1,167 @@
+"""The measurement page in headless Chromium: log in, step 1 by keys and by drag-and-drop, step 2, submit,
+reject with reasons, face-on skipping step 2, redraw, inversion, and the tutorial's feedback.
+
+Screenshots go to ``docs/screenshots/labeling-*.png``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labeling.models import Assignment, Measurement
+from labeling.services import queue_add
+from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
+
+from .factories import StandardFactory, UserFactory
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "pw-zoo-123"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def world(settings):  # noqa: ANN001, ANN201
+    """Two standards per degree 40-90° and a few targets with colour and g/r/i images."""
+    settings.LABELING_GOLD_START = 0.0
+    settings.LABELING_GOLD_MIN = 0.0
+    for value in range(40, 91):
+        for k in range(2):
+            morphology = MORPHOLOGIES[(value + k) % 4]
+            galaxy = synthetic_galaxy(name=f"SYN-BSTD-{value}-{k}", inclination=value, seed=value * 7 + k,
+                                      morphology=morphology, bands=("colour",), size=64)
+            StandardFactory(galaxy=galaxy, inclination=float(value), morphology=morphology)
+    targets = [synthetic_galaxy(name=f"SYN-BTGT-{k}", inclination=52 + 7 * k, seed=500 + k, size=64,
+                                morphology=MORPHOLOGIES[k % 4], bands=("colour", "g", "r", "i"))
+               for k in range(5)]
+    queue_add(galaxy_ids=[g.id for g in targets])
+    user = UserFactory(username="stargazer")
+    return user
+
+
+def _login(page, live_server, username: str = "stargazer") -> None:  # noqa: ANN001
+    page.goto(live_server.url + "/zoo/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#btn-login")
+    page.wait_for_selector("#target")
+    page.wait_for_function("document.querySelectorAll('#strip .panel.std img').length === 9")
+
+
+def _shot(page, name: str) -> None:  # noqa: ANN001
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"labeling-{name}.png"), full_page=True)
+
+
+def _wait_new_task(page, old_task: int) -> None:  # noqa: ANN001
+    page.wait_for_function(
+        "(old) => document.querySelector('#target') && !document.querySelector('#btn-confirm').hidden "
+        "&& document.querySelector('#message').textContent === ''", arg=old_task)
+
+
+def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> None:  # noqa: ANN001
+    _login(page, live_server)
+    _shot(page, "step1")
+    assert page.locator("#position").get_attribute("data-pos") == "4"
+    # Step 1 by keys: two to the right puts the target between 70° and 75°.
+    page.keyboard.press("d")
+    page.keyboard.press("D")
+    assert page.locator("#position").get_attribute("data-pos") == "6"
+    assert "70° and 75°" in page.locator("#position").inner_text()
+    page.click("#btn-confirm")
+    page.wait_for_selector("#btn-submit:not([hidden])")
+    labels = page.locator("#strip .panel.std .label").all_inner_texts()
+    assert labels == [f"{v}°" for v in range(68, 77)]
+    page.click("#btn-zoom-in")
+    page.click("#btn-rot-right")
+    page.keyboard.press("a")
+    _shot(page, "step2")
+    position = page.locator("#position").inner_text()
+    page.click("#btn-submit")
+    page.wait_for_selector(".zoo-message.ok")
+    assert "Saved:" in page.locator("#message").inner_text()
+    m = Measurement.objects.get(user=world)
+    assert (m.step1_low, m.step1_high) == (70, 75)
+    assert position == f"Between {m.left_standard.inclination:.0f}° and {m.right_standard.inclination:.0f}°"
+    assert m.zoom == pytest.approx(1.2) and m.angle == 15
+    assert "Chrom" in m.user_agent and m.started_at and m.finished_at
+    first_task = m.assignment_id
+
+    # Step 1 by drag-and-drop: drop on the right half of the 8th standard (80°).
+    _wait_new_task(page, first_task)
+    box = page.locator("#strip .panel.std[data-index='7']").bounding_box()
+    page.drag_and_drop("#target", "#strip .panel.std[data-index='7']",
+                       target_position={"x": box["width"] * 0.8, "y": box["height"] / 2})
+    assert page.locator("#position").get_attribute("data-pos") == "8"
+    _shot(page, "drag")
+    page.click("#btn-confirm")
+    page.wait_for_selector("#btn-submit:not([hidden])")
+    page.click("#btn-submit")
+    page.wait_for_selector(".zoo-message.ok")
+    second = Measurement.objects.filter(user=world).exclude(assignment_id=first_task).get()
+    assert second.step1_low == 80 and 78 <= second.inclination_raw <= 90
+
+    # Face-on: left of 45° flags F and skips step 2.
+    _wait_new_task(page, second.assignment_id)
+    for _ in range(6):
+        page.click("#btn-left")
+    assert page.locator("#position").get_attribute("data-pos") == "0"
+    assert "face-on" in page.locator("#position").inner_text()
+    _shot(page, "faceon")
+    page.click("#btn-confirm")
+    page.wait_for_selector(".zoo-message.ok")
+    assert page.locator("#btn-submit").is_hidden()
+    third = Measurement.objects.filter(user=world, face_on=True).get()
+    assert third.inclination is None and third.step1_low is None
+    assert Assignment.objects.filter(user=world, status="done").count() == 3
+
+
+def test_reject_redraw_invert_and_bands(live_server, page, world) -> None:  # noqa: ANN001
+    _login(page, live_server)
+    before = page.locator("#strip .panel.std").evaluate_all("els => els.map(e => e.dataset.id).join(',')")
+    for _ in range(5):
+        page.click("#btn-redraw")
+        page.wait_for_selector(".zoo-message.info")
+        after = page.locator("#strip .panel.std").evaluate_all("els => els.map(e => e.dataset.id).join(',')")
+        if after != before:
+            break
+    assert after != before  # two standards per degree: a redraw picks others
+    page.click("button.mode[data-display='r']")
+    src = page.locator("#target img").get_attribute("src")
+    assert page.locator("#target img").evaluate("e => e.style.filter").startswith("grayscale")
+    page.click("#btn-invert")
+    assert "invert(1)" in page.locator("#target img").evaluate("e => e.style.filter")
+    assert page.locator("#btn-invert").get_attribute("aria-pressed") == "true"
+    assert page.evaluate("(s) => fetch(s).then(r => r.status)", src) == 200
+    _shot(page, "inverted")
+    page.click("#reject summary")
+    page.check("input[value=bad_TF]")
+    page.check("input[value=multiple]")
+    page.fill("#note", "bright star on the disc")
+    _shot(page, "reject")
+    page.click("#btn-reject")
+    page.wait_for_selector(".zoo-message.ok")
+    m = Measurement.objects.get(user=world)
+    assert m.rejected and m.bad_TF and m.multiple and not m.HI and m.note == "bright star on the disc"
+    assert (m.display_mode, m.inverted) == ("r", True)
+    assert len(Assignment.objects.get(pk=m.assignment_id).shown["1"]) >= 2
+
+
+def test_tutorial_gives_immediate_feedback_and_signup(live_server, page, world) -> None:  # noqa: ANN001
+    page.goto(live_server.url + "/zoo/signup/")
+    page.fill("input[name=username]", "newcomer")
+    page.fill("input[name=password1]", "a-Long-pass-4321")
+    page.fill("input[name=password2]", "a-Long-pass-4321")
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_url("**/zoo/tutorial/")
+    page.wait_for_function("document.querySelectorAll('#strip .panel.std img').length === 9")
+    page.click("#btn-confirm")
+    page.wait_for_selector("#btn-submit:not([hidden])")
+    page.click("#btn-submit")
+    page.wait_for_selector(".zoo-message.ok, .zoo-message.warn")
+    text = page.locator("#message").inner_text()
+    assert "accepted" in text or "Well done" in text
+    _shot(page, "tutorial")
+    page.goto(live_server.url + "/zoo/me/")
+    assert page.locator("#count").inner_text() == "0"

@@ -1,0 +1,79 @@
+"""Twenty volunteers taking and submitting at once never over-fill a galaxy or see one twice."""
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from labeling.models import Consensus, Measurement
+from labeling.synthetic import place
+
+from .factories import UserFactory
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_threads_never_overfill_or_repeat(grid, targets, no_gold, settings) -> None:  # noqa: ANN001
+    settings.LABELING_MAX_VOTES = 4
+    settings.LABELING_AGREE_SPREAD = 1.0  # votes disagree often, so galaxies run to the cap
+    galaxies = targets(8)
+    users = [UserFactory() for _ in range(20)]
+    barrier = threading.Barrier(len(users))
+    outcomes: Counter = Counter()
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def volunteer(user) -> None:  # noqa: ANN001
+        rng = random.Random(user.id)
+        client = APIClient()
+        client.force_login(user)
+        try:
+            barrier.wait()
+            for _ in range(12):
+                response = client.post(reverse("labeling:api-next"))
+                if response.status_code == 404:
+                    with lock:
+                        outcomes["empty"] += 1
+                    break
+                task = response.json()["task"]
+                value = rng.uniform(50, 85)
+                low = min(max(int(value // 5 * 5), 45), 85)
+                seq = client.post(reverse("labeling:api-standards", args=[task["id"]]), {"step": 2, "low": low},
+                                  format="json").json()["standards"]
+                left, right = place(value=value, standards=seq)
+                submitted = client.post(reverse("labeling:api-submit", args=[task["id"]]),
+                                        {"left_standard": left, "right_standard": right, "step1_low": low},
+                                        format="json")
+                with lock:
+                    outcomes[submitted.status_code] += 1
+                if submitted.status_code not in (200, 409):
+                    with lock:
+                        errors.append(submitted.content.decode())
+        except Exception as exc:  # surfaced in the main thread's assertion
+            with lock:
+                errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=volunteer, args=(u,)) for u in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors[:3]
+    assert outcomes[200] > 0
+    per_galaxy = Counter(Measurement.objects.filter(counted=True).values_list("galaxy_id", flat=True))
+    assert max(per_galaxy.values()) <= 4
+    pairs = list(Measurement.objects.values_list("user_id", "galaxy_id"))
+    assert len(pairs) == len(set(pairs))  # never the same galaxy twice to one volunteer
+    for c in Consensus.objects.filter(galaxy__in=galaxies):
+        assert c.n_votes == per_galaxy.get(c.galaxy_id, 0)  # the counter matches the rows: nothing lost
+        if c.retired:
+            late = Measurement.objects.filter(galaxy_id=c.galaxy_id, created_at__gt=c.retired_at)
+            assert not late.exists()
+    # Everything was measured: the 20 volunteers emptied the queue.
+    assert Consensus.objects.filter(galaxy__in=galaxies, retired=True).count() == len(galaxies)
