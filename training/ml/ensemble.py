@@ -127,6 +127,8 @@ class FusedEnsemble:
         if self.tta not in TTA_VIEWS:
             raise ValueError(f"Unknown TTA setting {self.tta!r}; choose one of {sorted(TTA_VIEWS)}.")
         members = [keras.saving.load_model(folder / spec.file, compile=False) for spec in self.manifest.members]
+        for index, member in enumerate(members):
+            member.name = f"member{index}"  # flavours of one architecture share a layer name otherwise
         inputs = keras.Input(shape=members[0].input_shape[1:], name="image")
         outputs = [member(inputs, training=False) for member in members]
         self.model = keras.Model(inputs, outputs, name="fused_ensemble")
