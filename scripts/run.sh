@@ -16,6 +16,7 @@ if [ "$($PY manage.py shell -c 'from catalog.models import Galaxy; print(Galaxy.
   $PY manage.py import_openngc -v0
 fi
 $PY manage.py load_demo_data
+$PY manage.py zoo_seed_demo
 $PY manage.py ensure_staff
 
 WEBROOT_PATH=$($PY -c 'import os; r=os.environ.get("WEBROOT","/").strip("/"); print("/"+r+"/" if r else "/")')
@@ -30,6 +31,12 @@ WORKER_PID=$!
 .venv/bin/gunicorn inclinet_site.wsgi -b "$HOST:$PORT" --workers 2 --threads 4 --timeout 120 \
   --access-logfile var/log/access.log >var/log/web.log 2>&1 &
 WEB_PID=$!
+
+if [ "$($PY manage.py shell -c 'from training.models import Ensemble; print(Ensemble.objects.filter(status="active").exists())')" != "True" ]; then
+  # No model yet: the worker trains the quick-profile ensemble (about 15 min on 2 cores) and promotes it.
+  $PY manage.py shell -c 'from training.tasks import build_ensemble; build_ensemble.delay("quick")'
+  echo "No model ensemble yet: training the quick profile on the worker (see var/log/worker.log); prediction starts when it is promoted."
+fi
 
 for _ in $(seq 1 60); do
   if curl -fsS -o /dev/null "$URL" 2>/dev/null; then break; fi
