@@ -108,6 +108,16 @@ CHROMIUM_ARGS = [
 SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
 
 
+def save_screenshot(page, name: str, tmp_path: Path) -> Path:  # noqa: ANN001
+    """Screenshots go to docs/screenshots only with SAVE_SCREENSHOTS=1, so a test run leaves git clean."""
+    folder = SCREENSHOT_DIR if os.environ.get("SAVE_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000  # a real rendered page, not a blank one
+    return path
+
+
 @pytest.fixture(scope="session")
 def chromium_browser():  # noqa: ANN201
     """Debian's Chromium driven by Playwright (no browser download at run time)."""

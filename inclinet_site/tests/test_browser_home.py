@@ -1,12 +1,12 @@
 """The landing page in a real browser: resolve a galaxy name from the search box."""
 import pytest
 
-from conftest import SCREENSHOT_DIR
+from conftest import save_screenshot
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_home_page_resolves_a_name(live_server, catalogue, page) -> None:
+def test_home_page_resolves_a_name(live_server, catalogue, page, tmp_path) -> None:
     page.goto(live_server.url + "/")
     assert page.title() == "IncliNET"
     page.fill("#resolve-q", "Triangulum Galaxy")
@@ -14,8 +14,7 @@ def test_home_page_resolves_a_name(live_server, catalogue, page) -> None:
     page.wait_for_function("document.getElementById('resolve-out').textContent.includes('pgc')")
     output = page.text_content("#resolve-out")
     assert '"pgc": 5818' in output and "NGC0598" in output
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT_DIR / "home-resolve.png"), full_page=True)
+    save_screenshot(page, "home-resolve", tmp_path)
 
 
 @pytest.mark.browser

@@ -2,7 +2,7 @@
 upload a file, rotate and zoom, evaluate and read the results."""
 import pytest
 
-from conftest import SCREENSHOT_DIR
+from conftest import save_screenshot
 from tests.fake_services import galaxy_jpeg
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -12,7 +12,7 @@ def wait_results(page) -> None:  # noqa: ANN001
     page.wait_for_selector("#results:not([hidden])", timeout=60_000)
 
 
-def test_load_by_pgc_and_evaluate(live_server, catalogue, fake_services, active_tiny_ensemble, page) -> None:
+def test_load_by_pgc_and_evaluate(live_server, catalogue, fake_services, active_tiny_ensemble, page, tmp_path) -> None:
     page.goto(live_server.url + "/predict/")
     page.fill("#pgc", "5818")
     page.click("#pgc-form button")
@@ -25,8 +25,7 @@ def test_load_by_pgc_and_evaluate(live_server, catalogue, fake_services, active_
     assert page.locator("#per-model tr").count() == 15
     median = float(page.text_content("#inc-median"))
     assert 45 <= median <= 90
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT_DIR / "predict-pgc.png"), full_page=True)
+    save_screenshot(page, "predict-pgc", tmp_path)
 
 
 def test_load_by_name_shows_errors_in_the_page(live_server, catalogue, fake_services, active_tiny_ensemble, page) -> None:
@@ -61,7 +60,7 @@ def test_upload_rotate_zoom_and_evaluate(live_server, active_tiny_ensemble, page
     wait_results(page)
     assert page.get_attribute("#model-input", "src").endswith(".png")
     assert page.locator("#per-model tr").count() == 15
-    page.screenshot(path=str(SCREENSHOT_DIR / "predict-upload.png"), full_page=True)
+    save_screenshot(page, "predict-upload", tmp_path)
 
 
 def test_text_file_upload_is_refused_in_the_page(live_server, active_tiny_ensemble, page, tmp_path) -> None:
