@@ -1,11 +1,19 @@
-"""The original IncliNET networks, layer for layer (model4, model5, model6 and their binary variants),
-plus a compact network of our own for the quick profile.
+"""The original IncliNET networks, layer for layer (model4, model5, model6, each as a regression or a
+binary reject model), plus ``compact``, a much cheaper network of our own for quick CPU ensembles.
 
-Pixel scaling is defined once, here, as a ``Rescaling(1/255)`` layer at the input of every model: it has
-no weights (parameter counts equal the originals') and it travels inside the saved model, so training
-and serving cannot disagree (the original fed raw 0–255 in research and /255 in production).
-Regression heads end in ``Dense(1, tanh)`` mapping 45–90° to −1…+1; binary heads in ``Dense(2, softmax)``
-with class 1 = rejected.
+Every model starts with the weightless ``pixel_scaling`` layer from :mod:`training.ml.scaling`, so it takes
+raw 0–255 float32 pixels and the parameter counts equal the originals' exactly:
+
+======== ============ ==========
+network  regression   binary
+======== ============ ==========
+model4   1,631,169    1,631,178
+model5   2,522,705    2,522,714
+model6   1,680,369    1,680,378
+======== ============ ==========
+
+Regression heads end in ``Dense(1, tanh)`` named ``fc_out2`` (45–90° ↔ −1…+1, see ``scaling``); binary heads
+in ``Dense(2, softmax)`` with class 1 = rejected. Convolutions are 3×3, ReLU, stride 1, ``valid`` padding.
 """
 from __future__ import annotations
 
@@ -14,21 +22,30 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-INPUT_SHAPE = (128, 128, 3)
-PIXEL_SCALE = 1.0 / 255.0
-PREPROCESSING_SPEC = {
-    "input": "uint8 RGB, 128x128, white-on-black (inverted images are normalised before)",
-    "scaling": "Rescaling(1/255) inside the model",
-    "target": "tanh: y = (inclination - 67.5) / 22.5",
-}
+from .scaling import (  # re-exported: older callers import these from here
+    INPUT_SHAPE,
+    PIXEL_SCALE,
+    PREPROCESSING_SPEC,
+    inclination_to_target,
+    rescaling_layer,
+    target_to_inclination,
+)
+
+__all__ = [
+    "ARCHITECTURES", "INPUT_SHAPE", "PIXEL_SCALE", "PREPROCESSING_SPEC", "build_model", "compact",
+    "inclination_to_target", "model4", "model5", "model6", "target_to_inclination",
+]
+
+Shape = tuple[int, int, int]
 
 
-def inclination_to_target(inclination: float | keras.KerasTensor) -> float:
-    return (inclination - 67.5) / 22.5
+def _input(input_shape: Shape) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = keras.Input(shape=input_shape, name="image")
+    return inputs, rescaling_layer()(inputs)
 
 
-def target_to_inclination(y: float) -> float:
-    return 22.5 * y + 67.5
+def _conv(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
+    return layers.Conv2D(filters, 3, activation="relu", name=name)(x)
 
 
 def _head(x: keras.KerasTensor, *, n_classes: int | None) -> keras.KerasTensor:
@@ -37,89 +54,91 @@ def _head(x: keras.KerasTensor, *, n_classes: int | None) -> keras.KerasTensor:
     return layers.Dense(n_classes, activation="softmax", name="fc_out_class")(x)
 
 
-def _input(input_shape: tuple[int, int, int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    inputs = keras.Input(shape=input_shape, name="image")
-    return inputs, layers.Rescaling(PIXEL_SCALE, name="pixel_scaling")(inputs)
+def _name(base: str, n_classes: int | None) -> str:
+    return base if n_classes is None else f"{base}_binary"
 
 
-def _conv(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
-    return layers.Conv2D(filters, 3, activation="relu", name=name)(x)
-
-
-def model4(*, n_classes: int | None = None, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> keras.Model:
-    """The simplest: 2 double-conv blocks (16, 32), Dense 256-32-8. 1,631,169 parameters (regression)."""
+def model4(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -> keras.Model:
+    """The simplest: conv 16-16, pool 2, conv 32-32 + BN, pool 4, Dense 256-32-8 (1,631,169 parameters)."""
     inputs, x = _input(input_shape)
     x = _conv(x, 16, "conv1")
     x = _conv(x, 16, "conv2")
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Dropout(0.25, name="drop1")(x)
     x = _conv(x, 32, "conv3")
     x = _conv(x, 32, "conv4")
     x = layers.BatchNormalization(axis=3, name="bn_2")(x)
-    x = layers.MaxPooling2D(4)(x)
-    x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
+    x = layers.MaxPooling2D(4, name="pool2")(x)
+    x = layers.Dropout(0.25, name="drop2")(x)
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", name="fc_2")(x)
     x = layers.Dense(32, activation="relu", name="fc_4")(x)
     x = layers.Dense(8, activation="relu", name="fc_5")(x)
-    return keras.Model(inputs, _head(x, n_classes=n_classes), name="model4" if n_classes is None else "model4_binary")
+    return keras.Model(inputs, _head(x, n_classes=n_classes), name=_name("model4", n_classes))
 
 
-def model5(*, n_classes: int | None = None, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> keras.Model:
-    """The most complex: 3 double-conv blocks (128, 256, 256), Dense 256-128-64-8. 2,522,705 parameters."""
+def model5(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -> keras.Model:
+    """The most complex: conv 128-128, 256-256 + BN, 256-256 + BN, Dense 256-128-64-8 (2,522,705).
+
+    No dropout after the third block, as in the original; about 60× the FLOPs of model4.
+    """
     inputs, x = _input(input_shape)
     x = _conv(x, 128, "conv1")
     x = _conv(x, 128, "conv2")
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Dropout(0.25, name="drop1")(x)
     x = _conv(x, 256, "conv3")
     x = _conv(x, 256, "conv4")
     x = layers.BatchNormalization(axis=3, name="bn_2")(x)
-    x = layers.MaxPooling2D(4)(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.MaxPooling2D(4, name="pool2")(x)
+    x = layers.Dropout(0.25, name="drop2")(x)
     x = _conv(x, 256, "conv5")
     x = _conv(x, 256, "conv6")
     x = layers.BatchNormalization(axis=3, name="bn_3")(x)
-    x = layers.MaxPooling2D(4)(x)
-    x = layers.Flatten()(x)
+    x = layers.MaxPooling2D(4, name="pool3")(x)
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", name="fc_2")(x)
     x = layers.Dense(128, activation="relu", name="fc_3")(x)
     x = layers.Dense(64, activation="relu", name="fc_4")(x)
     x = layers.Dense(8, activation="relu", name="fc_5")(x)
-    return keras.Model(inputs, _head(x, n_classes=n_classes), name="model5" if n_classes is None else "model5_binary")
+    return keras.Model(inputs, _head(x, n_classes=n_classes), name=_name("model5", n_classes))
 
 
-def model6(*, n_classes: int | None = None, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> keras.Model:
-    """Like model4 with wider convolutions (32, 64), Dense 128-64-8. 1,680,369 parameters (regression)."""
+def model6(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -> keras.Model:
+    """model4 with wider convolutions: conv 32-32, 64-64 + BN, Dense 128-64-8 (1,680,369 parameters)."""
     inputs, x = _input(input_shape)
     x = _conv(x, 32, "conv1")
     x = _conv(x, 32, "conv2")
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Dropout(0.25, name="drop1")(x)
     x = _conv(x, 64, "conv3")
     x = _conv(x, 64, "conv4")
     x = layers.BatchNormalization(axis=3, name="bn_2")(x)
-    x = layers.MaxPooling2D(4)(x)
-    x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
+    x = layers.MaxPooling2D(4, name="pool2")(x)
+    x = layers.Dropout(0.25, name="drop2")(x)
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="fc_3")(x)
     x = layers.Dense(64, activation="relu", name="fc_4")(x)
     x = layers.Dense(8, activation="relu", name="fc_5")(x)
-    return keras.Model(inputs, _head(x, n_classes=n_classes), name="model6" if n_classes is None else "model6_binary")
+    return keras.Model(inputs, _head(x, n_classes=n_classes), name=_name("model6", n_classes))
 
 
-def compact(*, n_classes: int | None = None, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> keras.Model:
-    """Our own small network for the quick profile: strided separable convolutions and global pooling,
-    about 41 k parameters, so it trains in minutes on two CPU cores."""
+def compact(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -> keras.Model:
+    """Our own network for quick CPU ensembles: a strided stem, four separable-convolution stages and
+    global average pooling (about 41 k parameters, a few times cheaper than model4 per image).
+
+    Global pooling instead of a 1.6 M-weight Flatten→Dense keeps it small; its receptive field still
+    spans the galaxy because every stage halves the resolution.
+    """
     inputs, x = _input(input_shape)
     x = layers.Conv2D(24, 5, strides=2, padding="same", activation="relu", name="stem")(x)
     for index, filters in enumerate((32, 48, 64, 96)):
         x = layers.SeparableConv2D(filters, 3, padding="same", activation="relu", name=f"sep{index}a")(x)
         x = layers.BatchNormalization(name=f"bn{index}")(x)
         x = layers.SeparableConv2D(filters, 3, strides=2, padding="same", activation="relu", name=f"sep{index}b")(x)
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dense(64, activation="relu", name="fc")(x)
-    return keras.Model(inputs, _head(x, n_classes=n_classes), name="compact" if n_classes is None else "compact_binary")
+    return keras.Model(inputs, _head(x, n_classes=n_classes), name=_name("compact", n_classes))
 
 
 ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
@@ -127,7 +146,8 @@ ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
 }
 
 
-def build_model(name: str, *, binary: bool = False, input_shape: tuple[int, int, int] = INPUT_SHAPE) -> keras.Model:
+def build_model(name: str, *, binary: bool = False, input_shape: Shape = INPUT_SHAPE) -> keras.Model:
+    """A fresh, uncompiled network by registry name; ``binary`` gives the 2-class reject variant."""
     try:
         builder = ARCHITECTURES[name]
     except KeyError:
