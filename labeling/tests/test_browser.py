@@ -63,6 +63,11 @@ def _wait_new_task(page, old_task: int) -> None:  # noqa: ANN001
 def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> None:  # noqa: ANN001
     _login(page, live_server)
     _shot(page, "step1")
+    # All nine standards and the target are visible at once: nothing scrolled out of the strip.
+    assert page.evaluate("""() => { const s = document.getElementById('strip').getBoundingClientRect();
+        const panels = Array.from(document.querySelectorAll('#strip .panel'));
+        return panels.length === 10 && panels.every(p => { const r = p.getBoundingClientRect();
+            return r.left >= s.left - 1 && r.right <= s.right + 1; }); }""")
     assert page.locator("#position").get_attribute("data-pos") == "4"
     # Step 1 by keys: two to the right puts the target between 70° and 75°.
     page.keyboard.press("d")
@@ -77,6 +82,8 @@ def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> Non
     page.click("#btn-rot-right")
     page.keyboard.press("a")
     _shot(page, "step2")
+    assert page.evaluate("""() => { const s = document.getElementById('strip').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#strip .panel')).every(p => p.getBoundingClientRect().right <= s.right + 1); }""")
     position = page.locator("#position").inner_text()
     page.click("#btn-submit")
     page.wait_for_selector(".zoo-message.ok")
@@ -108,6 +115,7 @@ def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> Non
         page.click("#btn-left")
     assert page.locator("#position").get_attribute("data-pos") == "0"
     assert "face-on" in page.locator("#position").inner_text()
+    assert "Step 1 of 2." in page.locator("#help").inner_text() and "yellow" in page.locator("#help").inner_text()
     _shot(page, "faceon")
     page.click("#btn-confirm")
     page.wait_for_selector(".zoo-message.ok")

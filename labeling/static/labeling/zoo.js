@@ -143,6 +143,8 @@
   $("btn-left").addEventListener("click", () => move(-1));
   $("btn-right").addEventListener("click", () => move(1));
 
+  const step1Text = $("step-text").innerHTML;
+
   function setStep(step) {
     state.step = step;
     $("step-label").textContent = "Step " + step + " of 2.";
@@ -151,6 +153,8 @@
     $("btn-submit").hidden = step !== 2;
     if (step === 2) {
       $("step-text").textContent = "Now place it among standards 1° apart. The result is the mean of its two neighbours.";
+    } else {
+      $("step-text").innerHTML = step1Text;
     }
   }
 
