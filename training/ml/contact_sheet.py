@@ -2,8 +2,9 @@
 
     python -m training.ml.contact_sheet --out docs/img/synthetic-contact-sheet.png
 
-Renders a 6 × 6 grid: 18 galaxies, each as its colour composite and one asinh grey band, ordered by
-inclination (accepted 45–90°), followed by one of each reject reason. Django-free.
+Renders a 6 × 6 grid: 18 galaxies, each as its colour composite and one asinh grey band: 12 accepted
+galaxies ordered by inclination (45–90°, cycling through the morphologies), then one of each reject
+reason and a second kind of cut-off. Django-free.
 """
 from __future__ import annotations
 
@@ -18,28 +19,31 @@ __all__ = ["pick_examples", "contact_sheet", "main"]
 
 
 def pick_examples(config: GeneratorConfig, *, seed: int, n_accepted: int = 12, rejects: tuple[str, ...] = REJECT_REASONS,
-                  n_extra_rejects: int = 1, max_draws: int = 3000) -> list[SyntheticGalaxy]:
-    """Accepted galaxies spread evenly over 45–90° plus one of each reject reason (drawn, not forced)."""
+                  max_draws: int = 4000) -> list[SyntheticGalaxy]:
+    """Accepted galaxies spread evenly over 45–90° (cycling through the preset's morphologies) plus
+    one of each reject reason and a second ``cut_off`` of another kind. Drawn from the set, not forced."""
     targets = list(np.linspace(46, 89.5, n_accepted))
+    morphs = list(config.morphology_mix)
     chosen_acc: dict[int, tuple[float, int]] = {}
     chosen_rej: dict[str, int] = {}
-    wanted = list(rejects) + list(rejects[1:1 + n_extra_rejects])
-    extra: list[int] = []
+    cut_modes: dict[str, int] = {}
     for index in range(max_draws):
         p = draw_params(config, seed=seed, index=index)
         if p.accepted:
             k = int(np.argmin([abs(p.inclination - t) for t in targets]))
             err = abs(p.inclination - targets[k])
-            if k not in chosen_acc or err < chosen_acc[k][0]:
+            if p.morphology == morphs[k % len(morphs)] and (k not in chosen_acc or err < chosen_acc[k][0]):
                 chosen_acc[k] = (err, index)
-        elif p.reason in wanted and p.reason not in chosen_rej:
+        elif p.reason == "cut_off" and p.mask:
+            cut_modes.setdefault(str(p.mask["mode"]), index)
+        elif p.reason in rejects and p.reason not in chosen_rej:
             chosen_rej[p.reason] = index
-        elif p.reason in wanted[len(rejects):] and len(extra) < n_extra_rejects and index not in chosen_rej.values():
-            extra.append(index)
-        done = len(chosen_acc) == n_accepted and all(e < 0.8 for e, _ in chosen_acc.values())
-        if done and len(chosen_rej) == len(set(rejects)) and len(extra) >= n_extra_rejects:
+        done = len(chosen_acc) == n_accepted and all(e < 1.0 for e, _ in chosen_acc.values())
+        if done and len(chosen_rej) >= len(set(rejects) - {"cut_off"}) and len(cut_modes) >= 2:
             break
-    order = [chosen_acc[k][1] for k in sorted(chosen_acc)] + [chosen_rej[r] for r in rejects if r in chosen_rej] + extra
+    order = [chosen_acc[k][1] for k in sorted(chosen_acc)]
+    order += [chosen_rej[r] for r in rejects if r in chosen_rej]
+    order += [cut_modes[m] for m in ("mask", "edge", "zoom") if m in cut_modes][:2]
     return [render_galaxy(draw_params(config, seed=seed, index=i)) for i in order]
 
 
@@ -48,12 +52,18 @@ def _label(g: SyntheticGalaxy) -> str:
     text = f"{t['inclination']:.0f}°"
     if not t["accepted"]:
         text += f" {t['reason']}"
+        if t["reason"] == "cut_off" and t.get("mask"):
+            text += f" ({t['mask']['mode']})"
     return f"{text} {t['morphology']}"
 
 
 def contact_sheet(galaxies: list[SyntheticGalaxy], path: str | Path, *, band: str = "r", columns: int = 3,
-                  title: str | None = None) -> Path:
-    """Write a PNG grid: per galaxy its colour image and the ``band`` grey image, labelled."""
+                  title: str | None = None, thumb: int = 104, colors: int = 256) -> Path:
+    """Write a PNG grid: per galaxy its colour image and the ``band`` grey image, labelled.
+
+    Tiles are shown at ``thumb`` pixels (area-resampled) and the sheet is saved with a ``colors``
+    palette, which keeps a 6 × 6 sheet of noisy images under about 400 KB.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,7 +71,7 @@ def contact_sheet(galaxies: list[SyntheticGalaxy], path: str | Path, *, band: st
     from PIL import Image
 
     rows = int(np.ceil(len(galaxies) / columns))
-    size = galaxies[0].colour.shape[0]
+    size = thumb
     dpi = 100
     fig = plt.figure(figsize=(2 * columns * (size + 6) / dpi, rows * (size + 18) / dpi + (0.25 if title else 0)), dpi=dpi)
     top = 1 - (0.3 if title else 0.14) / fig.get_figheight()
@@ -70,7 +80,7 @@ def contact_sheet(galaxies: list[SyntheticGalaxy], path: str | Path, *, band: st
         r, c = divmod(k, columns)
         for j, (img, cmap) in enumerate(((g.colour, None), (g.band(band), "gray"))):
             ax = fig.add_subplot(grid[r, 2 * c + j])
-            ax.imshow(img, cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
+            ax.imshow(img, cmap=cmap, vmin=0, vmax=255, interpolation="antialiased", interpolation_stage="rgba")
             ax.set_xticks([])
             ax.set_yticks([])
             if j == 0:
@@ -84,9 +94,9 @@ def contact_sheet(galaxies: list[SyntheticGalaxy], path: str | Path, *, band: st
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
-    # A 256-colour palette keeps the PNG small (the galaxies are JPEG-noisy anyway).
+    # A small palette keeps the PNG small (the galaxies are JPEG-noisy anyway).
     with Image.open(tmp) as im:
-        im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+        im.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     tmp.unlink()
     return path
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.ml.axial_ratio import axial_ratio
+from training.ml.axial_ratio import axial_ratio, isophote_mask
 from training.ml.synthetic import (
     REJECT_REASONS,
     GalaxyParams,
@@ -98,6 +98,15 @@ def test_an_edge_on_disk_is_flatter_than_a_50_degree_one() -> None:
     q_edge = axial_ratio(render_galaxy(replace(base, inclination=88.0)).r)
     q_fifty = axial_ratio(render_galaxy(replace(base, inclination=50.0)).r)
     assert q_edge < 0.45 < 0.55 < q_fifty
+
+
+@pytest.mark.parametrize("pa", [0.0, 35.0, -60.0])
+def test_the_position_angle_truth_is_the_major_axis_in_the_image(pa: float) -> None:
+    p = _quiet(draw_params(GeneratorConfig(), seed=1, index=0), inclination=85.0, pa=pa)
+    ys, xs = np.nonzero(isophote_mask(render_galaxy(p).r))
+    _, vectors = np.linalg.eigh(np.cov(np.vstack([xs, -ys])))  # y up: counter-clockwise as displayed
+    angle = np.degrees(np.arctan2(vectors[1, 1], vectors[0, 1]))
+    assert (angle - pa + 90) % 180 - 90 == pytest.approx(0.0, abs=2.0)
 
 
 def test_rejects_look_like_their_reason() -> None:
