@@ -1,21 +1,19 @@
 """The measurement page in headless Chromium: log in, step 1 by keys and by drag-and-drop, step 2, submit,
 reject with reasons, face-on skipping step 2, redraw, inversion, and the tutorial's feedback.
 
-Screenshots go to ``docs/screenshots/labeling-*.png``.
+Screenshots go to ``docs/screenshots/labeling-*.png`` with SAVE_SCREENSHOTS=1 (otherwise to the test's tmp dir).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import save_screenshot
 from labeling.models import Assignment, Measurement
 from labeling.services import queue_add
 from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
 
 from .factories import StandardFactory, UserFactory
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "pw-zoo-123"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -49,9 +47,8 @@ def _login(page, live_server, username: str = "stargazer") -> None:  # noqa: ANN
     page.wait_for_function("document.querySelectorAll('#strip .panel.std img').length === 9")
 
 
-def _shot(page, name: str) -> None:  # noqa: ANN001
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"labeling-{name}.png"), full_page=True)
+def _shot(page, tmp_path, name: str) -> None:  # noqa: ANN001
+    save_screenshot(page, f"labeling-{name}", tmp_path)
 
 
 def _wait_new_task(page, old_task: int) -> None:  # noqa: ANN001
@@ -60,9 +57,9 @@ def _wait_new_task(page, old_task: int) -> None:  # noqa: ANN001
         "&& document.querySelector('#message').textContent === ''", arg=old_task)
 
 
-def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> None:  # noqa: ANN001
+def test_measure_by_keys_then_drag_then_face_on(live_server, page, world, tmp_path) -> None:  # noqa: ANN001
     _login(page, live_server)
-    _shot(page, "step1")
+    _shot(page, tmp_path, "step1")
     # All nine standards and the target are visible at once: nothing scrolled out of the strip.
     assert page.evaluate("""() => { const s = document.getElementById('strip').getBoundingClientRect();
         const panels = Array.from(document.querySelectorAll('#strip .panel'));
@@ -81,7 +78,7 @@ def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> Non
     page.click("#btn-zoom-in")
     page.click("#btn-rot-right")
     page.keyboard.press("a")
-    _shot(page, "step2")
+    _shot(page, tmp_path, "step2")
     assert page.evaluate("""() => { const s = document.getElementById('strip').getBoundingClientRect();
         return Array.from(document.querySelectorAll('#strip .panel')).every(p => p.getBoundingClientRect().right <= s.right + 1); }""")
     position = page.locator("#position").inner_text()
@@ -101,7 +98,7 @@ def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> Non
     page.drag_and_drop("#target", "#strip .panel.std[data-index='7']",
                        target_position={"x": box["width"] * 0.8, "y": box["height"] / 2})
     assert page.locator("#position").get_attribute("data-pos") == "8"
-    _shot(page, "drag")
+    _shot(page, tmp_path, "drag")
     page.click("#btn-confirm")
     page.wait_for_selector("#btn-submit:not([hidden])")
     page.click("#btn-submit")
@@ -116,7 +113,7 @@ def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> Non
     assert page.locator("#position").get_attribute("data-pos") == "0"
     assert "face-on" in page.locator("#position").inner_text()
     assert "Step 1 of 2." in page.locator("#help").inner_text() and "yellow" in page.locator("#help").inner_text()
-    _shot(page, "faceon")
+    _shot(page, tmp_path, "faceon")
     page.click("#btn-confirm")
     page.wait_for_selector(".zoo-message.ok")
     assert page.locator("#btn-submit").is_hidden()
@@ -125,7 +122,7 @@ def test_measure_by_keys_then_drag_then_face_on(live_server, page, world) -> Non
     assert Assignment.objects.filter(user=world, status="done").count() == 3
 
 
-def test_reject_redraw_invert_and_bands(live_server, page, world) -> None:  # noqa: ANN001
+def test_reject_redraw_invert_and_bands(live_server, page, world, tmp_path) -> None:  # noqa: ANN001
     _login(page, live_server)
     before = page.locator("#strip .panel.std").evaluate_all("els => els.map(e => e.dataset.id).join(',')")
     for _ in range(5):
@@ -142,12 +139,12 @@ def test_reject_redraw_invert_and_bands(live_server, page, world) -> None:  # no
     assert "invert(1)" in page.locator("#target img").evaluate("e => e.style.filter")
     assert page.locator("#btn-invert").get_attribute("aria-pressed") == "true"
     assert page.evaluate("(s) => fetch(s).then(r => r.status)", src) == 200
-    _shot(page, "inverted")
+    _shot(page, tmp_path, "inverted")
     page.click("#reject summary")
     page.check("input[value=bad_TF]")
     page.check("input[value=multiple]")
     page.fill("#note", "bright star on the disc")
-    _shot(page, "reject")
+    _shot(page, tmp_path, "reject")
     page.click("#btn-reject")
     page.wait_for_selector(".zoo-message.ok")
     m = Measurement.objects.get(user=world)
@@ -156,7 +153,7 @@ def test_reject_redraw_invert_and_bands(live_server, page, world) -> None:  # no
     assert len(Assignment.objects.get(pk=m.assignment_id).shown["1"]) >= 2
 
 
-def test_tutorial_gives_immediate_feedback_and_signup(live_server, page, world) -> None:  # noqa: ANN001
+def test_tutorial_gives_immediate_feedback_and_signup(live_server, page, world, tmp_path) -> None:  # noqa: ANN001
     page.goto(live_server.url + "/zoo/signup/")
     page.fill("input[name=username]", "newcomer")
     page.fill("input[name=password1]", "a-Long-pass-4321")
@@ -170,6 +167,6 @@ def test_tutorial_gives_immediate_feedback_and_signup(live_server, page, world) 
     page.wait_for_selector(".zoo-message.ok, .zoo-message.warn")
     text = page.locator("#message").inner_text()
     assert "accepted" in text or "Well done" in text
-    _shot(page, "tutorial")
+    _shot(page, tmp_path, "tutorial")
     page.goto(live_server.url + "/zoo/me/")
     assert page.locator("#count").inner_text() == "0"
