@@ -1,197 +1,402 @@
-"""On-the-fly augmentation as a ``tf.data`` pipeline, fixing the original's flaws.
+"""On-the-fly training augmentation and evaluation batches as ``tf.data`` pipelines.
 
-- Geometry: rotation by any angle, flips, translation and an ISOTROPIC scale only. The original drew x
-  and y scales independently (0.8–1.2 each), which changes the axial ratio and so corrupts the label.
-- Photometry: noise, blur, gamma and contrast, and colour jitter for colour images too (the original's
-  training set skipped it through an ``isGray=True`` bug).
-- Modes: colour and grey 50/50, grey split 50/50 into white-on-black and inverted, g/r/i equally likely.
-- Balance: every epoch draws the same number of galaxies from each 5° inclination bin (regression) or
-  from each class (reject models).
+Fixes over the original (imgaug, pre-rendered batch files):
 
-Every random choice is a stateless function of (seed, epoch, position), so an epoch can be replayed
-exactly, which is what makes checkpoint resumption exact.
+- Geometry is rotation by any angle, horizontal/vertical flips, translation and ONE isotropic scale
+  factor, all folded into a single affine resampling per image. The original drew x and y scales
+  independently (0.8–1.2 each), which changes the apparent axial ratio and so corrupts the label.
+- Uncovered corners are filled with the image's own sky level (border median), not black or a random
+  colour, so rotation leaves no artificial edges; inverted images therefore get a bright sky, as they should.
+- Photometry (blur, gamma, contrast, brightness, Gaussian noise) applies to colour AND grey images; colour
+  images also get a per-channel colour jitter and per-channel noise. The original's training set skipped
+  all of it through an ``isGray=True`` bug. Grey images keep three identical channels throughout.
+- Modes are balanced exactly per epoch: half colour, half grey; half of the grey inverted; g/r/i equal.
+- Inclinations are balanced over the nine 5° bins (45–50, …, 85–90°), or classes for reject models.
+
+Inputs are an :class:`ImageSet` (or a dict ``{"colour": (N,H,W,3) uint8, "g"/"r"/"i": (N,H,W) uint8,
+"label": (N,)}``): row k of every array is galaxy k, so all its bands travel together. Outputs are float32
+batches of raw 0–255 pixel values (the models scale them, see ``scaling``) and network targets.
+
+Every random choice is a stateless function of (seed, epoch, batch number): an epoch replays bit for bit,
+which is what makes checkpoint resumption exact. Augmentation runs on whole batches with TF ops.
 """
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from .scaling import inclination_to_target
+
 MODES = ("colour", "g", "r", "i")
+EVAL_MODES = ("colour", "g", "r", "i", "inverted")  # "inverted" = 255 − r
 BIN_EDGES = np.arange(45.0, 95.0, 5.0)
+N_BINS = 9
+KINDS = ("regression", "reject")
+_BLUR_RADIUS = 3  # 7 taps: enough for sigma ≤ 1.2 px
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    scale_range: tuple[float, float] = (0.9, 1.1)  # one factor for both axes
-    translate_fraction: float = 0.06
-    noise_sigma_max: float = 4.0  # in 0–255 units
+    """Ranges of the random augmentation; the defaults are mild because the inputs are already aligned."""
+
+    rotate: bool = True  # any angle in [0, 360)
+    flip: bool = True  # each axis with probability 1/2
+    scale_range: tuple[float, float] = (0.9, 1.1)  # one factor for both axes, never independent x/y
+    translate_fraction: float = 0.06  # of the image size, each axis
     blur_probability: float = 0.3
-    blur_sigma_max: float = 0.8
-    gamma_range: tuple[float, float] = (0.9, 1.1)
-    contrast_range: tuple[float, float] = (0.85, 1.15)
-    colour_jitter: float = 0.08
+    blur_sigma_range: tuple[float, float] = (0.3, 1.0)  # pixels
+    # Tone curve y = x + k·x·(1 − x) on 0–1 values: a cheap stand-in for gamma (k ±0.12 ≈ gamma 0.9–1.1)
+    # that costs three multiply-adds instead of a pow per pixel.
+    tone_range: tuple[float, float] = (-0.12, 0.12)
+    gain_range: tuple[float, float] = (0.85, 1.15)  # contrast: multiply (the sky stays near 0)
+    brightness_max: float = 5.0  # additive, 0–255 units
+    colour_jitter: float = 0.08  # per-channel gain 1 ± this, colour images only
+    noise_sigma_max: float = 4.0  # 0–255 units
     colour_fraction: float = 0.5
     inverted_fraction_of_grey: float = 0.5
+
+    @classmethod
+    def geometry_only(cls) -> AugmentConfig:
+        """Rotation, flips, scale and translation without any photometric change (for tests)."""
+        return cls(blur_probability=0.0, tone_range=(0.0, 0.0), gain_range=(1.0, 1.0), brightness_max=0.0,
+                   colour_jitter=0.0, noise_sigma_max=0.0)
 
 
 @dataclass
 class ImageSet:
-    """Galaxy images in every mode, with labels; row k of every array is galaxy k."""
+    """Galaxy images in every mode with their labels; row k of every array is galaxy k."""
 
     colour: np.ndarray  # (N, H, W, 3) uint8
     g: np.ndarray  # (N, H, W) uint8
     r: np.ndarray
     i: np.ndarray
-    labels: np.ndarray  # (N,) inclination in degrees (regression) or 0/1 (reject)
+    labels: np.ndarray  # (N,) inclination in degrees (regression) or 0 = accepted / 1 = rejected
+    _tensors: dict[str, tf.Tensor] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        for name in ("colour", "g", "r", "i"):
+            array = getattr(self, name)
+            if array.shape[0] != n:
+                raise ValueError(f"{name} has {array.shape[0]} rows but there are {n} labels.")
+        if self.colour.ndim != 4 or self.colour.shape[-1] != 3 or self.g.shape != self.colour.shape[:3]:
+            raise ValueError(f"Expected colour (N,H,W,3) and bands (N,H,W); got {self.colour.shape}, {self.g.shape}.")
+        if not self.r.shape == self.i.shape == self.g.shape:
+            raise ValueError("The g, r and i bands must have the same shape.")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.colour.shape[1:])  # type: ignore[return-value]
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> ImageSet:
+        """From a dict with keys colour, g, r, i and label (or labels)."""
+        labels = arrays["label"] if "label" in arrays else arrays["labels"]
+        return cls(colour=np.asarray(arrays["colour"]), g=np.asarray(arrays["g"]), r=np.asarray(arrays["r"]),
+                   i=np.asarray(arrays["i"]), labels=np.asarray(labels))
+
     def subset(self, index: np.ndarray) -> ImageSet:
         return ImageSet(self.colour[index], self.g[index], self.r[index], self.i[index], self.labels[index])
 
+    def tensors(self) -> dict[str, tf.Tensor]:
+        """The pixel arrays as uint8 tensors, converted once and reused by every epoch's dataset."""
+        if self._tensors is None:
+            self._tensors = {
+                "colour": tf.convert_to_tensor(self.colour, tf.uint8),
+                "bands": tf.convert_to_tensor(np.stack([self.g, self.r, self.i], axis=1), tf.uint8),  # (N,3,H,W)
+            }
+        return self._tensors
+
+
+def as_image_set(data: ImageSet | Mapping[str, np.ndarray]) -> ImageSet:
+    return data if isinstance(data, ImageSet) else ImageSet.from_arrays(data)
+
 
 def inclination_bins(inclination: np.ndarray) -> np.ndarray:
-    """Nine 5° bins as the original: [45,50], (50,55], ..., (85,90]."""
-    return np.clip(np.ceil((np.asarray(inclination, float) - 45.0) / 5.0) - 1, 0, 8).astype(int)
+    """Bin 0…8 as the original: [45,50], (50,55], …, (85,90]; values outside go to the end bins."""
+    return np.clip(np.ceil((np.asarray(inclination, float) - 45.0) / 5.0) - 1, 0, N_BINS - 1).astype(int)
+
+
+def encode_labels(labels: np.ndarray, kind: str) -> np.ndarray:
+    """Network targets: tanh values (N, 1) float32 for regression, class ids (N,) int32 for reject models."""
+    if kind == "regression":
+        return np.clip(inclination_to_target(np.asarray(labels, np.float64)), -1.0, 1.0).astype(np.float32)[:, None]
+    if kind == "reject":
+        return np.asarray(labels).astype(np.int32)
+    raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
 
 
 def balanced_indices(labels: np.ndarray, *, n: int, seed: int, epoch: int, kind: str = "regression") -> np.ndarray:
-    """``n`` galaxy indices with equal counts per inclination bin (or per class)."""
+    """``n`` galaxy indices, equally many per inclination bin (or class), in random order.
+
+    Within a group, galaxies are drawn from successive random permutations, so every galaxy is used
+    as evenly as possible (a rare bin repeats each galaxy, a rich one samples without repetition).
+    """
     rng = np.random.default_rng([seed, epoch, 7])
-    groups = inclination_bins(labels) if kind == "regression" else np.asarray(labels, int)
-    present = [g for g in np.unique(groups)]
-    per_group = int(math.ceil(n / len(present)))
-    picks = [rng.choice(np.flatnonzero(groups == g), size=per_group, replace=True) for g in present]
+    groups = inclination_bins(labels) if kind == "regression" else np.asarray(labels).astype(int)
+    present = np.unique(groups)
+    if present.size == 0:
+        raise ValueError("No labelled galaxies to sample from.")
+    per_group = int(math.ceil(n / present.size))
+    picks = []
+    for group in present:
+        members = np.flatnonzero(groups == group)
+        repeats = int(math.ceil(per_group / members.size))
+        picks.append(np.concatenate([rng.permutation(members) for _ in range(repeats)])[:per_group])
     chosen = np.concatenate(picks)
     rng.shuffle(chosen)
     return chosen[:n]
 
 
-def _stateless_uniform(seed: tf.Tensor, salt: int, low: float = 0.0, high: float = 1.0) -> tf.Tensor:
-    return tf.random.stateless_uniform([], seed=seed + tf.constant([0, salt], tf.int64), minval=low, maxval=high)
+def balanced_modes(n: int, *, rng: np.random.Generator, config: AugmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact mode proportions for ``n`` samples: (is_colour, band 0/1/2 = g/r/i, inverted), shuffled."""
+    n_colour = int(round(n * config.colour_fraction))
+    n_grey = n - n_colour
+    is_colour = np.zeros(n, bool)
+    is_colour[:n_colour] = True
+    grey_inverted = np.arange(n_grey) < int(round(n_grey * config.inverted_fraction_of_grey))
+    grey_band = np.arange(n_grey) % 3
+    order = rng.permutation(n_grey)
+    band = np.zeros(n, np.int32)
+    inverted = np.zeros(n, bool)
+    band[n_colour:] = grey_band[order]
+    inverted[n_colour:] = rng.permutation(grey_inverted)
+    shuffle = rng.permutation(n)
+    return is_colour[shuffle], band[shuffle], inverted[shuffle]
 
 
-def _transform(image: tf.Tensor, *, angle: tf.Tensor, scale: tf.Tensor, tx: tf.Tensor, ty: tf.Tensor) -> tf.Tensor:
-    """Rotate, scale (isotropically) and translate about the centre in one resampling."""
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
-    cx, cy = (width - 1) / 2, (height - 1) / 2
+# --- batched TF augmentation -------------------------------------------------------------------------
+
+
+def _sky_level(images: tf.Tensor, width: int = 4) -> tf.Tensor:
+    """Per image and channel sky estimate, shape (B, 1, 1, C): the faintest of the four border strips'
+    means, so a star on one edge does not raise it (a median would need a sort, ~10× slower)."""
+    strips = [images[:, :width], images[:, -width:], tf.transpose(images[:, :, :width], [0, 2, 1, 3]),
+              tf.transpose(images[:, :, -width:], [0, 2, 1, 3])]
+    means = tf.stack([tf.reduce_mean(strip, axis=[1, 2]) for strip in strips], axis=0)  # (4, B, C)
+    return tf.reduce_min(means, axis=0)[:, tf.newaxis, tf.newaxis, :]
+
+
+def affine_transforms(angle: tf.Tensor, scale: tf.Tensor, tx: tf.Tensor, ty: tf.Tensor, flip_x: tf.Tensor,
+                      flip_y: tf.Tensor, *, height: int, width: int) -> tf.Tensor:
+    """(B, 8) projective transforms for ``ImageProjectiveTransformV3``: each maps an OUTPUT pixel to the
+    input pixel it samples. The forward map is p' = c + t + s·R(angle)·F·(p − c), F = diag(±1, ±1),
+    so the inverse is p = c + F·R(−angle)·(p' − c − t)/s. A single ``s`` keeps every axial ratio."""
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    # Output pixel (x, y) samples input R(-angle)/scale · (p - c - t) + c.
-    a0, a1, b0, b1 = cos, sin, -sin, cos
+    a0, a1 = flip_x * cos, flip_x * sin
+    b0, b1 = -flip_y * sin, flip_y * cos
     a2 = cx - (a0 * (cx + tx) + a1 * (cy + ty))
     b2 = cy - (b0 * (cx + tx) + b1 * (cy + ty))
-    transform = tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])[tf.newaxis]
+    zero = tf.zeros_like(a0)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zero, zero], axis=1)
+
+
+def _resample(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
+    """Bilinear affine resampling; uncovered pixels take the image's sky level (subtract, fill 0, add)."""
+    sky = _sky_level(images)
     out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[tf.newaxis], transforms=transform, output_shape=tf.shape(image)[:2],
+        images=images - sky, transforms=transforms, output_shape=tf.shape(images)[1:3],
         fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT",
     )
+    return out + sky
+
+
+def _blur(images: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
+    """Separable Gaussian blur with one sigma per image (sigma 0 leaves the image exactly unchanged).
+
+    The batch is folded into the channel axis so one depthwise convolution applies every image's kernel.
+    """
+    shape = tf.shape(images)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    taps = tf.range(-_BLUR_RADIUS, _BLUR_RADIUS + 1, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(taps[tf.newaxis] / tf.maximum(sigma, 1e-3)[:, tf.newaxis]))
+    kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # (B, T)
+    per_channel = tf.transpose(tf.repeat(kernel, channels, axis=0))  # (T, B·C), column b·C + c
+    folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, height, width, batch * channels])
+    r = _BLUR_RADIUS
+    folded = tf.pad(folded, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
+    folded = tf.nn.depthwise_conv2d(folded, per_channel[tf.newaxis, :, :, tf.newaxis], [1, 1, 1, 1], "VALID")
+    folded = tf.nn.depthwise_conv2d(folded, per_channel[:, tf.newaxis, :, tf.newaxis], [1, 1, 1, 1], "VALID")
+    return tf.transpose(tf.reshape(folded, [height, width, batch, channels]), [2, 0, 1, 3])
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_bank(height: int, width: int, fields: int = 32) -> tf.Tensor:
+    """Fixed unit-Gaussian noise fields, (fields, H, W, 3). Drawing per-pixel Gaussians for every batch
+    costs more than all other augmentations together; picking a field, a sign and a roll per batch does not."""
+    with tf.init_scope():  # an eager tensor even when first called while a dataset function is traced
+        rng = np.random.default_rng(20260)
+        return tf.constant(rng.standard_normal((fields, height, width, 3), dtype=np.float32))
+
+
+def _noise(seed: tf.Tensor, height: int, width: int, column: tf.Tensor) -> tf.Tensor:
+    """(B, H, W, 3) unit noise: bank field chosen by ``column`` (uniform 0–1 per image), rolled per batch."""
+    bank = _noise_bank(height, width)
+    pick = tf.cast(column * tf.cast(tf.shape(bank)[0], tf.float32), tf.int32)
+    noise = tf.gather(bank, tf.minimum(pick, tf.shape(bank)[0] - 1))
+    shift = tf.random.stateless_uniform([2], seed=seed + tf.constant([0, 3], tf.int64), maxval=max(height, width),
+                                        dtype=tf.int32)
+    return tf.roll(noise, shift=[shift[0] % height, shift[1] % width], axis=[1, 2])
+
+
+def augment_batch(images: tf.Tensor, seed: tf.Tensor, *, is_colour: tf.Tensor, invert: tf.Tensor,
+                  config: AugmentConfig) -> tf.Tensor:
+    """Augment a batch: (B, H, W, 3) float32 in 0–255 → same shape, integer-valued float32 in 0–255.
+
+    ``seed`` is a stateless-RNG seed, shape (2,) int; the same seed gives the same output.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    seed = tf.cast(seed, tf.int64)
+    batch = tf.shape(images)[0]
+    height, width = int(images.shape[1]), int(images.shape[2])
+    u = tf.random.stateless_uniform([batch, 13], seed=seed)  # one column per random parameter
+
+    def between(column: int, low: float, high: float) -> tf.Tensor:
+        return low + (high - low) * u[:, column]
+
+    ones = tf.ones([batch])
+    angle = between(0, 0.0, 2 * math.pi) if config.rotate else 0.0 * ones
+    flip_x = tf.where(u[:, 1] < 0.5, -ones, ones) if config.flip else ones
+    flip_y = tf.where(u[:, 2] < 0.5, -ones, ones) if config.flip else ones
+    scale = between(3, *config.scale_range)
+    shift = config.translate_fraction
+    tx, ty = between(4, -shift, shift) * width, between(5, -shift, shift) * height
+    images = _resample(images, affine_transforms(angle, scale, tx, ty, flip_x, flip_y, height=height, width=width))
+
+    if config.blur_probability > 0:
+        sigma = tf.where(u[:, 6] < config.blur_probability, between(7, *config.blur_sigma_range), 0.0)
+        images = _blur(images, sigma)
+
+    # Photometry on 0–1 values: tone curve, gain, brightness, colour jitter, noise; then inversion.
+    per_image = (batch, 1, 1, 1)
+    unit = tf.clip_by_value(images * (1.0 / 255.0), 0.0, 1.0)
+    unit = unit + tf.reshape(between(8, *config.tone_range), per_image) * unit * (1.0 - unit)
+    unit = unit * tf.reshape(between(9, *config.gain_range), per_image)
+    unit = unit + tf.reshape(between(10, -config.brightness_max, config.brightness_max), per_image) / 255.0
+    colour_mask = tf.reshape(tf.cast(is_colour, tf.bool), per_image)
+    if config.colour_jitter > 0:
+        gains = tf.random.stateless_uniform([batch, 1, 1, 3], seed=seed + tf.constant([0, 1], tf.int64),
+                                            minval=1 - config.colour_jitter, maxval=1 + config.colour_jitter)
+        unit = unit * tf.where(colour_mask, gains, 1.0)
+    if config.noise_sigma_max > 0:
+        noise = _noise(seed, height, width, u[:, 12])
+        noise = tf.where(colour_mask, noise, noise[..., :1])  # grey: one noise plane for all channels
+        sigma_noise = tf.reshape(between(11, -config.noise_sigma_max, config.noise_sigma_max), per_image) / 255.0
+        unit = unit + noise * sigma_noise  # a negative sigma flips the field's sign: twice the variety
+    unit = tf.clip_by_value(unit, 0.0, 1.0)
+    unit = tf.where(tf.reshape(tf.cast(invert, tf.bool), per_image), 1.0 - unit, unit)
+    return tf.round(unit * 255.0)  # what a uint8 image would hold, as at serving time
+
+
+def augment_image(image: tf.Tensor, seed: tf.Tensor, *, is_colour: bool | tf.Tensor = False,
+                  invert: bool | tf.Tensor = False, config: AugmentConfig | None = None) -> tf.Tensor:
+    """One (H, W, 3) image through :func:`augment_batch`."""
+    out = augment_batch(tf.convert_to_tensor(image, tf.float32)[tf.newaxis], seed,
+                        is_colour=tf.reshape(is_colour, [1]), invert=tf.reshape(invert, [1]),
+                        config=config or AugmentConfig())
     return out[0]
 
 
-def _blur(image: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
-    taps = tf.range(-2.0, 3.0)
-    kernel = tf.exp(-0.5 * tf.square(taps / tf.maximum(sigma, 1e-3)))
-    kernel = kernel / tf.reduce_sum(kernel)
-    channels = tf.shape(image)[-1]
-    horizontal = tf.tile(tf.reshape(kernel, [1, 5, 1, 1]), [1, 1, channels, 1])
-    vertical = tf.tile(tf.reshape(kernel, [5, 1, 1, 1]), [1, 1, channels, 1])
-    out = tf.nn.depthwise_conv2d(image[tf.newaxis], horizontal, [1, 1, 1, 1], "SAME")
-    return tf.nn.depthwise_conv2d(out, vertical, [1, 1, 1, 1], "SAME")[0]
+def _gather_views(tensors: dict[str, tf.Tensor], index: tf.Tensor, is_colour: tf.Tensor, band: tf.Tensor,
+                  invert: tf.Tensor) -> tf.Tensor:
+    """(B, H, W, 3) float32 of galaxy ``index`` in the chosen modes, inversion applied."""
+    colour = tf.cast(tf.gather(tensors["colour"], index), tf.float32)
+    grey = tf.gather(tf.gather(tensors["bands"], index), band, axis=1, batch_dims=1)  # (B, H, W)
+    grey = tf.repeat(tf.cast(grey, tf.float32)[..., tf.newaxis], 3, axis=-1)
+    images = tf.where(tf.reshape(is_colour, [-1, 1, 1, 1]), colour, grey)
+    return tf.where(tf.reshape(invert, [-1, 1, 1, 1]), 255.0 - images, images)
 
 
-def augment_image(image: tf.Tensor, seed: tf.Tensor, *, is_colour: tf.Tensor, invert: tf.Tensor,
-                  config: AugmentConfig) -> tf.Tensor:
-    """One image (H, W, 3) float32 in 0–255 → augmented float32 in 0–255."""
-    size = tf.cast(tf.shape(image)[0], tf.float32)
-    if_flip_lr = _stateless_uniform(seed, 1) < 0.5
-    if_flip_ud = _stateless_uniform(seed, 2) < 0.5
-    image = tf.cond(if_flip_lr, lambda: tf.image.flip_left_right(image), lambda: image)
-    image = tf.cond(if_flip_ud, lambda: tf.image.flip_up_down(image), lambda: image)
-    image = _transform(
-        image,
-        angle=_stateless_uniform(seed, 3, 0.0, 2 * math.pi),
-        scale=_stateless_uniform(seed, 4, *config.scale_range),
-        tx=_stateless_uniform(seed, 5, -config.translate_fraction, config.translate_fraction) * size,
-        ty=_stateless_uniform(seed, 6, -config.translate_fraction, config.translate_fraction) * size,
-    )
-    blur = _stateless_uniform(seed, 7) < config.blur_probability
-    image = tf.cond(blur, lambda: _blur(image, _stateless_uniform(seed, 8, 0.3, config.blur_sigma_max)), lambda: image)
-    # Gamma and contrast on 0–1, then colour jitter (colour images only), then noise.
-    unit = tf.clip_by_value(image / 255.0, 0.0, 1.0)
-    unit = tf.pow(unit, _stateless_uniform(seed, 9, *config.gamma_range))
-    mean = tf.reduce_mean(unit)
-    unit = (unit - mean) * _stateless_uniform(seed, 10, *config.contrast_range) + mean
-    jitter = 1.0 + tf.random.stateless_uniform([3], seed=seed + tf.constant([0, 11], tf.int64),
-                                               minval=-config.colour_jitter, maxval=config.colour_jitter)
-    unit = tf.where(is_colour, unit * jitter, unit)
-    noise = tf.random.stateless_normal(tf.shape(unit), seed=seed + tf.constant([0, 12], tf.int64))
-    noise_sigma = _stateless_uniform(seed, 13, 0.0, config.noise_sigma_max) / 255.0
-    # Grey images keep identical channels: one noise plane for all three.
-    noise = tf.where(is_colour, noise, tf.repeat(noise[..., :1], 3, axis=-1))
-    unit = tf.clip_by_value(unit + noise * noise_sigma, 0.0, 1.0)
-    unit = tf.where(invert, 1.0 - unit, unit)
-    return unit * 255.0
+def make_training_dataset(images: ImageSet | Mapping[str, np.ndarray], *, kind: str = "regression",
+                          batch_size: int = 64, seed: int = 0, epoch: int = 0, n_per_epoch: int | None = None,
+                          steps: int | None = None, config: AugmentConfig | None = None) -> tf.data.Dataset:
+    """One epoch of balanced, augmented ``(images, targets)`` batches.
 
-
-def _pick_mode(seed: tf.Tensor, config: AugmentConfig) -> tuple[tf.Tensor, tf.Tensor]:
-    """(mode index into MODES, inverted?) with colour/grey 50/50, grey inverted 50/50, g/r/i equal."""
-    is_colour = _stateless_uniform(seed, 20) < config.colour_fraction
-    band = tf.cast(tf.floor(_stateless_uniform(seed, 21, 0.0, 3.0 - 1e-6)), tf.int32) + 1
-    mode = tf.where(is_colour, 0, band)
-    invert = tf.logical_and(tf.logical_not(is_colour), _stateless_uniform(seed, 22) < config.inverted_fraction_of_grey)
-    return mode, invert
-
-
-def make_training_dataset(images: ImageSet, *, kind: str, n_per_epoch: int, batch_size: int, seed: int, epoch: int,
-                          config: AugmentConfig | None = None) -> tf.data.Dataset:
-    """One epoch of balanced, augmented batches; the same (seed, epoch) always gives the same batches."""
-    config = config or AugmentConfig()
-    indices = balanced_indices(images.labels, n=n_per_epoch, seed=seed, epoch=epoch, kind=kind)
-    colour, g, r, i = (tf.constant(a) for a in (images.colour, images.g, images.r, images.i))
-    labels = tf.constant(images.labels.astype(np.float32 if kind == "regression" else np.int32))
-    seeds = np.stack([np.full(len(indices), seed * 100_003 + epoch, np.int64), np.arange(len(indices), dtype=np.int64)], 1)
-
-    def load(index: tf.Tensor, sample_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        mode, invert = _pick_mode(sample_seed, config)
-        image = tf.switch_case(
-            mode,
-            [lambda: colour[index], lambda: tf.repeat(g[index][..., None], 3, -1),
-             lambda: tf.repeat(r[index][..., None], 3, -1), lambda: tf.repeat(i[index][..., None], 3, -1)],
-        )
-        image = augment_image(tf.cast(image, tf.float32), sample_seed, is_colour=tf.equal(mode, 0), invert=invert,
-                              config=config)
-        label = labels[index]
-        if kind == "regression":
-            label = (label - 67.5) / 22.5
-        return image, label
-
-    dataset = tf.data.Dataset.from_tensor_slices((indices.astype(np.int64), seeds))
-    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size).prefetch(2)
-
-
-def evaluation_views(images: ImageSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every galaxy in every mode without random augmentation: colour, g, r, i and inverted r.
-
-    Returns images (5N, H, W, 3) uint8, galaxy index, mode name and label per row. The inverted view is
-    given to the models as it is (they were trained on inverted images too).
+    Give ``steps`` (batches) or ``n_per_epoch`` (images; default: as many as galaxies). The same
+    (seed, epoch, batch_size) always yields identical batches, so a resumed run sees what an
+    uninterrupted one would have. Inversion is decided per sample and applied after the photometry.
     """
-    rows, index, modes = [], [], []
-    for k in range(len(images)):
-        views = {
-            "colour": images.colour[k],
-            "g": np.repeat(images.g[k][..., None], 3, -1),
-            "r": np.repeat(images.r[k][..., None], 3, -1),
-            "i": np.repeat(images.i[k][..., None], 3, -1),
-        }
-        views["inverted"] = 255 - views["r"]
-        for mode, view in views.items():
-            rows.append(view)
-            index.append(k)
-            modes.append(mode)
-    index_arr = np.array(index)
-    return np.stack(rows), index_arr, np.array(modes), images.labels[index_arr]
+    images = as_image_set(images)
+    config = config or AugmentConfig()
+    if steps is not None:
+        n_per_epoch = steps * batch_size
+    n = int(n_per_epoch or len(images))
+    indices = balanced_indices(images.labels, n=n, seed=seed, epoch=epoch, kind=kind)
+    is_colour, band, invert = balanced_modes(n, rng=np.random.default_rng([seed, epoch, 11]), config=config)
+    targets = encode_labels(images.labels, kind)[indices]
+    tensors = images.tensors()
+    base_seed = tf.constant([seed, epoch], tf.int64) * tf.constant([1_000_003, 1], tf.int64)
+
+    def make_batch(batch_index: tf.Tensor, sample: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        raw = _gather_views(tensors, sample["index"], sample["is_colour"], sample["band"],
+                            tf.zeros_like(sample["invert"]))
+        batch_seed = base_seed + tf.stack([tf.constant(0, tf.int64), 4 * batch_index])
+        out = augment_batch(raw, batch_seed, is_colour=sample["is_colour"], invert=sample["invert"], config=config)
+        return out, sample["target"]
+
+    slices = {"index": indices.astype(np.int64), "is_colour": is_colour, "band": band, "invert": invert,
+              "target": targets}
+    dataset = tf.data.Dataset.from_tensor_slices(slices).batch(batch_size).enumerate()
+    dataset = dataset.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _eval_plan(n_galaxies: int, modes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Galaxy-major rows: for each galaxy, one row per mode."""
+    unknown = set(modes) - set(EVAL_MODES)
+    if unknown:
+        raise ValueError(f"Unknown evaluation modes {sorted(unknown)}; choose from {EVAL_MODES}.")
+    index = np.repeat(np.arange(n_galaxies), len(modes))
+    mode = np.tile(np.array(list(modes)), n_galaxies)
+    return index, mode
+
+
+def make_eval_dataset(images: ImageSet | Mapping[str, np.ndarray], *, kind: str = "regression",
+                      batch_size: int = 128, modes: Sequence[str] = EVAL_MODES) -> tf.data.Dataset:
+    """Every galaxy in every requested mode, unaugmented and in a fixed order: ``(images, targets)``."""
+    images = as_image_set(images)
+    index, mode = _eval_plan(len(images), modes)
+    band = np.select([mode == "g", mode == "i"], [0, 2], default=1).astype(np.int32)  # r for r and inverted
+    slices = {"index": index.astype(np.int64), "is_colour": mode == "colour", "band": band,
+              "invert": mode == "inverted", "target": encode_labels(images.labels, kind)[index]}
+    tensors = images.tensors()
+
+    def make_batch(sample: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        return _gather_views(tensors, sample["index"], sample["is_colour"], sample["band"], sample["invert"]), \
+            sample["target"]
+
+    dataset = tf.data.Dataset.from_tensor_slices(slices).batch(batch_size)
+    return dataset.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_views(images: ImageSet | Mapping[str, np.ndarray], modes: Sequence[str] = EVAL_MODES,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of :func:`make_eval_dataset` as numpy: images (M, H, W, 3) uint8, galaxy index, mode name
+    and label (degrees or class) per row. The inverted view goes to the models as it is (they are
+    trained on inverted images too)."""
+    images = as_image_set(images)
+    index, mode = _eval_plan(len(images), modes)
+    grey = {"g": images.g, "r": images.r, "i": images.i, "inverted": 255 - images.r}
+    views = np.empty((index.size, *images.image_shape), np.uint8)
+    for name in modes:
+        rows = mode == name
+        source = images.colour if name == "colour" else np.repeat(grey[name][..., np.newaxis], 3, axis=-1)
+        views[rows] = source[index[rows]]
+    return views, index, mode, images.labels[index]
+
+
+def describe(config: AugmentConfig) -> dict[str, Any]:
+    """The augmentation settings as a JSON-ready dict (for run manifests)."""
+    from dataclasses import asdict
+
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}
