@@ -274,7 +274,7 @@ class GalaxyParams:
     companion: dict[str, float] | None = None
     neighbour: dict[str, float] | None = None
     background_galaxies: float = 2.0
-    mask: dict[str, float] | None = None  # cut_off by missing data: nx, ny, d (half-plane)
+    mask: dict[str, Any] | None = None  # cut_off kind ("mode": edge/zoom/mask); for "mask" the edge nx, ny, d
     colour_mode: str = "sdss"
     d25_arcmin: float = 1.5  # nominal angular size (for catalogue records of demo data only)
     stretch: float = 1.0
@@ -496,7 +496,7 @@ def draw_params(config: GeneratorConfig, *, seed: int, index: int) -> GalaxyPara
             rel = theta + math.radians(p.pa)  # the same angle measured from the major axis
             support = math.hypot(r25_app * math.cos(rel), r25_app * q_app * math.sin(rel))
             p.mask = {"nx": math.cos(theta), "ny": math.sin(theta), "d": float(support * rng.uniform(0.0, 0.6))}
-        p.mask = {**(p.mask or {}), "mode": mode}  # type: ignore[dict-item]
+        p.mask = {**(p.mask or {}), "mode": mode}
     if p.accepted and rng.random() < config.neighbour_fraction:
         rc = r25_app * rng.uniform(0.15, 0.4)
         ang = rng.uniform(0, 2 * math.pi)
@@ -753,7 +753,7 @@ def _psf_kernel(p: GalaxyParams, band: int, npix: int, scale: float) -> np.ndarr
     return np.fft.ifftshift(kern / kern.sum())
 
 
-def _neighbour_image(nb: Mapping[str, float], p: GalaxyParams, npix: int, scale: float, colour_rng: np.random.Generator) -> np.ndarray:
+def _neighbour_image(nb: Mapping[str, float], npix: int, scale: float) -> np.ndarray:
     """A simpler galaxy (disk + bulge, no arms or dust) in output-frame pixels, per band."""
     r25 = nb["r25"]
     rs = r25 / 3.5
@@ -923,7 +923,7 @@ def render_galaxy(p: GalaxyParams) -> SyntheticGalaxy:
     # --- other sources in the output frame ----------------------------------------------------
     for nb in (p.companion, p.neighbour):
         if nb:
-            img += _neighbour_image(nb, p, nf, scale, rng)
+            img += _neighbour_image(nb, nf, scale)
     n_bg = rng.poisson(p.background_galaxies)
     coords_f = (np.arange(nf) - cf) * scale
     for _ in range(n_bg):
@@ -957,8 +957,8 @@ def render_galaxy(p: GalaxyParams) -> SyntheticGalaxy:
         stars.append((float(sx), float(sy), float(fl)))
     if p.bright_star_off_disk:
         stars.append((*rng.uniform(-0.5 * n_out, 0.5 * n_out, 2).tolist(), float(f_spike * 10 ** rng.uniform(0, 1.3))))
-    if p.accepted:
-        # No bright star may sit on the disk of an accepted galaxy: move it out of the D25 ellipse.
+    if p.reason != "bright_star":
+        # Only a bright_star reject has a bright star on its disk: move any other out of the D25 ellipse.
         kept = []
         for sx, sy, fl in stars:
             if fl > 0.3 * f_spike:
@@ -972,8 +972,6 @@ def render_galaxy(p: GalaxyParams) -> SyntheticGalaxy:
         stars = kept
     if p.bright_star:
         stars.append((p.bright_star["x"], p.bright_star["y"], p.bright_star["flux"]))
-    star_img = np.zeros((nf, nf))
-    st_col = np.array([[1.0, 1.0, 1.0]])
     if stars:
         sa = np.array(stars)
         st_col = np.stack([_colour_factors((gr, 0.35 * gr)) for gr in rng.uniform(0.2, 1.4, len(stars))])
@@ -984,7 +982,6 @@ def render_galaxy(p: GalaxyParams) -> SyntheticGalaxy:
                 if fl > f_spike:
                     _spikes(tmp, sx, sy, fl, p.spike_angle, scale, np.random.default_rng(int(fl * 1000) % 2**32))
             img[b] += tmp
-    del star_img
 
     # --- PSF, down-sampling, noise -----------------------------------------------------------
     out = np.empty((3, n_out, n_out))
