@@ -5,11 +5,11 @@ Fixes over the original (imgaug, pre-rendered batch files):
 - Geometry is rotation by any angle, horizontal/vertical flips, translation and ONE isotropic scale
   factor, all folded into a single affine resampling per image. The original drew x and y scales
   independently (0.8–1.2 each), which changes the apparent axial ratio and so corrupts the label.
-- Uncovered corners are filled with the image's own sky level (border median), not black or a random
-  colour, so rotation leaves no artificial edges; inverted images therefore get a bright sky, as they should.
-- Photometry (blur, gamma, contrast, brightness, Gaussian noise) applies to colour AND grey images; colour
-  images also get a per-channel colour jitter and per-channel noise. The original's training set skipped
-  all of it through an ``isGray=True`` bug. Grey images keep three identical channels throughout.
+- Uncovered corners are filled with the image's own sky level (the faintest border strip), not black or
+  a random colour, so rotation leaves no artificial edges; inverted images get a bright sky, as they should.
+- Photometry (blur, a gamma-like tone curve, gain, brightness, Gaussian noise) applies to colour AND grey
+  images; colour images also get a per-channel colour jitter and per-channel noise. The original's
+  training set skipped all of it through an ``isGray=True`` bug. Grey images keep three identical channels.
 - Modes are balanced exactly per epoch: half colour, half grey; half of the grey inverted; g/r/i equal.
 - Inclinations are balanced over the nine 5° bins (45–50, …, 85–90°), or classes for reject models.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,8 @@ _BLUR_RADIUS = 3  # 7 taps: enough for sigma ≤ 1.2 px
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Ranges of the random augmentation; the defaults are mild because the inputs are already aligned."""
+    """Ranges of the random augmentation. Rotation covers every angle (inclination does not depend on it);
+    scale and shift stay mild because inputs are already centred and sized to the galaxy."""
 
     rotate: bool = True  # any angle in [0, 360)
     flip: bool = True  # each axis with probability 1/2
@@ -408,6 +409,4 @@ def evaluation_views(images: ImageSet | Mapping[str, np.ndarray], modes: Sequenc
 
 def describe(config: AugmentConfig) -> dict[str, Any]:
     """The augmentation settings as a JSON-ready dict (for run manifests)."""
-    from dataclasses import asdict
-
     return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}

@@ -23,7 +23,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ class TrainConfig:
 
     architecture: str = "compact"  # a key of architectures.ARCHITECTURES
     kind: str = "regression"  # or "reject" (binary, class 1 = rejected)
-    flavour: int = 0  # 0 = full training set, 1–3 = 67% subsets (see flavour_splits)
+    flavour: int = 0  # 0 = full training set, 1–3 = 67% subsets: the caller passes flavour_splits' subset
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3  # Adam; the original used Keras' default 0.001
@@ -265,8 +265,7 @@ def train(config: TrainConfig, train_arrays: ImageSet | Mapping[str, np.ndarray]
     steps = config.steps
     val_data = make_eval_dataset(val_set, kind=config.kind, batch_size=max(config.batch_size, 128),
                                  modes=config.val_modes)
-    session_start = time.perf_counter()
-    timing = {"train_steps": 0, "train_seconds": 0.0, "val_seconds": [], "epoch_start": session_start}
+    timing: dict[str, Any] = {"train_steps": 0, "train_seconds": 0.0, "val_seconds": []}  # this session only
 
     def eta(epoch: int, step: int) -> float:
         per_step = timing["train_seconds"] / max(timing["train_steps"], 1)

@@ -1,6 +1,9 @@
 """The original networks have exactly the original parameter counts, and pixel scaling lives inside them."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import keras
 import numpy as np
 import pytest
 
@@ -21,7 +24,8 @@ def test_parameter_counts_equal_the_originals(name: str, binary: bool, count: in
 
 
 @pytest.mark.parametrize(("builder", "non_trainable"), [(model4, 64), (model5, 1024), (model6, 128)])
-def test_batch_norm_statistics_match_the_original_non_trainable_counts(builder, non_trainable: int) -> None:  # noqa: ANN001
+def test_batch_norm_statistics_match_the_original_non_trainable_counts(builder: Callable[..., keras.Model],
+                                                                       non_trainable: int) -> None:
     model = builder()
     assert sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == non_trainable
 

@@ -11,6 +11,7 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -25,6 +26,9 @@ from training.ml.trainer import (
     train,
     update_early_stopping,
 )
+
+if TYPE_CHECKING:
+    import keras
 
 SHAPE = (32, 32, 3)
 
@@ -80,7 +84,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     return Runs(folder, straight, seen, first_epoch, resumed)
 
 
-def full_state(model) -> list[np.ndarray]:  # noqa: ANN001
+def full_state(model: keras.Model) -> list[np.ndarray]:
     """Every optimizer variable (iterations, learning rate, Adam moments) and every model variable
     (weights, batch-norm statistics, dropout RNG states)."""
     return [np.asarray(v) for v in model.optimizer.variables] + [np.asarray(v) for v in model.variables]
