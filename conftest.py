@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures_services"]
+
 REPO_ROOT = Path(__file__).resolve().parent
 
 

@@ -1,9 +1,13 @@
 """Remote name resolution, for names the local catalogue does not know: CDS Sesame, then NED.
 
-Sesame's ``-oxp`` XML answer carries the position (``jradeg``/``jdedeg``) and aliases, from which a
-PGC/LEDA number is read; NED's ObjectLookup JSON service carries the preferred position. Each call has
-a timeout; answers are cached briefly. ``ResolverUnavailable`` means no service could be asked at all;
-``None`` means every service that answered said "not found".
+Sesame (``…/nph-sesame/-oxpI/SNV?<name>``) answers XML: ``<Sesame><Target><Resolver name="S=Simbad…">``
+with ``<jradeg>``, ``<jdedeg>``, ``<oname>`` and, when the ``I`` output option is given, one ``<alias>`` per
+identifier, from which a PGC/LEDA number is read. NED's ObjectLookup (``POST …/srs/ObjectLookup`` with
+the form field ``json={"name":{"v":"M33"}}``) answers JSON whose ``ResultCode`` 3 means found, with
+``Preferred.Name`` and ``Preferred.Position.RA/Dec``.
+
+``resolve_remote`` returns ``None`` when every service that answered said "not found", and raises
+``ResolverUnavailable`` only when none could be asked. Answers are cached briefly in Django's cache.
 """
 from __future__ import annotations
 
@@ -11,15 +15,20 @@ import hashlib
 import json
 import logging
 import re
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
 logger = logging.getLogger(__name__)
+
 _PGC_ALIAS = re.compile(r"^(?:PGC|LEDA)\s*0*(\d+)$", re.IGNORECASE)
-CACHE_SECONDS = 3600
+FOUND_CACHE_SECONDS = 3600
+NOT_FOUND_CACHE_SECONDS = 600  # shorter: a typo fixed upstream, or a new object, should show up soon
+MAX_ANSWER_BYTES = 1024 * 1024
+USER_AGENT = "IncliNET/1.0 (galaxy inclinations; +https://github.com/ekourkchi/inclinet_project)"
 
 
 @dataclass(frozen=True)
@@ -33,102 +42,196 @@ class RemoteObject:
 
 
 class ResolverUnavailable(Exception):
-    """No remote resolver could be reached."""
+    """No remote resolver could be asked (down, too slow, or answering nonsense). The message is for people."""
 
 
 def pgc_from_aliases(aliases: list[str]) -> int | None:
+    """The PGC number in identifiers such as "PGC 5818", "PGC 005818" or "LEDA 5818"."""
     for alias in aliases:
-        match = _PGC_ALIAS.match(" ".join(alias.split()))
+        match = _PGC_ALIAS.match(" ".join(str(alias).split()))
         if match:
             return int(match[1])
     return None
 
 
-class SesameResolver:
-    service = "sesame"
+def _clean(identifier: str) -> str:
+    """SIMBAD pads identifiers ("M  33"); one space is enough."""
+    return " ".join(identifier.split())
 
-    def __init__(self, url: str, *, timeout: float = 10.0, session: requests.Session | None = None) -> None:
-        self.url = url.rstrip("?")
-        self.timeout = timeout
+
+class _HttpResolver:
+    service = "resolver"
+    label = "the name resolver"
+
+    def __init__(self, url: str, *, timeout: float = 10.0, retries: int = 1,
+                 session: requests.Session | None = None) -> None:
+        self.url = url
+        self.timeout = float(timeout)
+        self.retries = max(0, int(retries))
         self.session = session or requests.Session()
 
+    def _request(self, method: str, url: str, **kwargs: object) -> bytes:
+        """One call with the timeout; retried on refused connections and 5xx, never after a time-out
+        (that already cost the whole budget)."""
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.session.request(method, url, timeout=self.timeout,
+                                                headers={"User-Agent": USER_AGENT}, **kwargs)
+                body = response.content
+            except requests.Timeout:
+                raise ResolverUnavailable(f"{self.label} did not answer within {self.timeout:g} s") from None
+            except requests.RequestException as exc:
+                problem = f"{self.label} cannot be reached ({type(exc).__name__})"
+            else:
+                if response.status_code == 200:
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise ResolverUnavailable(f"{self.label} sent an oversized answer")
+                    return body
+                problem = f"{self.label} failed (HTTP {response.status_code})"
+                if response.status_code < 500 and response.status_code != 429:
+                    raise ResolverUnavailable(problem)
+            if attempt < self.retries:
+                time.sleep(0.2 * 2**attempt)
+        raise ResolverUnavailable(problem)
+
+
+def sesame_url_with_identifiers(url: str) -> str:
+    """Sesame lists aliases (where PGC numbers live) only with the ``I`` output option: ``-oxp`` → ``-oxpI``."""
+    parts = urlsplit(url)
+    segments = parts.path.split("/")
+    for index, segment in enumerate(segments):
+        if segment.startswith("-o") and "I" not in segment:
+            segments[index] = segment + "I"
+    return urlunsplit(parts._replace(path="/".join(segments)))
+
+
+class SesameResolver(_HttpResolver):
+    """CDS Sesame (SIMBAD, NED and VizieR behind one XML answer)."""
+
+    service = "sesame"
+    label = "Sesame"
+
+    def __init__(self, url: str, **kwargs: object) -> None:
+        super().__init__(sesame_url_with_identifiers(url.rstrip("?")), **kwargs)  # type: ignore[arg-type]
+
     def resolve(self, name: str) -> RemoteObject | None:
+        body = self._request("GET", f"{self.url}?{quote(name.strip(), safe='')}")
         try:
-            response = self.session.get(f"{self.url}?{quote(name)}", timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ResolverUnavailable(f"Sesame: {type(exc).__name__}") from None
-        if response.status_code >= 500:
-            raise ResolverUnavailable(f"Sesame: HTTP {response.status_code}")
-        try:
-            root = ET.fromstring(response.content)
+            root = ET.fromstring(body)
         except ET.ParseError:
             raise ResolverUnavailable("Sesame returned an unreadable answer") from None
+        return self.parse(root, name=name)
+
+    def parse(self, root: ET.Element, *, name: str) -> RemoteObject | None:
+        found: tuple[float, float, str] | None = None
+        aliases: list[str] = []
+        errors, nothing_found = [], False
         for resolver in root.iter("Resolver"):
             ra, dec = resolver.findtext("jradeg"), resolver.findtext("jdedeg")
-            if ra is None or dec is None:
-                continue
-            aliases = [a.strip() for a in (e.text for e in resolver.iter("alias")) if a]
-            oname = (resolver.findtext("oname") or name).strip()
-            return RemoteObject(name=oname, ra=float(ra), dec=float(dec), pgc=pgc_from_aliases([oname, *aliases]),
-                                aliases=aliases, service=self.service)
+            oname = _clean(resolver.findtext("oname") or "")
+            if ra and dec and found is None:
+                try:
+                    found = (float(ra), float(dec), oname or name)
+                except ValueError:
+                    errors.append(f"bad position {ra!r} {dec!r}")
+            # Aliases from every database that knew the object (SIMBAD has LEDA numbers, NED has PGC).
+            for alias in [oname, *(_clean(a.text or "") for a in resolver.iter("alias"))]:
+                if alias and alias not in aliases:
+                    aliases.append(alias)
+            errors += [e.text or "" for e in resolver.iter("ERROR")]
+            nothing_found |= any("nothing found" in (i.text or "").lower() for i in resolver.iter("INFO"))
+        if found is None:
+            if errors and not nothing_found:
+                raise ResolverUnavailable(f"Sesame could not search ({errors[0].strip()})")
+            return None
+        ra, dec, oname = found
+        return RemoteObject(name=oname, ra=ra % 360.0, dec=dec, pgc=pgc_from_aliases(aliases),
+                            aliases=[a for a in aliases if a != oname] or aliases, service=self.service)
+
+
+class NedResolver(_HttpResolver):
+    """NED ObjectLookup (JSON)."""
+
+    service = "ned"
+    label = "NED"
+
+    def resolve(self, name: str) -> RemoteObject | None:
+        body = self._request("POST", self.url, data={"json": json.dumps({"name": {"v": name.strip()}})})
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise ResolverUnavailable("NED returned an unreadable answer") from None
+        if not isinstance(answer, dict) or "ResultCode" not in answer:
+            raise ResolverUnavailable("NED returned an unexpected answer")
+        preferred = answer.get("Preferred") or {}
+        position = preferred.get("Position") or {}
+        if answer.get("ResultCode") != 3 or position.get("RA") is None or position.get("Dec") is None:
+            return None  # 0: unknown name; 1–2: ambiguous, or a valid name without an object
+        preferred_name = _clean(str(preferred.get("Name") or name))
+        interpreted = _clean(str((answer.get("Interpreted") or {}).get("Name") or ""))
+        aliases = [a for a in dict.fromkeys([preferred_name, interpreted]) if a]
+        return RemoteObject(name=preferred_name, ra=float(position["RA"]) % 360.0, dec=float(position["Dec"]),
+                            pgc=pgc_from_aliases(aliases), aliases=aliases, service=self.service)
+
+
+def _cache_key(name: str) -> str:
+    # Hashed: names hold spaces and symbols that some cache backends refuse in keys.
+    return "resolve:v2:" + hashlib.sha256(" ".join(name.lower().split()).encode()).hexdigest()
+
+
+def _cache_get(key: str) -> dict | None:
+    from django.core.cache import cache
+
+    try:
+        return cache.get(key)
+    except Exception as exc:  # noqa: BLE001 - a cache outage must not stop name resolution
+        logger.warning("resolver cache unavailable", extra={"error": str(exc)})
         return None
 
 
-class NedResolver:
-    service = "ned"
+def _cache_set(key: str, value: dict, seconds: int) -> None:
+    from django.core.cache import cache
 
-    def __init__(self, url: str, *, timeout: float = 10.0, session: requests.Session | None = None) -> None:
-        self.url = url
-        self.timeout = timeout
-        self.session = session or requests.Session()
+    try:
+        cache.set(key, value, seconds)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("resolver cache unavailable", extra={"error": str(exc)})
 
-    def resolve(self, name: str) -> RemoteObject | None:
-        try:
-            response = self.session.post(self.url, data={"json": json.dumps({"name": {"v": name}})}, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ResolverUnavailable(f"NED: {type(exc).__name__}") from None
-        if response.status_code >= 500:
-            raise ResolverUnavailable(f"NED: HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise ResolverUnavailable("NED returned an unreadable answer") from None
-        preferred = body.get("Preferred") or {}
-        position = preferred.get("Position") or {}
-        if body.get("ResultCode") != 3 or "RA" not in position or "Dec" not in position:
-            return None  # 0: not found, 1–2: ambiguous or a name without an object
-        preferred_name = str(preferred.get("Name", name))
-        return RemoteObject(name=preferred_name, ra=float(position["RA"]) % 360.0, dec=float(position["Dec"]),
-                            pgc=pgc_from_aliases([preferred_name]), aliases=[preferred_name], service=self.service)
+
+def remote_resolvers() -> list[SesameResolver | NedResolver]:
+    """Sesame, then NED, configured from Django settings."""
+    from django.conf import settings
+
+    timeout = settings.REMOTE_TIMEOUT_S
+    retries = min(settings.REMOTE_RETRIES, 1)  # a name lookup sits in a page request: fail fast
+    return [SesameResolver(settings.SESAME_URL, timeout=timeout, retries=retries),
+            NedResolver(settings.NED_LOOKUP_URL, timeout=timeout, retries=retries)]
 
 
 def resolve_remote(name: str) -> RemoteObject | None:
-    """Sesame, then NED; cached. Disabled (None) when ``REMOTE_RESOLVERS_ENABLED`` is off."""
+    """Sesame, then NED; cached. None when not found (or when ``REMOTE_RESOLVERS_ENABLED`` is off)."""
     from django.conf import settings
-    from django.core.cache import cache
 
-    if not settings.REMOTE_RESOLVERS_ENABLED:
+    if not settings.REMOTE_RESOLVERS_ENABLED or not name.strip():
         return None
-    # Hashed: names hold spaces and symbols that some cache backends refuse in keys.
-    key = "resolve:" + hashlib.sha256(" ".join(name.lower().split()).encode()).hexdigest()
-    cached = cache.get(key)
+    key = _cache_key(name)
+    cached = _cache_get(key)
     if cached is not None:
         return RemoteObject(**cached) if cached else None
-    resolvers = [SesameResolver(settings.SESAME_URL, timeout=settings.REMOTE_TIMEOUT_S),
-                 NedResolver(settings.NED_LOOKUP_URL, timeout=settings.REMOTE_TIMEOUT_S)]
-    failures = []
+    failures: list[str] = []
     answered = False
-    for resolver in resolvers:
+    for resolver in remote_resolvers():
         try:
             found = resolver.resolve(name)
         except ResolverUnavailable as exc:
+            logger.warning("name resolver unavailable", extra={"service": resolver.service, "error": str(exc)})
             failures.append(str(exc))
             continue
         answered = True
         if found is not None:
-            cache.set(key, asdict(found), CACHE_SECONDS)
+            _cache_set(key, asdict(found), FOUND_CACHE_SECONDS)
             return found
     if not answered:
         raise ResolverUnavailable("; ".join(failures))
-    cache.set(key, {}, CACHE_SECONDS)
+    _cache_set(key, {}, NOT_FOUND_CACHE_SECONDS)
     return None

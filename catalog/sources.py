@@ -1,33 +1,48 @@
 """Image sources behind one interface: SDSS ImgCutout, Legacy Survey cut-outs, local files, a cache.
 
-Every remote call has a timeout and retries with back-off on connection errors, time-outs and 5xx
-answers; failures become ``ImageSourceError`` with a message for people. ``fetch_cutout`` tries the
-configured sources in order (SDSS first, then Legacy Survey for the southern sky) through a cache in
-Django storage.
+A sky source answers ``fetch(ra=, dec=, fov_arcmin=) -> FetchedImage``. Remote calls have a timeout
+(to connect and between bytes, plus a ceiling on the whole download) and retry with exponential
+back-off on connection errors, time-outs, 429 and 5xx answers. What comes back must be a JPEG or PNG
+of the requested size that is not blank (SkyServer and the Legacy Survey viewer answer outside their
+footprints with a uniform image); anything else becomes ``ImageSourceError`` with a message for people.
+
+``fetch_cutout`` tries the sources named in ``settings.IMAGE_SOURCE_ORDER`` (SDSS first, then the Legacy
+Survey, which also covers much of the southern sky), each through a cache in Django storage.
 """
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import logging
+import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
 logger = logging.getLogger(__name__)
 
 SDSS_BASE_PIXEL_SCALE = 0.25  # arcsec per pixel, as the original requested
-SDSS_MAX_NPIX = 2048
+SDSS_MAX_NPIX = 2048  # SkyServer's limit on width and height
 SDSS_MIN_NPIX = 64
-LEGACY_NATIVE_PIXEL_SCALE = 0.262
-LEGACY_MAX_NPIX = 512
+LEGACY_NATIVE_PIXEL_SCALE = 0.262  # DECam / Legacy Surveys native arcsec per pixel
+LEGACY_MAX_NPIX = 512  # the viewer allows 3000; 512 keeps cut-outs fast and is 4× the model input
+MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+USER_AGENT = "IncliNET/1.0 (galaxy inclinations; +https://github.com/ekourkchi/inclinet_project)"
+IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
 
 class ImageSourceError(Exception):
+    """An image could not be fetched. ``message`` is for people; ``retryable`` says a later try may work."""
+
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
+        self.message = message
         self.retryable = retryable
 
 
@@ -39,6 +54,7 @@ class FetchedImage:
     pixel_scale_arcsec: float
     npix: int
     url: str
+    from_cache: bool = False
 
 
 class ImageSource(Protocol):
@@ -48,7 +64,9 @@ class ImageSource(Protocol):
 
 
 def sdss_cutout_params(*, fov_arcmin: float) -> tuple[float, int]:
-    """The original rule: 0.25″/px, doubled until the image is at most 2048 px; at least 64 px."""
+    """The original rule: 0.25″/px; while the image would exceed 2048 px, double the pixel scale; ≥ 64 px."""
+    if not fov_arcmin > 0:
+        raise ValueError("The field of view must be positive.")
     pixel_scale = SDSS_BASE_PIXEL_SCALE
     npix = int(fov_arcmin * 60 / pixel_scale)
     while npix > SDSS_MAX_NPIX:
@@ -58,171 +76,326 @@ def sdss_cutout_params(*, fov_arcmin: float) -> tuple[float, int]:
 
 
 def legacy_cutout_params(*, fov_arcmin: float) -> tuple[float, int]:
-    """Native 0.262″/px when the field fits in 512 px, otherwise a coarser scale so it does."""
+    """Native 0.262″/px when the field fits in 512 px, otherwise a coarser scale so it does; ≥ 64 px."""
+    if not fov_arcmin > 0:
+        raise ValueError("The field of view must be positive.")
     npix = int(round(fov_arcmin * 60 / LEGACY_NATIVE_PIXEL_SCALE))
     if npix <= LEGACY_MAX_NPIX:
         return LEGACY_NATIVE_PIXEL_SCALE, max(npix, SDSS_MIN_NPIX)
     return fov_arcmin * 60 / LEGACY_MAX_NPIX, LEGACY_MAX_NPIX
 
 
-def _is_blank(data: bytes) -> bool:
-    """A uniform image (no sky noise at all) carries no data."""
-    import io
+def _check_position(ra: float, dec: float) -> float:
+    if not -90.0 <= dec <= 90.0:
+        raise ValueError(f"Dec {dec} is outside -90…+90 degrees.")
+    return ra % 360.0
 
+
+_sessions = threading.local()
+
+
+def _thread_session() -> requests.Session:
+    """One pooled session per thread (sessions are not thread-safe), reused across requests."""
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        _sessions.session = session
+    return session
+
+
+def _image_info(data: bytes) -> tuple[int, int, float] | None:
+    """Width, height and grey-level spread of a JPEG/PNG, decoded cheaply; None when it cannot be read."""
     import numpy as np
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("L", (128, 128))  # JPEG decodes at reduced size: cheap
-            return float(np.asarray(image.convert("L"), dtype=float).std()) < 1.0
-    except OSError:
-        return False
+        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as image:
+            width, height = image.size
+            if width * height > 64_000_000:
+                return width, height, 255.0  # never decode something absurd just to check it
+            image.draft("L", (128, 128))  # JPEG decodes at 1/2…1/8 size: cheap
+            thumb = image.convert("L")
+            thumb.thumbnail((256, 256))
+            return width, height, float(np.asarray(thumb, dtype=np.float64).std())
+    except Exception:  # noqa: BLE001 - any decoder failure means "not an image we can use"
+        return None
 
 
 class HttpImageSource:
-    """Shared HTTP behaviour: timeout, retries with back-off, and checking that a JPEG came back."""
+    """Shared HTTP behaviour: timeouts, retries with back-off, and checking that a real image came back."""
 
     name = "http"
     label = "image service"
+    footprint = "this survey"
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, retries: int = 2, session: requests.Session | None = None,
-                 backoff: float = 0.5) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, retries: int = 2, session: requests.Session | None = None,
+        backoff: float = 0.5, total_timeout: float | None = None, max_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
         self.base_url = base_url
-        self.timeout = timeout
-        self.retries = retries
+        self.timeout = float(timeout)
+        self.retries = max(0, int(retries))
         self.backoff = backoff
-        self.session = session or requests.Session()
+        # The whole download, retries excluded: a big cut-out may take longer than the first byte.
+        self.total_timeout = float(total_timeout) if total_timeout is not None else 3 * self.timeout
+        self.max_bytes = max_bytes
+        self.session = session
 
-    def _get(self, params: dict[str, str | float | int]) -> requests.Response:
-        last_error: ImageSourceError | None = None
+    @property
+    def identity(self) -> str:
+        """What a cached image depends on besides the position: the service (and its data release)."""
+        return self.name
+
+    def _download(self, params: dict[str, Any]) -> tuple[requests.Response, bytes]:
+        session = self.session or _thread_session()
+        started = time.monotonic()
+        with session.get(self.base_url, params=params, timeout=self.timeout, stream=True,
+                         headers={"User-Agent": USER_AGENT}) as response:
+            chunks, size = [], 0
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise ImageSourceError(f"The {self.label} sent more than {self.max_bytes // 2**20} MB; refused.")
+                if time.monotonic() - started > self.total_timeout:
+                    raise requests.Timeout("download too slow")
+                chunks.append(chunk)
+        return response, b"".join(chunks)
+
+    def _get(self, params: dict[str, Any]) -> tuple[requests.Response, bytes]:
+        """GET with retries; returns the first answer that is not a retryable failure."""
+        last_error = ImageSourceError(f"The {self.label} could not be asked.", retryable=True)
         for attempt in range(self.retries + 1):
+            wait = self.backoff * 2**attempt
             try:
-                response = self.session.get(self.base_url, params=params, timeout=self.timeout)
+                response, body = self._download(params)
             except requests.Timeout:
-                last_error = ImageSourceError(f"The {self.label} did not answer within {self.timeout:g} s.", retryable=True)
+                last_error = ImageSourceError(
+                    f"The {self.label} did not answer within {self.timeout:g} s.", retryable=True)
+            except requests.ConnectionError as exc:
+                # A stall while reading the body arrives as a ConnectionError wrapping urllib3's ReadTimeoutError.
+                stalled = any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
+                last_error = ImageSourceError(
+                    f"The {self.label} did not answer within {self.timeout:g} s." if stalled
+                    else f"The {self.label} cannot be reached.", retryable=True)
             except requests.RequestException as exc:
-                last_error = ImageSourceError(f"The {self.label} cannot be reached ({type(exc).__name__}).", retryable=True)
+                last_error = ImageSourceError(f"The {self.label} failed ({type(exc).__name__}).", retryable=True)
             else:
-                if response.status_code < 500:
-                    return response
-                last_error = ImageSourceError(f"The {self.label} failed (HTTP {response.status_code}).", retryable=True)
+                if response.status_code != 429 and response.status_code < 500:
+                    return response, body
+                tries = f" after {attempt + 1} tries" if attempt else ""
+                last_error = ImageSourceError(
+                    f"The {self.label} failed (HTTP {response.status_code}){tries}.", retryable=True)
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.isdigit():
+                    wait = min(float(retry_after), 5.0)  # honour the service, but keep the page responsive
+            logger.info("image source attempt failed",
+                        extra={"source": self.name, "attempt": attempt + 1, "error": last_error.message})
             if attempt < self.retries:
-                time.sleep(self.backoff * 2**attempt)
-        assert last_error is not None
-        logger.warning("image source failed", extra={"source": self.name, "error": str(last_error)})
+                time.sleep(wait)
+        logger.warning("image source failed", extra={"source": self.name, "error": last_error.message})
         raise last_error
 
-    def _checked(self, response: requests.Response, *, pixel_scale: float, npix: int) -> FetchedImage:
-        if response.status_code != 200:
-            raise ImageSourceError(f"The {self.label} has no image here (HTTP {response.status_code}).")
-        data = response.content
-        if not data.startswith(b"\xff\xd8\xff") and not data.startswith(b"\x89PNG"):
-            raise ImageSourceError(f"The {self.label} returned something that is not an image.")
-        content_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-        return FetchedImage(data=data, content_type=content_type, source=self.name, pixel_scale_arcsec=pixel_scale,
+    def _checked(self, response: requests.Response, body: bytes, *, pixel_scale: float, npix: int) -> FetchedImage:
+        status = response.status_code
+        if status != 200:
+            raise ImageSourceError(f"The {self.label} refused the request (HTTP {status}).")
+        content_type = next((kind for magic, kind in IMAGE_TYPES.items() if body.startswith(magic)), None)
+        if content_type is None:
+            declared = response.headers.get("Content-Type", "").split(";")[0].strip()
+            what = "a web page" if "html" in declared or body.lstrip()[:1] == b"<" else f"'{declared or 'unknown'}' data"
+            raise ImageSourceError(f"The {self.label} returned {what} instead of an image.")
+        info = _image_info(body)
+        if info is None:
+            raise ImageSourceError(f"The {self.label} returned a damaged image.", retryable=True)
+        width, height, spread = info
+        if (width, height) != (npix, npix):
+            # SkyServer answers some failures with a small error picture instead of the cut-out.
+            raise ImageSourceError(
+                f"The {self.label} returned a {width} × {height} image instead of {npix} × {npix}; "
+                f"this position is probably outside {self.footprint}.")
+        if spread < 1.0:
+            # Outside the footprint both services answer 200 with a uniform (blank) image.
+            raise ImageSourceError(f"This position is outside {self.footprint}: the {self.label} has no data here.")
+        return FetchedImage(data=body, content_type=content_type, source=self.name, pixel_scale_arcsec=pixel_scale,
                             npix=npix, url=response.url)
 
 
 class SdssCutoutSource(HttpImageSource):
-    """SDSS SkyServer ImgCutout ``getjpeg`` (northern sky and the SDSS footprint)."""
+    """SDSS SkyServer ImgCutout ``getjpeg?ra=&dec=&scale=&width=&height=`` (SDSS footprint, mostly north)."""
 
     name = "sdss"
     label = "SDSS image service"
+    footprint = "the SDSS footprint"
 
     def fetch(self, *, ra: float, dec: float, fov_arcmin: float) -> FetchedImage:
+        ra = _check_position(ra, dec)
         pixel_scale, npix = sdss_cutout_params(fov_arcmin=fov_arcmin)
-        response = self._get({"ra": f"{ra:.6f}", "dec": f"{dec:.6f}", "scale": pixel_scale, "width": npix, "height": npix})
-        fetched = self._checked(response, pixel_scale=pixel_scale, npix=npix)
-        if _is_blank(fetched.data):
-            # Outside its footprint SkyServer answers 200 with a uniform image.
-            raise ImageSourceError("This position is outside the SDSS footprint.")
-        return fetched
+        params = {"ra": f"{ra:.6f}", "dec": f"{dec:.6f}", "scale": f"{pixel_scale:g}", "width": npix, "height": npix}
+        response, body = self._get(params)
+        return self._checked(response, body, pixel_scale=pixel_scale, npix=npix)
 
 
 class LegacySurveySource(HttpImageSource):
-    """Legacy Survey viewer ``jpeg-cutout`` (covers much of the southern sky too)."""
+    """Legacy Survey viewer ``jpeg-cutout?ra=&dec=&layer=&pixscale=&size=`` (DECaLS/DES reach the south)."""
 
     name = "legacysurvey"
     label = "Legacy Survey image service"
+    footprint = "the Legacy Survey footprint"
 
-    def __init__(self, base_url: str, *, layer: str = "ls-dr10", **kwargs: object) -> None:
-        super().__init__(base_url, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, base_url: str, *, layer: str = "ls-dr10", **kwargs: Any) -> None:
+        super().__init__(base_url, **kwargs)
         self.layer = layer
 
+    @property
+    def identity(self) -> str:
+        return f"{self.name}-{self.layer}"
+
     def fetch(self, *, ra: float, dec: float, fov_arcmin: float) -> FetchedImage:
+        ra = _check_position(ra, dec)
         pixel_scale, npix = legacy_cutout_params(fov_arcmin=fov_arcmin)
-        response = self._get({"ra": f"{ra:.6f}", "dec": f"{dec:.6f}", "layer": self.layer,
-                              "pixscale": f"{pixel_scale:.4f}", "size": npix})
-        return self._checked(response, pixel_scale=pixel_scale, npix=npix)
+        params = {"ra": f"{ra:.6f}", "dec": f"{dec:.6f}", "layer": self.layer, "pixscale": f"{pixel_scale:.4f}",
+                  "size": npix}
+        response, body = self._get(params)
+        return self._checked(response, body, pixel_scale=pixel_scale, npix=npix)
 
 
 class LocalFileSource:
-    """Files on disk under one root, looked up by name (uploads, synthetic galaxies, offline sets)."""
+    """Image files on disk under one root, looked up by a relative name (uploads, synthetic sets, offline
+    collections). A name without an extension also finds ``name.jpg``, ``.png``, ``.gif`` or ``.fits``."""
 
     name = "local"
+    extensions = (".jpg", ".jpeg", ".png", ".gif", ".fits", ".fit")
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path | str) -> None:
         self.root = Path(root).resolve()
 
-    def read(self, relative: str) -> bytes:
-        path = (self.root / relative).resolve()
-        if self.root not in path.parents:
+    def path_for(self, name: str) -> Path:
+        relative = PurePosixPath(str(name).replace("\\", "/"))
+        if not str(name).strip() or "\x00" in str(name) or relative.is_absolute() or ".." in relative.parts:
             raise ImageSourceError("Refusing a path outside the image folder.")
-        if not path.is_file():
-            raise ImageSourceError(f"No image named {relative!r}.")
-        return path.read_bytes()
+        candidates = [self.root / relative]
+        if not relative.suffix:
+            candidates += [self.root / relative.with_suffix(ext) for ext in self.extensions]
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            if resolved != self.root and self.root not in resolved.parents:
+                raise ImageSourceError("Refusing a path outside the image folder.")  # e.g. a symlink out
+            if resolved.is_file():
+                return resolved
+        raise ImageSourceError(f"No image named {str(name)!r} in the image folder.")
+
+    def read(self, name: str) -> bytes:
+        return self.path_for(name).read_bytes()
+
+    def fetch_file(self, name: str) -> FetchedImage:
+        path = self.path_for(name)
+        data = path.read_bytes()
+        content_type = next((kind for magic, kind in IMAGE_TYPES.items() if data.startswith(magic)),
+                            "application/fits" if data.startswith(b"SIMPLE  =") else "image/gif"
+                            if data.startswith(b"GIF8") else "application/octet-stream")
+        return FetchedImage(data=data, content_type=content_type, source=self.name, pixel_scale_arcsec=0.0, npix=0,
+                            url=path.as_uri())
 
 
 class CachedSource:
-    """Keeps fetched bytes in Django storage, keyed by source and rounded request parameters."""
+    """Keeps fetched cut-outs in Django storage, keyed by a SHA-256 of the source and the rounded request.
 
-    def __init__(self, inner: ImageSource, *, storage=None) -> None:  # noqa: ANN001
-        from django.core.files.storage import default_storage
+    The image and a small JSON of its metadata are stored side by side; the JSON is written last, so a
+    half-written entry is never served.
+    """
 
+    def __init__(self, inner: ImageSource, *, storage: Any = None) -> None:
+        if storage is None:
+            from django.core.files.storage import default_storage as storage
         self.inner = inner
         self.name = inner.name
-        self.storage = storage or default_storage
+        self.storage = storage
 
-    def _key(self, ra: float, dec: float, fov_arcmin: float) -> str:
-        digest = hashlib.sha256(f"{self.inner.name}:{ra:.5f}:{dec:.5f}:{fov_arcmin:.3f}".encode()).hexdigest()
-        return f"cutouts/{self.inner.name}/{digest[:2]}/{digest}.img"
+    def key(self, *, ra: float, dec: float, fov_arcmin: float) -> str:
+        identity = getattr(self.inner, "identity", self.inner.name)
+        # 1e-5 deg ≈ 0.04″ and 1e-3′ ≈ 0.06″: far below a pixel, so equal requests share one entry.
+        request = f"{identity}|ra={ra % 360.0:.5f}|dec={dec:.5f}|fov={fov_arcmin:.3f}"
+        digest = hashlib.sha256(request.encode()).hexdigest()
+        return f"cutouts/{self.inner.name}/{digest[:2]}/{digest}"
 
-    def fetch(self, *, ra: float, dec: float, fov_arcmin: float) -> FetchedImage:
+    def _read(self, key: str) -> FetchedImage | None:
+        try:
+            if not self.storage.exists(f"{key}.json"):
+                return None
+            with self.storage.open(f"{key}.json", "rb") as handle:
+                meta = json.loads(handle.read())
+            with self.storage.open(meta["file"], "rb") as handle:
+                data = handle.read()
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("unreadable cache entry ignored", extra={"key": key, "error": str(exc)})
+            return None
+        meta.pop("file")
+        return FetchedImage(data=data, **{**meta, "from_cache": True})
+
+    def _write(self, key: str, fetched: FetchedImage) -> None:
         from django.core.files.base import ContentFile
 
-        key = self._key(ra, dec, fov_arcmin)
-        if self.storage.exists(key):
-            with self.storage.open(key, "rb") as handle:
-                data = handle.read()
-            content_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-            return FetchedImage(data=data, content_type=content_type, source=self.inner.name, pixel_scale_arcsec=0.0,
-                                npix=0, url=f"cache:{key}")
+        if self.storage.exists(f"{key}.json"):
+            return  # another worker stored it meanwhile
+        suffix = ".png" if fetched.content_type == "image/png" else ".jpg"
+        try:
+            if not self.storage.exists(key + suffix):
+                stored = self.storage.save(key + suffix, ContentFile(fetched.data))
+            else:
+                stored = key + suffix
+            meta = {k: v for k, v in asdict(fetched).items() if k not in ("data", "from_cache")}
+            self.storage.save(f"{key}.json", ContentFile(json.dumps({**meta, "file": stored}).encode()))
+        except OSError as exc:  # a full disk must not turn a good image into an error
+            logger.warning("could not cache a cut-out", extra={"key": key, "error": str(exc)})
+
+    def fetch(self, *, ra: float, dec: float, fov_arcmin: float) -> FetchedImage:
+        key = self.key(ra=ra, dec=dec, fov_arcmin=fov_arcmin)
+        cached = self._read(key)
+        if cached is not None:
+            return cached
         fetched = self.inner.fetch(ra=ra, dec=dec, fov_arcmin=fov_arcmin)
-        self.storage.save(key, ContentFile(fetched.data))
+        self._write(key, fetched)
         return fetched
 
 
+SOURCE_NAMES = ("sdss", "legacysurvey")
+
+
 def image_source(name: str) -> ImageSource:
+    """One uncached sky source built from Django settings."""
     from django.conf import settings
 
     common = {"timeout": settings.REMOTE_TIMEOUT_S, "retries": settings.REMOTE_RETRIES}
-    if name == "sdss":
+    key = name.strip().lower()
+    if key == "sdss":
         return SdssCutoutSource(settings.SDSS_CUTOUT_URL, **common)
-    if name == "legacysurvey":
-        return LegacySurveySource(settings.LEGACY_SURVEY_CUTOUT_URL, **common)
-    raise ValueError(f"Unknown image source {name!r}.")
+    if key in ("legacysurvey", "legacy"):
+        layer = getattr(settings, "LEGACY_SURVEY_LAYER", "ls-dr10")
+        return LegacySurveySource(settings.LEGACY_SURVEY_CUTOUT_URL, layer=layer, **common)
+    raise ValueError(f"Unknown image source {name!r} in IMAGE_SOURCE_ORDER; use {', '.join(SOURCE_NAMES)}.")
 
 
-def fetch_cutout(*, ra: float, dec: float, fov_arcmin: float, order: list[str] | None = None) -> FetchedImage:
-    """Try each configured source in order; the first image wins, the errors are reported together."""
+def image_source_chain(order: Sequence[str] | None = None, *, cached: bool = True) -> list[ImageSource]:
+    """The sky sources in the configured order (``settings.IMAGE_SOURCE_ORDER``), each behind the cache."""
     from django.conf import settings
 
-    errors = []
-    for name in order or settings.IMAGE_SOURCE_ORDER:
+    names = list(order if order is not None else settings.IMAGE_SOURCE_ORDER)
+    sources = [image_source(name) for name in names]
+    return [CachedSource(source) for source in sources] if cached else sources
+
+
+def fetch_cutout(*, ra: float, dec: float, fov_arcmin: float, order: Sequence[str] | None = None) -> FetchedImage:
+    """Try each source in order; the first image wins. When all fail, one error tells what each said."""
+    chain = image_source_chain(order)
+    if not chain:
+        raise ImageSourceError("No image source is configured.")
+    errors: list[ImageSourceError] = []
+    for source in chain:
         try:
-            return CachedSource(image_source(name)).fetch(ra=ra, dec=dec, fov_arcmin=fov_arcmin)
+            return source.fetch(ra=ra, dec=dec, fov_arcmin=fov_arcmin)
         except ImageSourceError as exc:
-            errors.append(str(exc))
-    raise ImageSourceError(" ".join(errors) or "No image source is configured.",
-                           retryable=any("did not answer" in e or "cannot be reached" in e for e in errors))
+            logger.info("image source gave no image, trying the next",
+                        extra={"source": source.name, "error": exc.message})
+            errors.append(exc)
+    raise ImageSourceError(" ".join(e.message for e in errors), retryable=any(e.retryable for e in errors))

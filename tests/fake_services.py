@@ -1,11 +1,26 @@
-"""Local HTTP servers that speak the protocols of SDSS ImgCutout, the Legacy Survey viewer, CDS Sesame
-and NED ObjectLookup, so the real clients are tested without a network.
+"""Local HTTP servers that speak the protocols of SDSS SkyServer ImgCutout, the Legacy Survey viewer,
+CDS Sesame and NED ObjectLookup, so the real clients are tested without a network.
 
-One server answers all four on different paths. Behaviour switches (slow answers, 5xx errors, garbage
-bodies, a sky footprint) let tests drive the clients' timeouts, retries and error messages.
+One threaded server on 127.0.0.1 (a free port) answers all four on their real paths:
+
+- ``GET /dr16/SkyServerWS/ImgCutout/getjpeg?ra=&dec=&scale=&width=&height=``: a JPEG of a synthetic
+  inclined disk, width × height; outside ``dec_footprint`` the SkyServer failure (a blank image of the
+  requested size, a tiny error image, or HTTP 500, as ``outside`` says);
+- ``GET /viewer/jpeg-cutout?ra=&dec=&layer=&pixscale=&size=``: the same, size × size (blank outside);
+- ``GET /cgi-bin/nph-sesame/-oxpI/SNV?<name>``: Sesame XML, with ``<alias>`` lines only when the
+  output options hold ``I`` (as the real service);
+- ``POST /srs/ObjectLookup`` (form field ``json={"name":{"v":...}}``, or ``GET ?name=``): NED JSON.
+
+Per-service ``Behaviour`` switches (slow answers, N failures before success, garbage bodies, a sky
+footprint) drive the clients' timeouts, retries and error messages; ``requests`` counts calls.
+
+Use it as ``with FakeAstroServices() as fake: fake.configure(settings)`` (pytest-django's ``settings``),
+or through the ``fake_services`` fixture of the root conftest / ``tests/fixtures_services.py``.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import json
 import threading
@@ -13,30 +28,59 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+from xml.sax.saxutils import escape
 
 import numpy as np
 from PIL import Image
 
-KNOWN_OBJECTS = {
-    "M33": {"oname": "M  33", "ra": 23.46206906, "dec": 30.66017511, "aliases": ["NGC 598", "UGC 1117", "PGC 5818", "LEDA 5818"]},
-    "NGC4826": {"oname": "M  64", "ra": 194.18225, "dec": 21.68211, "aliases": ["M 64", "PGC 44182", "UGC 8062"]},
+SERVICES = ("sdss", "legacy", "sesame", "ned")
+
+# Positions as HyperLEDA gives them; aliases as SIMBAD / NED list them.
+KNOWN_OBJECTS: dict[str, dict[str, Any]] = {
+    "M33": {"oname": "M  33", "ned_name": "MESSIER 033", "ra": 23.4621, "dec": 30.6599,
+            "aliases": ["M  33", "NGC   598", "UGC  1117", "PGC 5818", "LEDA 5818", "NAME Triangulum Galaxy"]},
+    "NGC4826": {"oname": "M  64", "ned_name": "MESSIER 064", "ra": 194.1825, "dec": 21.6830,
+                "aliases": ["M  64", "NGC  4826", "UGC  8062", "PGC 44182", "LEDA 44182", "NAME Black Eye Galaxy"]},
     # Not in OpenNGC, so only a remote resolver can find it.
-    "ESO123-G45": {"oname": "ESO 123-G 45", "ra": 301.25, "dec": -58.5, "aliases": ["PGC 987654"]},
-    "SOMBRERO": {"oname": "M 104", "ra": 189.99763, "dec": -11.62305, "aliases": ["NGC 4594", "PGC 42407"]},
+    "ESO123-G45": {"oname": "ESO 123-G 45", "ned_name": "ESO 123-G045", "ra": 301.25, "dec": -58.5,
+                   "aliases": ["ESO 123-G 45", "PGC 987654"]},
+    "SOMBRERO": {"oname": "M 104", "ned_name": "MESSIER 104", "ra": 189.99763, "dec": -11.62305,
+                 "aliases": ["M 104", "NGC  4594", "PGC 42407", "LEDA 42407", "NAME Sombrero Galaxy"]},
 }
 
 
+def object_key(name: str) -> str:
+    """"Messier 33", "m33" and "M  33" are one key; so are "NGC 0598" and "NGC598"."""
+    key = "".join(name.upper().split()).replace("MESSIER", "M")
+    for prefix in ("NGC", "UGC", "PGC", "LEDA", "M"):
+        if key.startswith(prefix) and key[len(prefix):].isdigit():
+            return prefix + str(int(key[len(prefix):]))
+    return key
+
+
+def _index(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Every alias and name → the table key."""
+    index: dict[str, str] = {}
+    for key, entry in objects.items():
+        for name in [key, entry["oname"], entry.get("ned_name", ""), *entry["aliases"]]:
+            if name:
+                index.setdefault(object_key(name.removeprefix("NAME ")), key)
+    return index
+
+
+@functools.lru_cache(maxsize=32)
 def galaxy_jpeg(width: int, height: int, *, axis_ratio: float = 0.4, angle_deg: float = 30.0, quality: int = 90) -> bytes:
-    """A JPEG of a smooth inclined disk, big enough to be a plausible cut-out."""
-    y, x = np.mgrid[0:height, 0:width].astype(float)
+    """A real JPEG of a smooth inclined exponential disk on a noisy sky, ``width`` × ``height`` pixels."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     x -= width / 2
     y -= height / 2
     theta = np.radians(angle_deg)
     xr = x * np.cos(theta) + y * np.sin(theta)
     yr = -x * np.sin(theta) + y * np.cos(theta)
     radius = np.sqrt(xr**2 + (yr / axis_ratio) ** 2) / (min(width, height) / 6)
-    light = np.exp(-radius) * 230 + np.random.default_rng(0).normal(10, 3, (height, width))
+    light = np.exp(-radius) * 230 + np.random.default_rng(0).normal(10, 3, (height, width)).astype(np.float32)
     grey = np.clip(light, 0, 255).astype(np.uint8)
     rgb = np.stack([grey, (grey * 0.9).astype(np.uint8), (grey * 0.8).astype(np.uint8)], axis=2)
     buffer = io.BytesIO()
@@ -44,79 +88,90 @@ def galaxy_jpeg(width: int, height: int, *, axis_ratio: float = 0.4, angle_deg: 
     return buffer.getvalue()
 
 
-def _key(name: str) -> str:
-    return "".join(name.upper().split()).replace("MESSIER", "M").replace("NGC0", "NGC")
+def blank_jpeg(width: int, height: int, *, level: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (level, level, level)).save(buffer, format="JPEG", quality=50)
+    return buffer.getvalue()
 
 
 @dataclass
 class Behaviour:
-    delay_s: float = 0.0
-    failures_before_success: int = 0  # answer 500 this many times first
-    garbage: bool = False
-    dec_footprint: tuple[float, float] = (-90.0, 90.0)  # SDSS-like: no image outside
+    """How one fake service misbehaves."""
+
+    delay_s: float = 0.0  # sleep before answering (time-out tests)
+    failures_before_success: int = 0  # answer ``fail_status`` this many times first
+    fail_status: int = 500
+    garbage: bool = False  # answer 200 with an HTML maintenance page
+    dec_footprint: tuple[float, float] = (-90.0, 90.0)  # image services: no data outside
+    outside: str = "blank"  # SkyServer outside its footprint: "blank", "tiny" or "http500"
 
 
 @dataclass
 class FakeAstroServices:
-    """Start with ``with FakeAstroServices() as fake:``; point settings at ``fake.url(...)``."""
+    """Start with ``with FakeAstroServices() as fake:``; point clients at ``fake.url(service)``."""
 
-    behaviours: dict[str, Behaviour] = field(default_factory=lambda: {k: Behaviour() for k in ("sdss", "legacy", "sesame", "ned")})
+    behaviours: dict[str, Behaviour] = field(default_factory=lambda: {k: Behaviour() for k in SERVICES})
     requests: Counter = field(default_factory=Counter)
     last_params: dict[str, dict] = field(default_factory=dict)
+    objects: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(KNOWN_OBJECTS))
 
     def __post_init__(self) -> None:
+        self._lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args: object) -> None:  # keep test output clean
                 return
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up (a time-out test): nothing to tell it
 
-            def _misbehave(self, service: str) -> bool:
+            def _misbehave(self, service: str, params: dict) -> bool:
                 behaviour = fake.behaviours[service]
-                fake.requests[service] += 1
+                with fake._lock:
+                    fake.requests[service] += 1
+                    fake.last_params[service] = params
+                    fail = behaviour.failures_before_success > 0
+                    if fail:
+                        behaviour.failures_before_success -= 1
                 if behaviour.delay_s:
                     time.sleep(behaviour.delay_s)
-                if behaviour.failures_before_success > 0:
-                    behaviour.failures_before_success -= 1
-                    self._send(500, b"Internal Server Error", "text/plain")
+                if fail:
+                    self._send(behaviour.fail_status, b"<html><body>Internal Server Error</body></html>", "text/html")
                     return True
                 if behaviour.garbage:
-                    self._send(200, b"<html>maintenance</html>", "text/html")
+                    self._send(200, b"<html><body>Down for maintenance</body></html>", "text/html")
                     return True
                 return False
+
+            def _outside(self, service: str, dec: float) -> bool:
+                low, high = fake.behaviours[service].dec_footprint
+                return not low <= dec <= high
 
             def do_GET(self) -> None:  # noqa: N802
                 parsed = urlparse(self.path)
                 params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
                 if parsed.path.endswith("/getjpeg"):
-                    fake.last_params["sdss"] = params
-                    if self._misbehave("sdss"):
-                        return
-                    low, high = fake.behaviours["sdss"].dec_footprint
-                    width, height = int(params["width"]), int(params["height"])
-                    if not low <= float(params["dec"]) <= high:
-                        blank = io.BytesIO()
-                        Image.new("RGB", (width, height)).save(blank, format="JPEG", quality=10)
-                        self._send(200, blank.getvalue(), "image/jpeg")
-                        return
-                    self._send(200, galaxy_jpeg(width, height), "image/jpeg")
+                    self._sdss(params)
                 elif parsed.path.endswith("/jpeg-cutout"):
-                    fake.last_params["legacy"] = params
-                    if self._misbehave("legacy"):
+                    self._legacy(params)
+                elif "/nph-sesame/" in parsed.path:
+                    name = unquote(parsed.query)
+                    if self._misbehave("sesame", {"name": name, "path": parsed.path}):
                         return
-                    size = int(params["size"])
-                    self._send(200, galaxy_jpeg(size, size), "image/jpeg")
-                elif "/nph-sesame" in parsed.path:
-                    if self._misbehave("sesame"):
-                        return
-                    self._send(200, fake.sesame_xml(unquote(parsed.query)).encode(), "text/xml")
+                    options = next((s for s in parsed.path.split("/") if s.startswith("-o")), "-ox")
+                    self._send(200, fake.sesame_xml(name, with_aliases="I" in options).encode(), "text/xml")
+                elif parsed.path.endswith("/ObjectLookup"):
+                    self._ned(params.get("name", ""), params)
                 else:
                     self._send(404, b"not found", "text/plain")
 
@@ -125,39 +180,116 @@ class FakeAstroServices:
                 length = int(self.headers.get("Content-Length", 0))
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 if parsed.path.endswith("/ObjectLookup"):
-                    if self._misbehave("ned"):
+                    try:
+                        name = json.loads(form.get("json", "{}"))["name"]["v"]
+                    except (ValueError, KeyError, TypeError):
+                        self._send(400, b'{"error": "bad json"}', "application/json")
                         return
-                    name = json.loads(form.get("json", "{}")).get("name", {}).get("v", "")
-                    self._send(200, json.dumps(fake.ned_json(name)).encode(), "application/json")
+                    self._ned(str(name), form)
                 else:
                     self._send(404, b"not found", "text/plain")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+            def _sdss(self, params: dict) -> None:
+                if self._misbehave("sdss", params):
+                    return
+                try:
+                    width, height = int(params["width"]), int(params["height"])
+                    dec = float(params["dec"])
+                    float(params["ra"]), float(params["scale"])
+                except (KeyError, ValueError):
+                    self._send(400, b"<html>bad request</html>", "text/html")
+                    return
+                if not (0 < width <= 2048 and 0 < height <= 2048):
+                    self._send(500, b"<html>Image size out of range</html>", "text/html")
+                    return
+                if self._outside("sdss", dec):
+                    mode = fake.behaviours["sdss"].outside
+                    if mode == "http500":
+                        self._send(500, b"<html>No image here</html>", "text/html")
+                    elif mode == "tiny":
+                        self._send(200, blank_jpeg(64, 64, level=128), "image/jpeg")
+                    else:
+                        self._send(200, blank_jpeg(width, height), "image/jpeg")
+                    return
+                self._send(200, galaxy_jpeg(width, height), "image/jpeg")
+
+            def _legacy(self, params: dict) -> None:
+                if self._misbehave("legacy", params):
+                    return
+                try:
+                    size = int(params.get("size", 256))
+                    dec = float(params["dec"])
+                    float(params["ra"]), float(params.get("pixscale", 0.262))
+                except (KeyError, ValueError):
+                    self._send(400, b"<html>bad request</html>", "text/html")
+                    return
+                if not 0 < size <= 3000:
+                    self._send(400, b"<html>size must be at most 3000</html>", "text/html")
+                    return
+                if self._outside("legacy", dec):
+                    self._send(200, blank_jpeg(size, size), "image/jpeg")
+                    return
+                self._send(200, galaxy_jpeg(size, size), "image/jpeg")
+
+            def _ned(self, name: str, params: dict) -> None:
+                if self._misbehave("ned", {**params, "name": name}):
+                    return
+                self._send(200, json.dumps(fake.ned_json(name)).encode(), "application/json")
+
+            def handle_one_request(self) -> None:
+                try:
+                    super().handle_one_request()
+                except OSError:
+                    self.close_connection = True  # a client hung up mid-answer
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False  # closing never waits for a deliberately slow answer
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                return  # broken pipes from clients that timed out are expected here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     # --- protocol bodies ------------------------------------------------------------------
 
-    @staticmethod
-    def sesame_xml(name: str) -> str:
-        entry = KNOWN_OBJECTS.get(_key(name))
-        if entry is None:
-            return (f'<?xml version="1.0"?><Sesame><Target option="SNV"><name>{name}</name>'
-                    '<Resolver name="S=Simbad"><INFO>*** Nothing found ***</INFO></Resolver></Target></Sesame>')
-        aliases = "".join(f"<alias>{a}</alias>" for a in entry["aliases"])
-        return (f'<?xml version="1.0"?><Sesame><Target option="SNV"><name>{name}</name>'
-                f'<Resolver name="S=Simbad (via url)"><otype>G</otype><jpos>..</jpos>'
-                f'<jradeg>{entry["ra"]}</jradeg><jdedeg>{entry["dec"]}</jdedeg>'
-                f'<oname>{entry["oname"]}</oname>{aliases}</Resolver></Target></Sesame>')
+    def lookup(self, name: str) -> dict[str, Any] | None:
+        key = _index(self.objects).get(object_key(name.removeprefix("NAME ")))
+        return self.objects.get(key) if key else None
 
-    @staticmethod
-    def ned_json(name: str) -> dict:
-        entry = KNOWN_OBJECTS.get(_key(name))
+    def sesame_xml(self, name: str, *, with_aliases: bool = True) -> str:
+        """Sesame's ``-ox[p][I]`` answer: one ``Resolver`` block, or an INFO saying nothing was found."""
+        entry = self.lookup(name)
+        head = ('<?xml version="1.0" encoding="UTF-8"?>\n<Sesame xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+                ' xsi:noNamespaceSchemaLocation="http://cds.unistra.fr/xml/sesame_4x.xsd">\n'
+                f'<Target option="SNV">\n  <name>{escape(name)}</name>\n')
         if entry is None:
-            return {"ResultCode": 0, "StatusCode": 100, "Supplied": name, "Preferred": {}}
-        return {"ResultCode": 3, "StatusCode": 100, "Supplied": name, "Interpreted": {"Name": entry["oname"]},
-                "Preferred": {"Name": entry["oname"], "ObjType": {"Value": "G"},
-                              "Position": {"RA": entry["ra"], "Dec": entry["dec"], "PosAngle": 0.0}}}
+            return (head + '  <INFO>*** Nothing found ***</INFO>\n'
+                    '  <Resolver name="S=Simbad (via url):    1ms"><INFO>*** Nothing found ***</INFO></Resolver>\n'
+                    '  <Resolver name="N=NED:    2ms"><INFO>*** Nothing found ***</INFO></Resolver>\n'
+                    '</Target>\n</Sesame>\n')
+        aliases = "".join(f"    <alias>{escape(a)}</alias>\n" for a in entry["aliases"]) if with_aliases else ""
+        return (head + '  <Resolver name="S=Simbad (via url):    4ms">\n'
+                f'    <otype>G</otype>\n    <jpos>..</jpos>\n'
+                f'    <jradeg>{entry["ra"]}</jradeg>\n    <jdedeg>{entry["dec"]}</jdedeg>\n'
+                f'    <refPos>2006AJ....131.1163S</refPos>\n    <oname>{escape(entry["oname"])}</oname>\n'
+                f'{aliases}    <nrefs>1000</nrefs>\n  </Resolver>\n</Target>\n</Sesame>\n')
+
+    def ned_json(self, name: str) -> dict[str, Any]:
+        """NED ObjectLookup's answer: ResultCode 3 with a Preferred position, or 0 for an unknown name."""
+        entry = self.lookup(name)
+        common = {"NameResolver": "NED-Egret", "Copyright": "(C) 2026 California Institute of Technology",
+                  "Version": "2.0", "Supplied": name, "StatusCode": 100, "QueryTime": "2026-01-01 00:00:00"}
+        if entry is None:
+            return {**common, "ResultCode": 0, "Interpreted": {"Name": name}}
+        ned_name = entry.get("ned_name") or entry["oname"]
+        return {**common, "ResultCode": 3, "Interpreted": {"Name": ned_name},
+                "Preferred": {"Name": ned_name, "ObjType": {"Value": "G", "RefCode": None},
+                              "Position": {"RA": entry["ra"], "Dec": entry["dec"], "UncSemiMajor": 0.5,
+                                           "UncSemiMinor": 0.5, "PosAngle": 0.0, "RefCode": "2006AJ....131.1163S"},
+                              "Redshift": {"Value": -0.000597, "Uncertainty": 1e-5, "RefCode": None,
+                                           "QualityFlag": None}}}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -170,12 +302,19 @@ class FakeAstroServices:
         return {
             "sdss": f"{self.base}/dr16/SkyServerWS/ImgCutout/getjpeg",
             "legacy": f"{self.base}/viewer/jpeg-cutout",
-            "sesame": f"{self.base}/cgi-bin/nph-sesame/-oxp/SNV",
+            "sesame": f"{self.base}/cgi-bin/nph-sesame/-oxpI/SNV",
             "ned": f"{self.base}/srs/ObjectLookup",
         }[service]
 
-    def configure(self, settings) -> None:  # noqa: ANN001
-        """Point a pytest-django ``settings`` fixture at this server."""
+    def reset(self) -> None:
+        """Forget counts and misbehaviour (between two phases of one test)."""
+        with self._lock:
+            self.requests.clear()
+            self.last_params.clear()
+            self.behaviours.update({k: Behaviour() for k in SERVICES})
+
+    def configure(self, settings: Any) -> None:
+        """Point a pytest-django ``settings`` fixture (or any settings object) at this server."""
         settings.SDSS_CUTOUT_URL = self.url("sdss")
         settings.LEGACY_SURVEY_CUTOUT_URL = self.url("legacy")
         settings.SESAME_URL = self.url("sesame")

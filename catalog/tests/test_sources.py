@@ -55,7 +55,7 @@ def test_retries_after_server_errors(fake_services) -> None:
 
 def test_garbage_body_is_a_clear_error(fake_services) -> None:
     fake_services.behaviours["sdss"].garbage = True
-    with pytest.raises(ImageSourceError, match="not an image"):
+    with pytest.raises(ImageSourceError, match="returned a web page instead of an image"):
         SdssCutoutSource(fake_services.url("sdss"), timeout=2).fetch(ra=1, dec=1, fov_arcmin=1)
 
 

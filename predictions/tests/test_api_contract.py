@@ -44,7 +44,7 @@ def test_pgc_endpoint(client, catalogue, fake_services, active_tiny_ensemble) ->
     assert body["galaxy"] == {"pgc": "5818", "ra": "23.4620 deg", "dec": "30.6602 deg", "fov": "93.14 arcmin",
                               "pa": "23.0 deg", "objname": "NGC0598"}
     params = fake_services.last_params["sdss"]
-    assert (params["scale"], params["width"]) == ("4.0", str(int(93.135 * 60 / 4.0)))  # doubled until <= 2048
+    assert (float(params["scale"]), params["width"]) == (4.0, str(int(93.135 * 60 / 4.0)))  # doubled until <= 2048
 
 
 def test_objname_endpoint_returns_an_integer_pgc(client, catalogue, fake_services, active_tiny_ensemble) -> None:
@@ -143,8 +143,11 @@ def test_no_active_model_is_503(client, catalogue, fake_services) -> None:
     assert "No model ensemble is active" in body["message"]
 
 
-def test_image_service_down_is_502(client, catalogue, fake_services, active_tiny_ensemble, settings) -> None:
-    settings.SDSS_CUTOUT_URL = settings.LEGACY_SURVEY_CUTOUT_URL = "http://127.0.0.1:9/closed"
-    settings.REMOTE_RETRIES = 0
+def test_image_service_down_is_502(client, catalogue, offline_services, active_tiny_ensemble) -> None:
     body = assert_failed(client.get(reverse("api-pgc", args=["5818"])), 502)
     assert "Could not get an image of NGC0598" in body["message"]
+
+
+def test_unknown_name_with_resolvers_down_says_so(client, catalogue, offline_services, active_tiny_ensemble) -> None:
+    body = assert_failed(client.get(reverse("api-objname", args=["UGC 99999"])), 404)
+    assert "remote name resolvers are unreachable" in body["message"]
