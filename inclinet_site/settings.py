@@ -34,9 +34,11 @@ def normalise_webroot(raw: str) -> str:
 
 DEBUG = env_bool("DEBUG", True)
 # The embedded default key is only for local development; production must set SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me" if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+if not DEBUG and SECRET_KEY in ("", DEV_SECRET_KEY):
+    # Secrets come only from the environment: production refuses to start without a real one.
+    raise RuntimeError("SECRET_KEY must be set (and not the development key) when DEBUG is off")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -62,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body: over-large requests get a 413 from their Content-Length.
+    "inclinet_site.security.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -134,6 +138,8 @@ MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", str(1024 * 1024)))
 MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", str(25_000_000)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MAX_UPLOAD_BYTES
+# Multipart bodies may be larger (a batch archive is up to 50 MB); anything beyond gets a 413 up front.
+MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(51 * 1024 * 1024)))
 
 # --- Redis, Celery and caching -------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -187,9 +193,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "inclinet_site.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "inclinet_site.security.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Counters live in the default cache (Redis when REDIS_URL is set), shared by all gunicorn workers.
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_ANON_RATE", "120/min"),
         "user": os.environ.get("API_USER_RATE", "2000/min"),
+        "login": os.environ.get("LOGIN_RATE", "10/min"),
+        "signup": os.environ.get("SIGNUP_RATE", "5/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {
