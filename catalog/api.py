@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from inclinet_site.api import ApiError
@@ -21,6 +22,7 @@ def _target_response(target: Target) -> Response:
 
 
 class GalaxyByPgcView(APIView):
+    throttle_classes = [AnonRateThrottle, UserRateThrottle]
     @extend_schema(
         operation_id="catalog_galaxy_by_pgc",
         responses={200: TargetSerializer, 404: FailedSerializer},
@@ -34,6 +36,8 @@ class GalaxyByPgcView(APIView):
 
 
 class ResolveView(APIView):
+    # Each name may cost a Sesame and a NED call: anonymous use is rate-limited like the prediction API.
+    throttle_classes = [AnonRateThrottle, UserRateThrottle]
     @extend_schema(
         operation_id="catalog_resolve",
         parameters=[ResolveQuerySerializer],

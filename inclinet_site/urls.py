@@ -6,6 +6,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health, views
+from .security import throttle_posts
+
+# The admin log-in is a password form like the Zoo's: same throttle (set before admin.site.urls is built).
+admin.site.login = throttle_posts("login")(admin.site.login)
 
 site_patterns = [
     path("", views.home, name="home"),

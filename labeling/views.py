@@ -9,7 +9,10 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.cache import cache_control
+from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
+
+from inclinet_site.security import throttle_posts
 
 from catalog.models import GalaxyImage
 
@@ -68,6 +71,7 @@ def staff_report_png(request: HttpRequest) -> HttpResponse:
     return HttpResponse(png, content_type="image/png")
 
 
+@throttle_posts("signup")
 def signup(request: HttpRequest) -> HttpResponse:
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -78,6 +82,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "labeling/signup.html", {"form": form})
 
 
+@method_decorator(throttle_posts("login"), name="dispatch")
 class ZooLoginView(LoginView):
     template_name = "labeling/login.html"
     redirect_authenticated_user = True
