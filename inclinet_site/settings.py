@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads a body: over-large requests get a 413 from their Content-Length.
     "inclinet_site.security.BodySizeLimitMiddleware",
+    # A connection PostgreSQL dropped under a request: 503 + Retry-After; the next request reconnects.
+    "inclinet_site.resilience.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,7 +126,8 @@ MEDIA_URL = f"{WEBROOT}media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MODEL_STORE = Path(os.environ.get("MODEL_STORE", VAR_DIR / "model_store"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Files appear whole or not at all (a full disk mid-upload leaves nothing half-written).
+    "default": {"BACKEND": "inclinet_site.resilience.AtomicFileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG
@@ -150,7 +153,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Redis restarting turns cache reads into misses instead of 500s (see inclinet_site/resilience.py).
+            "BACKEND": "inclinet_site.resilience.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "inclinet"),
         }

@@ -8,14 +8,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,6 +26,7 @@ from catalog.imaging import ImageError
 from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, target_resolve_name
 from catalog.sources import ImageSourceError
 
+from .inference import NoActiveEnsemble
 from .models import BatchJob
 from .services import prediction_for_target, prediction_for_upload
 
@@ -112,9 +116,55 @@ def _partial_path(job: BatchJob) -> str:
     return f"batch/partial/{job.id}.jsonl"
 
 
+def _lock_key(job_id: Any) -> int:
+    return uuid.UUID(str(job_id)).int % (2**63)
+
+
+@contextmanager
+def _job_lock(job_id: Any) -> Iterator[bool]:
+    """A PostgreSQL session advisory lock per job: one runner at a time, released by the server itself
+    when a killed worker's connection goes away (so a restarted worker can tell an orphan from a live run)."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(job_id)])
+        got = bool(cursor.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(job_id)])
+
+
+def batch_jobs_orphaned() -> list[str]:
+    """Jobs marked running whose runner is gone (nobody holds their lock): to be queued again."""
+    orphans = []
+    for job_id in BatchJob.objects.filter(status=BatchJob.Status.RUNNING).values_list("pk", flat=True):
+        with _job_lock(job_id) as free:
+            if free:
+                orphans.append(str(job_id))
+    return orphans
+
+
 def batch_job_run(*, job_id: str) -> BatchJob:
-    """Evaluate every item not yet done; safe to call again after a crash."""
-    job = BatchJob.objects.get(pk=job_id)
+    """Evaluate every item not yet done; safe to call again after a crash, and twice at once (one waits out)."""
+    with _job_lock(job_id) as mine:
+        job = BatchJob.objects.get(pk=job_id)
+        if not mine:
+            return job  # another worker is running it right now (a redelivered or requeued message)
+        try:
+            return _batch_job_run_locked(job)
+        except NoActiveEnsemble as exc:
+            # Not an item's fault: the whole job cannot run. Say so instead of leaving it "running" forever.
+            BatchJob.objects.filter(pk=job.pk).update(status=BatchJob.Status.FAILED, error=str(exc),
+                                                      finished_at=timezone.now())
+            job.refresh_from_db()
+            return job
+
+
+def _batch_job_run_locked(job: BatchJob) -> BatchJob:
     if job.status in (BatchJob.Status.SUCCEEDED, BatchJob.Status.FAILED):
         return job
     BatchJob.objects.filter(pk=job.pk).update(status=BatchJob.Status.RUNNING)

@@ -1,6 +1,7 @@
 """The astronomer page and its JSON helpers: cut-out proxy, upload, and evaluate with manual alignment."""
 from __future__ import annotations
 
+import logging
 import uuid
 
 import astropy.units as u
@@ -21,6 +22,7 @@ from .inference import NoActiveEnsemble
 from .services import UPLOAD_FORMATS, prediction_for_model_input
 
 UPLOAD_DIR = "uploads"
+logger = logging.getLogger(__name__)
 
 
 def failed(message: str, status: int) -> JsonResponse:
@@ -66,7 +68,12 @@ def upload(request: HttpRequest) -> JsonResponse:
         return failed(str(exc), 400)
     upload_id = uuid.uuid4().hex
     # Stored under a name we choose: the client's file name never reaches the file system.
-    path = default_storage.save(f"{UPLOAD_DIR}/{upload_id}.jpg", ContentFile(encode_jpeg(image.pixels, quality=95)))
+    try:
+        path = default_storage.save(f"{UPLOAD_DIR}/{upload_id}.jpg", ContentFile(encode_jpeg(image.pixels, quality=95)))
+    except OSError as exc:  # disk full, read-only volume: the storage left nothing half-written
+        logger.error("upload could not be stored", extra={"error": str(exc)})
+        return failed("The server could not store your image right now (storage full); please try again later.",
+                      507)
     return JsonResponse({"status": "success", "upload_id": upload_id, "image_url": default_storage.url(path),
                          "notes": image.notes})
 
