@@ -1,6 +1,8 @@
 """Training domain models: dataset snapshots, training runs, model versions and ensembles."""
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -13,11 +15,45 @@ class DatasetSnapshot(models.Model):
     path = models.CharField(max_length=500, help_text="folder under MODEL_STORE/datasets")
     n_train = models.PositiveIntegerField(default=0)
     n_test = models.PositiveIntegerField(default=0)
+    n_val = models.PositiveIntegerField(default=0)
     description = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+
+class RetrainJob(models.Model):
+    """One press of "Retrain": a snapshot, a set of training runs, then evaluation and a candidate ensemble.
+
+    The job is the barrier of the member runs: the last run to succeed moves it on to evaluation (see
+    ``services.retrain_job_advance``), which survives redelivered and duplicated Celery messages.
+    """
+
+    class Status(models.TextChoices):
+        SNAPSHOT = "snapshot"  # building the dataset snapshot
+        TRAINING = "training"
+        EVALUATING = "evaluating"
+        DONE = "done"  # a candidate ensemble is registered (and promoted when asked)
+        FAILED = "failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SNAPSHOT, db_index=True)
+    snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
+    params = models.JSONField(default=dict, help_text="the retrain form: members, epochs, queue, snapshot options")
+    queue = models.CharField(max_length=32, default="train")
+    promote = models.BooleanField(default=False, help_text="promote the candidate when evaluation succeeds")
+    ensemble = models.ForeignKey("Ensemble", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="wall-clock marks (ISO) of each phase")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"retrain #{self.pk} ({self.status})"
 
 
 class TrainingRun(models.Model):
@@ -30,25 +66,41 @@ class TrainingRun(models.Model):
         FAILED = "failed"
 
     snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.PROTECT, related_name="runs", null=True, blank=True)
+    job = models.ForeignKey(RetrainJob, null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    # Sent with every Celery message: a message left over from another database (ids restart) is ignored.
+    key = models.UUIDField(default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=32, blank=True, help_text="member name in the ensemble, e.g. compact2")
     architecture = models.CharField(max_length=32)
     flavour = models.PositiveSmallIntegerField(default=0)
     kind = models.CharField(max_length=16, default="regression")
     config = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     epoch = models.PositiveIntegerField(default=0)
-    step = models.PositiveIntegerField(default=0)
+    step = models.PositiveIntegerField(default=0, help_text="global step: (epoch − 1) × steps + step in epoch")
+    total_steps = models.PositiveIntegerField(default=0)
+    loss = models.FloatField(null=True, blank=True, help_text="running loss of the current epoch")
     progress = models.FloatField(default=0.0)
     eta_seconds = models.FloatField(null=True, blank=True)
     history = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     output_dir = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
+    # Lease: who trains it now and when it last reported; a stale or dead owner lets another worker resume.
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process training it")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # One entry per process that trained it: from which epoch it resumed and which steps it redid.
+    sessions = models.JSONField(default=list, blank=True)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="training_run_lease")]
+
     def __str__(self) -> str:
-        return f"{self.architecture} flavour {self.flavour} ({self.status})"
+        return f"{self.name or self.architecture} flavour {self.flavour} ({self.status})"
 
 
 class Ensemble(models.Model):

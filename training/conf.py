@@ -1,0 +1,31 @@
+"""Tunable settings of retraining, read as ``TRAINING_<NAME>`` from Django settings, then the environment,
+then the defaults below (so deployments can set them without editing settings.py)."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "STALE_S": 600.0,              # a run whose owner has not reported for this long may be resumed elsewhere
+    "PROGRESS_INTERVAL_S": 0.5,    # at most this often a step's progress is written to the database
+    "LIVE_POINTS": 400,            # per-step loss points kept for the live curve
+    "WEEKLY_RETRAIN": False,       # the weekly beat job starts a retrain only when this is on ...
+    "RETRAIN_MIN_NEW_LABELS": 500,  # ... and at least this many consensus labels are newer than the last snapshot
+    "RETRAIN_PROFILE": "quick",
+    "SNAPSHOT_SHARD_ROWS": 2048,   # galaxies per .npz shard (about 200 MB uncompressed at 128 px)
+    "PREDICT_BATCH": 64,
+}
+
+
+def training_setting(name: str) -> Any:
+    default = DEFAULTS[name]
+    value = getattr(settings, f"TRAINING_{name}", None)
+    if value is None:
+        value = os.environ.get(f"TRAINING_{name}")
+    if value is None:
+        return default
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+    return type(default)(value)
