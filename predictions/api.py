@@ -5,10 +5,12 @@ additive fields are ``model_version``, ``alarm``, ``alarm_reason`` and ``image_u
 """
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import astropy.units as u
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
@@ -65,7 +67,8 @@ class PgcPredictionView(PredictionView):
     @extend_schema(
         operation_id="predict_pgc",
         summary="Evaluate a galaxy by its PGC number",
-        parameters=[OpenApiParameter("pgc_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("M31", value=2557)])],
+        parameters=[OpenApiParameter("pgc_id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH,
+                                     examples=[OpenApiExample("M31", value=2557)])],
         responses={200: s.PredictionResponseSerializer, 400: s.FailedResponseSerializer, 404: s.FailedResponseSerializer,
                    502: s.FailedResponseSerializer, 503: s.FailedResponseSerializer},
     )
@@ -155,7 +158,7 @@ class FilePredictionView(PredictionView):
 
 
 class BatchUploadSerializer(s.serializers.Serializer):
-    file = s.serializers.FileField(help_text="CSV (first column: PGC numbers or names) or a zip of PNG/JPEG/GIF images")
+    file = s.UploadField(help_text="CSV (first column: PGC numbers or names) or a zip of PNG/JPEG/GIF images")
     kind = s.serializers.ChoiceField(choices=["csv", "zip"], required=False, help_text="defaults from the file name")
 
 
@@ -225,6 +228,8 @@ class BatchDetailView(PredictionView):
 
 class BatchResultView(PredictionView):
     @extend_schema(operation_id="batch_result", summary="Download a finished batch job's results (csv or json)",
+                   parameters=[OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+                               OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["csv", "json"])],
                    responses={(200, "text/csv"): bytes, 404: s.FailedResponseSerializer, 409: s.FailedResponseSerializer})
     def get(self, request: Request, job_id: str, fmt: str):  # noqa: ANN201
         from django.core.files.storage import default_storage
@@ -232,7 +237,11 @@ class BatchResultView(PredictionView):
 
         from .models import BatchJob
 
-        job = BatchJob.objects.filter(pk=job_id).first()
+        try:
+            # The route's pattern admits 36 hex digits and dashes, which is not always a UUID.
+            job = BatchJob.objects.filter(pk=uuid.UUID(job_id)).first()
+        except ValueError:
+            job = None
         if job is None:
             raise ApiError("No such batch job.", status=status.HTTP_404_NOT_FOUND)
         if job.status != BatchJob.Status.SUCCEEDED:

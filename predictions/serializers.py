@@ -1,5 +1,12 @@
 """OpenAPI shapes of the prediction API; they mirror the original IncliNET JSON."""
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+
+@extend_schema_field({"type": "string", "format": "binary"})
+class UploadField(serializers.FileField):
+    """A multipart file part. Plain ``FileField`` is documented as a URI string unless request and response
+    components are split, so clients (and schemathesis) would send a text field instead of a file."""
 
 
 class SummarySerializer(serializers.Serializer):
@@ -22,8 +29,18 @@ class RejectionSerializer(serializers.Serializer):
         ref_name = "RejectionLikelihood"
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True})
+class PgcField(serializers.Field):
+    """The original API's quirk, kept for old scripts: ``/api/pgc`` echoes the PGC as a string, the other
+    endpoints give an integer, and a position with no catalogued galaxy has none (null)."""
+
+    def to_representation(self, value: object) -> object:
+        return value
+
+
 class GalaxyInfoSerializer(serializers.Serializer):
-    pgc = serializers.CharField(help_text="a string for /api/pgc, an integer for /api/objname (as the original)")
+    pgc = PgcField(help_text="a string for /api/pgc, an integer for /api/objname and /api/coords, null when "
+                             "/api/coords finds no catalogued galaxy at the position (as the original)")
     ra = serializers.CharField(help_text="e.g. '10.6848 deg'")
     dec = serializers.CharField(help_text="e.g. '41.2689 deg'")
     fov = serializers.CharField(help_text="e.g. '266.74 arcmin'")
@@ -50,7 +67,7 @@ class FailedResponseSerializer(serializers.Serializer):
 
 
 class FileUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="PNG, JPEG or GIF, at most 1 MB, checked by content")
+    file = UploadField(help_text="PNG, JPEG or GIF, at most 1 MB, checked by content")
 
 
 class CoordsQuerySerializer(serializers.Serializer):
