@@ -3,6 +3,12 @@
 The original called ``predict`` on each of its 15 models separately (about 47 ms of overhead per call on
 this CPU). Here all regression and reject models share one input and run as a single compiled function
 on a batch that already holds every test-time-augmentation view, so the whole ensemble costs one call.
+
+Precision: ``fp32``, or ``bf16`` (every layer but the output heads computes in bfloat16 with float32
+weights kept; oneDNN runs bf16 convolutions on AVX-512-BF16 / AMX, several times faster than fp32 on CPUs
+that have them). ``auto`` picks bf16 only where the CPU has native bf16, since emulated bf16 is slower
+than fp32. The bf16 ensemble's inclinations stay within ``BF16_RMS_BOUND_DEG`` of fp32 (tested, and
+measured by ``benchmarks/predict.py``).
 """
 from __future__ import annotations
 
@@ -14,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+PRECISIONS = ("fp32", "bf16")
+BF16_RMS_BOUND_DEG = 0.1  # accepted RMS change of the served inclinations versus fp32
+MAX_VIEWS_PER_CALL = 64  # bounds activation memory (model5: ~8 MB per view after its second conv)
 
 INCLINATION_MIN = 45.0
 INCLINATION_MAX = 90.0
@@ -114,21 +124,73 @@ class EnsemblePrediction:
     alarm_reason: str
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX-512-BF16 or AMX-BF16 on this CPU (Linux ``/proc/cpuinfo`` flags; False where unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str | None) -> str:
+    """``fp32``/``bf16`` as given; ``auto`` (or None) → bf16 where the CPU has it natively, else fp32."""
+    choice = (precision or "auto").strip().lower()
+    if choice == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if choice not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose auto, {', '.join(PRECISIONS)}.")
+    return choice
+
+
+def with_precision(model: Any, precision: str) -> Any:  # noqa: ANN401 - keras.Model, imported lazily
+    """A copy of ``model`` computing in ``precision``, with the same (float32) weights.
+
+    For bf16, every layer computes in bfloat16 except the output head, whose tanh/softmax stay float32 so
+    the 45–90° mapping and the reject percent are not rounded to bf16's 8-bit mantissa.
+    """
+    if precision == "fp32":
+        return model
+    import keras
+
+    head = model.layers[-1].name
+
+    def clone_layer(layer: Any) -> Any:  # noqa: ANN401
+        config = layer.get_config()
+        if layer.name != head and "dtype" in config:
+            config["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 class FusedEnsemble:
     """Loads every member once and runs them as one compiled graph."""
 
-    def __init__(self, folder: Path, *, tta: str | None = None) -> None:
-        import keras
-        import tensorflow as tf
-
+    def __init__(self, folder: Path, *, tta: str | None = None, precision: str | None = None) -> None:
         self.folder = folder
         self.manifest = EnsembleManifest.load(folder)
         self.tta = tta or self.manifest.tta
         if self.tta not in TTA_VIEWS:
             raise ValueError(f"Unknown TTA setting {self.tta!r}; choose one of {sorted(TTA_VIEWS)}.")
-        members = [keras.saving.load_model(folder / spec.file, compile=False) for spec in self.manifest.members]
+        self.precision = resolve_precision(precision)
+        self._build([with_precision(member, self.precision) for member in self._load_members()])
+
+    def _load_members(self) -> list[Any]:
+        import keras
+
+        members = [keras.saving.load_model(self.folder / spec.file, compile=False) for spec in self.manifest.members]
         for index, member in enumerate(members):
             member.name = f"member{index}"  # flavours of one architecture share a layer name otherwise
+        return members
+
+    def _build(self, members: list[Any]) -> None:
+        import keras
+        import tensorflow as tf
+
         inputs = keras.Input(shape=members[0].input_shape[1:], name="image")
         outputs = [member(inputs, training=False) for member in members]
         self.model = keras.Model(inputs, outputs, name="fused_ensemble")
@@ -139,10 +201,16 @@ class FusedEnsemble:
         return self.manifest.version
 
     def raw_outputs(self, images: np.ndarray) -> list[np.ndarray]:
-        """One call for every member on a float32 batch (pixels as the models expect them)."""
+        """One call for every member on a float32 batch (pixels as the models expect them); batches of more
+        than ``MAX_VIEWS_PER_CALL`` views run in chunks of that size."""
         import tensorflow as tf
 
-        return [np.asarray(out) for out in self._call(tf.convert_to_tensor(images, dtype=tf.float32))]
+        chunks = [
+            [np.asarray(out, dtype=np.float32) for out in self._call(tf.convert_to_tensor(images[i:i + MAX_VIEWS_PER_CALL],
+                                                                                        dtype=tf.float32))]
+            for i in range(0, len(images), MAX_VIEWS_PER_CALL)
+        ]
+        return [np.concatenate(parts, axis=0) for parts in zip(*chunks, strict=True)]
 
     def predict(self, images: np.ndarray) -> list[EnsemblePrediction]:
         """``images``: uint8 (N, 128, 128, 3) model inputs, already aligned and cropped."""
