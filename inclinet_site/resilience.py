@@ -63,6 +63,10 @@ class ResilientRedisCache(RedisCache):
 class AtomicFileSystemStorage(FileSystemStorage):
     """FileSystemStorage whose files appear complete or not at all."""
 
+    def _copy(self, content: Any, out: Any) -> None:
+        for chunk in content.chunks():
+            out.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+
     def _save(self, name: str, content: Any) -> str:
         full_path = self.path(name)
         directory = os.path.dirname(full_path)
@@ -70,8 +74,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
         handle, temp_path = tempfile.mkstemp(dir=directory, prefix=".partial-")
         try:
             with os.fdopen(handle, "wb") as out:
-                for chunk in content.chunks():
-                    out.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+                self._copy(content, out)
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(temp_path, 0o644 if self.file_permissions_mode is None else self.file_permissions_mode)
