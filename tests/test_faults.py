@@ -261,54 +261,63 @@ def _admin_connection() -> psycopg.Connection:
     return psycopg.connect(**{k: v for k, v in params.items() if k in keep}, autocommit=True)
 
 
-def _terminate_others() -> int:
-    """Kill every other session on the test database (the live server's connection among them)."""
+def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        mine = cursor.fetchone()[0]  # the test's own connection survives, for the teardown
-    with _admin_connection() as admin:
-        rows = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> %s "
-                             "AND backend_type = 'client backend'", [mine]).fetchall()
-    return len(rows)
+        return cursor.fetchone()[0]
 
 
-def _terminate_own() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
+def _terminate(pid: int) -> None:
     with _admin_connection() as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
-@pytest.mark.django_db(transaction=True)
-def test_postgres_connection_dropped_between_and_during_requests(
-        settings: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A real WSGI server thread (request_started runs close_old_connections, unlike the test Client)."""
-    import requests
+def wsgi_get(path: str) -> tuple[int, dict[str, str], bytes]:
+    """A GET through Django's real WSGIHandler in this thread: request_started/finished run
+    close_old_connections exactly as under gunicorn (the test Client switches that off)."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
 
+    environ = RequestFactory()._base_environ(PATH_INFO=path, REQUEST_METHOD="GET")
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        answer["status"], answer["headers"] = int(status.split()[0]), dict(headers)
+
+    result = WSGIHandler()(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        result.close()  # sends request_finished
+    return answer["status"], answer["headers"], body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgres_connection_dropped_between_and_during_requests(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
     assert settings.DATABASES["default"]["CONN_MAX_AGE"] > 0  # persistent connections: the case that can break
     galaxy = GalaxyFactory()
-    url = f"{live_server.url}/api/catalog/pgc/{galaxy.pgc}"
-    assert requests.get(url, timeout=10).status_code == 200
-    assert _terminate_others() >= 1  # e.g. a PostgreSQL restart or failover between two requests
-    assert requests.get(url, timeout=10).status_code == 200  # the health check found it dead and reconnected
+    path = f"/api/catalog/pgc/{galaxy.pgc}"
+    assert wsgi_get(path)[0] == 200
+    first = _backend_pid()
+    _terminate(first)  # e.g. a PostgreSQL restart or failover between two requests
+    assert wsgi_get(path)[0] == 200  # the health check found the connection dead and reconnected
+    assert _backend_pid() != first
 
     import catalog.api
 
     real = catalog.api.galaxy_get_by_pgc
 
     def drop_then_query(**kwargs: Any) -> Any:
-        _terminate_own()  # dropped in the middle of this request, before its query
+        _terminate(_backend_pid())  # dropped in the middle of this request, before its query
         return real(**kwargs)
 
     monkeypatch.setattr(catalog.api, "galaxy_get_by_pgc", drop_then_query)
-    during = requests.get(url, timeout=10)
-    assert during.status_code == 503 and during.headers["Retry-After"], during.text
-    assert during.json()["status"] == "failed"
+    status, headers, body = wsgi_get(path)
+    assert status == 503 and headers["Retry-After"], body
+    assert json.loads(body)["status"] == "failed"
     monkeypatch.setattr(catalog.api, "galaxy_get_by_pgc", real)
-    assert requests.get(url, timeout=10).status_code == 200
+    assert wsgi_get(path)[0] == 200
 
 
 # --- image sources, model store, disk --------------------------------------------------------------------
