@@ -22,6 +22,7 @@ site_patterns = [
     path("zoo/", include("labeling.urls")),
     path("api/", include("predictions.urls")),
     path("predict/", include("predictions.page_urls")),
+    path("staff/training/", include("training.urls")),
 ]
 
 prefix = settings.WEBROOT.lstrip("/")

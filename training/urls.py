@@ -1,0 +1,18 @@
+"""Routes of the staff retraining pages (mounted at ``staff/training/``)."""
+from django.urls import path
+
+from . import views
+
+app_name = "training"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("api/jobs", views.api_jobs, name="api-jobs"),
+    path("api/runs/<int:run_id>", views.api_run, name="api-run"),
+    path("runs/<int:run_id>/", views.run_detail, name="run"),
+    path("ensembles/", views.ensembles, name="ensembles"),
+    path("ensembles/rollback", views.ensemble_rollback_view, name="rollback"),
+    path("ensembles/<int:ensemble_id>/", views.ensemble_detail, name="ensemble"),
+    path("ensembles/<int:ensemble_id>/promote", views.ensemble_promote_view, name="promote"),
+    path("ensembles/<int:ensemble_id>/plots/<str:name>", views.ensemble_plot, name="ensemble-plot"),
+]
