@@ -128,8 +128,27 @@ class Assignment(models.Model):
         return f"{self.user} → {self.galaxy} ({self.status})"
 
 
+class AppendOnlyError(RuntimeError):
+    """Raised on any attempt to change or delete a stored measurement."""
+
+
+class MeasurementQuerySet(models.QuerySet):
+    """Bulk ``update()`` and ``delete()`` are refused: a measurement, once stored, is the audit record."""
+
+    def update(self, **kwargs: object) -> int:
+        raise AppendOnlyError("Measurements are append-only; they cannot be updated.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Measurements are append-only; they cannot be deleted.")
+
+
 class Measurement(models.Model):
-    """One volunteer's answer for one galaxy. Append-only."""
+    """One volunteer's answer for one galaxy. Append-only: the row is the audit trail (who, when, from which
+    lease and user agent, what was shown), so saving an existing row or deleting one raises AppendOnlyError.
+    Consensus and calibration are derived and can be rebuilt from these rows (``manage.py consensus_rebuild``).
+    """
+
+    objects = MeasurementQuerySet.as_manager()
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="zoo_measurements")
     galaxy = models.ForeignKey(Galaxy, on_delete=models.PROTECT, related_name="zoo_measurements")
@@ -176,6 +195,14 @@ class Measurement(models.Model):
             models.Index(fields=["galaxy", "counted"], name="zoo_meas_galaxy"),
             models.Index(fields=["user", "created_at"], name="zoo_meas_user_time"),
         ]
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Measurements are append-only; a stored one cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Measurements are append-only; they cannot be deleted.")
 
     def reasons(self) -> list[str]:
         return [name for name in REJECT_REASONS if getattr(self, _reason_field(name))]

@@ -852,3 +852,51 @@ def volunteer_role_set(*, user: AbstractBaseUser, role: str) -> VolunteerProfile
     profile.save(update_fields=["role"])
     return profile
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Rebuilding consensus from the measurements (data safety)
+# --------------------------------------------------------------------------------------------------
+
+CONSENSUS_VALUE_FIELDS = ("n_votes", "n_face_on", "n_reject", "face_on_fraction", "reject_fraction", "inc", "inc_e",
+                          "status")
+
+
+@dataclass
+class RebuildReport:
+    checked: int = 0
+    differing: list[int] = field(default_factory=list)  # galaxy ids whose stored values differed
+    written: int = 0
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def consensus_rebuild(*, apply: bool = True, batch_size: int = 2000) -> RebuildReport:
+    """Recompute every queued galaxy's consensus from its counted measurements (the source of truth) and
+    compare with what is stored; with ``apply``, write the recomputed values. Retirement decisions are
+    history (taken when the votes arrived, or by staff) and are kept."""
+    calibration_all = {uid: (a, b, w) for uid, a, b, w in
+                       VolunteerCalibration.objects.values_list("user_id", "a", "b", "weight")}
+    ids = list(Consensus.objects.order_by("galaxy_id").values_list("galaxy_id", flat=True))
+    report = RebuildReport()
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        votes = _votes_for(galaxy_ids=chunk)
+        with transaction.atomic():
+            rows = list(Consensus.objects.select_for_update().filter(galaxy_id__in=chunk).order_by("galaxy_id"))
+            changed = []
+            for row in rows:
+                stored = {name: getattr(row, name) for name in CONSENSUS_VALUE_FIELDS}
+                _consensus_values(consensus=row, votes=votes.get(row.galaxy_id, []), calibration=calibration_all)
+                report.checked += 1
+                if any(not _same(stored[name], getattr(row, name)) for name in CONSENSUS_VALUE_FIELDS):
+                    report.differing.append(row.galaxy_id)
+                    changed.append(row)
+            if apply and changed:
+                Consensus.objects.bulk_update(changed, list(CONSENSUS_VALUE_FIELDS))
+                report.written += len(changed)
+    return report
