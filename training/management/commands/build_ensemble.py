@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from training.ml.pipeline import PROFILES, build_ensemble
-from training.services import ensemble_promote, ensemble_register
+from training.services import ensemble_activate, ensemble_register
 
 
 class Command(BaseCommand):
@@ -33,5 +33,5 @@ class Command(BaseCommand):
             raise CommandError(f"Interrupted; the partial run is in {folder} and resumes when built again.") from None
         ensemble = ensemble_register(folder=folder)
         if promote:
-            ensemble_promote(ensemble=ensemble)
+            ensemble_activate(ensemble=ensemble)  # and re-score the catalogue for labeling
         self.stdout.write(f"Ensemble {ensemble.version} registered{' and promoted' if promote else ''}.")
