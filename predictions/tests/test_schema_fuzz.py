@@ -93,3 +93,20 @@ ZOO_PENDING = ("status_code_conformance", "content_type_conformance", "positive_
 @HYPOTHESIS
 def test_zoo_api_has_no_server_errors(case: Any, live_site: None) -> None:  # noqa: ANN401
     case.call_and_validate(excluded_checks=[getattr(schemathesis.checks, name) for name in ZOO_PENDING])
+
+
+# Regressions the fuzzer found, pinned as plain tests so they do not depend on what Hypothesis draws.
+
+def test_batch_result_with_a_non_uuid_id_is_404(client: Any) -> None:  # noqa: ANN401
+    response = client.get(f"{django_settings.WEBROOT}api/batch/{'0' * 36}/result.csv")
+    assert response.status_code == 404 and response.json() == {"status": "failed", "message": "No such batch job."}
+
+
+def test_coords_without_a_catalogued_galaxy_has_a_null_pgc_in_the_schema(live_site: None) -> None:
+    """An empty patch of sky: the answer's galaxy.pgc is null, which the schema must allow."""
+    from werkzeug.test import Client as WsgiClient
+
+    response = WsgiClient(get_wsgi_application()).get(f"{django_settings.WEBROOT}api/coords",
+                                                       query_string={"ra": "0.5", "dec": "-89.5", "fov": "2"})
+    assert response.status_code == 200 and response.get_json()["galaxy"]["pgc"] is None
+    schema["/api/coords"]["GET"].validate_response(response)  # raises on any violation
