@@ -109,6 +109,11 @@ def wait_http(url: str, timeout: float) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:g} s")
 
 
+def _ms(value: str) -> float:
+    """Locust writes N/A for an endpoint that completed no request in the stage."""
+    return float(value) if value not in ("", "N/A") else float("nan")
+
+
 def run_stage(label: str, classes: list[str], users: int, seconds: int, host: str, env: dict[str, str]) -> dict:
     prefix = OUT / label.replace(" ", "_")
     # locust exits 1 when any request failed; the failures are what we report, so no check here.
@@ -120,7 +125,7 @@ def run_stage(label: str, classes: list[str], users: int, seconds: int, host: st
     for row in rows:
         count = int(row["Request Count"])
         entry = {"requests": count, "failures": int(row["Failure Count"]), "rps": round(float(row["Requests/s"]), 1),
-                 "p50_ms": float(row["50%"]), "p95_ms": float(row["95%"]), "p99_ms": float(row["99%"]),
+                 "p50_ms": _ms(row["50%"]), "p95_ms": _ms(row["95%"]), "p99_ms": _ms(row["99%"]),
                  "error_rate": round(int(row["Failure Count"]) / count, 4) if count else 0.0}
         if row["Name"] == "Aggregated":
             result["total"] = entry
