@@ -92,6 +92,16 @@ POLICY: dict[str, str] = {
     "predict/cutout": PUBLIC,
     "predict/upload": PUBLIC,
     "predict/evaluate": PUBLIC,
+    # staff retraining pages (issue 6; their behaviour is covered by the training tests)
+    "staff/training/": STAFF,
+    "staff/training/api/jobs": STAFF,
+    "staff/training/api/runs/<int:run_id>": STAFF,
+    "staff/training/ensembles/": STAFF,
+    "staff/training/ensembles/<int:ensemble_id>/": STAFF,
+    "staff/training/ensembles/<int:ensemble_id>/plots/<str:name>": STAFF,
+    "staff/training/ensembles/<int:ensemble_id>/promote": STAFF,
+    "staff/training/ensembles/rollback": STAFF,
+    "staff/training/runs/<int:run_id>/": STAFF,
     # the admin's own public doors
     "admin/login/": PUBLIC,
     "admin/logout/": PUBLIC,
