@@ -53,3 +53,12 @@ def test_dockerfile_uses_slim_python_and_pinned_requirements() -> None:
     for line in (ROOT / "requirements.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             assert "==" in line, f"unpinned requirement: {line}"
+
+
+def test_redis_persists_queued_tasks_and_secret_key_is_required() -> None:
+    compose = load_compose()
+    redis = compose["services"]["redis"]
+    assert "--appendonly" in redis["command"] and redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
+    # Compose refuses to start without SECRET_KEY instead of running with a guessable one.
+    assert compose["x-app-env"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
