@@ -170,7 +170,9 @@ def with_precision(model: Any, precision: str) -> Any:  # noqa: ANN401 - keras.M
 class FusedEnsemble:
     """Loads every member once and runs them as one compiled graph."""
 
-    def __init__(self, folder: Path, *, tta: str | None = None, precision: str | None = None) -> None:
+    def __init__(self, folder: Path, *, tta: str | None = None, precision: str | None = "fp32") -> None:
+        """``precision``: fp32 by default, so evaluation and tests get exact float32 outputs; serving passes
+        its setting (``auto`` → bf16 where the CPU has it, see ``predictions.inference``)."""
         self.folder = folder
         self.manifest = EnsembleManifest.load(folder)
         self.tta = tta or self.manifest.tta
