@@ -12,7 +12,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def _is_api(request: HttpRequest) -> bool:
     from django.conf import settings
 
-    return request.path.startswith(f"{settings.WEBROOT}api/")
+    # The site API and the Zoo's API (mounted under zoo/api/) both answer in the documented failed JSON.
+    return request.path.startswith((f"{settings.WEBROOT}api/", f"{settings.WEBROOT}zoo/api/"))
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -165,7 +165,7 @@ class MyStatsApi(APIView):
 class PreferencesApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="zoo_me_preferences_get", responses={200: PreferencesSerializer})
+    @extend_schema(operation_id="zoo_me_preferences_get", responses={200: PreferencesSerializer, **FAILED})
     def get(self, request: Request) -> Response:
         profile = services.profile_get_or_create(user=request.user)
         return Response(PreferencesSerializer(profile).data)
@@ -266,7 +266,7 @@ class StaffConsensusApi(APIView):
 class StaffStandardsApi(APIView):
     permission_classes = [IsZooStaff]
 
-    @extend_schema(operation_id="zoo_staff_standards_list", responses={200: StandardAdminOutSerializer(many=True)})
+    @extend_schema(operation_id="zoo_staff_standards_list", responses={200: StandardAdminOutSerializer(many=True), **FAILED})
     def get(self, request: Request) -> Response:
         rows = Standard.objects.order_by("inclination", "id")
         return Response({"status": "success", "standards": StandardAdminOutSerializer(rows, many=True).data})
@@ -307,7 +307,7 @@ class StandardProposalApi(APIView):
 class StaffReportApi(APIView):
     permission_classes = [IsZooStaff]
 
-    @extend_schema(operation_id="zoo_staff_report", responses={200: OpenApiResponse(description="report")})
+    @extend_schema(operation_id="zoo_staff_report", responses={200: OpenApiResponse(description="report"), **FAILED})
     def get(self, request: Request) -> Response:
         seed = int(request.query_params.get("seed", "0") or 0)
         report = selectors.agreement_ab_report(seed=seed)
@@ -321,7 +321,7 @@ class TutorialApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="zoo_tutorial", responses={200: OpenApiResponse(description="practice set")})
+    @extend_schema(operation_id="zoo_tutorial", responses={200: OpenApiResponse(description="practice set"), **FAILED})
     def get(self, request: Request) -> Response:
         rng = random.Random()
         pool = selectors.standard_pool()

@@ -73,7 +73,7 @@ def _store_model_input(model_input: np.ndarray, digest: str) -> str:
 def prediction_for_model_input(*, model_input: np.ndarray) -> dict[str, Any]:
     ensemble = active_ensemble()
     digest = hashlib.sha256(np.ascontiguousarray(model_input).tobytes()).hexdigest()
-    key = f"prediction:{digest}:{ensemble.version}:{ensemble.tta}"
+    key = f"prediction:{digest}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}"
     body = cache.get(key)
     if body is None:
         body = response_body(ensemble.predict(model_input[np.newaxis])[0], ensemble)
@@ -93,7 +93,7 @@ def prediction_for_upload(*, data: bytes, angle_deg: float = 0.0, scale: float =
 def prediction_for_target(*, target: Target, angle_deg: float | None = None, scale: float = 1.0) -> dict[str, Any]:
     """A catalogue target: fetch the cut-out (field 1.5 × D25), rotate by PA + 90 as the original did."""
     ensemble = active_ensemble()
-    key = f"prediction-target:{target.ra:.5f}:{target.dec:.5f}:{target.fov_arcmin:.3f}:{target.pa}:{angle_deg}:{scale}:{ensemble.version}:{ensemble.tta}"
+    key = f"prediction-target:{target.ra:.5f}:{target.dec:.5f}:{target.fov_arcmin:.3f}:{target.pa}:{angle_deg}:{scale}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}"
     body = cache.get(key)
     if body is None:
         cutout = fetch_cutout(ra=target.ra, dec=target.dec, fov_arcmin=target.fov_arcmin)

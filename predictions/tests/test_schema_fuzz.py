@@ -82,17 +82,14 @@ def test_prediction_and_catalogue_api_conform_to_the_schema(case: Any, live_site
     case.call_and_validate(excluded_checks=excluded)
 
 
-# The Zoo's API belongs to the labelling app. It must never answer 5xx, which this enforces on every
-# operation. Its documentation gaps, found by this fuzzer and reported to that app's owner, are not yet fixed:
-# 403 for anonymous users is undocumented, and Django's HTML 404 page answers ids that are not integers
-# (documented as JSON). Until they are, those three conformance checks are left out here, by name.
-ZOO_PENDING = ("status_code_conformance", "content_type_conformance", "positive_data_acceptance")
-
-
+# The Zoo's API, fuzzed anonymously: every operation must answer the documented 403 failed JSON (or a JSON
+# 404 for ids that match no route), never a 5xx. Anonymous requests are refused before their body is read,
+# so a schema-valid body cannot be "accepted" here; positive_data_acceptance is left out for that reason
+# (labeling/tests/test_api.py drives the same operations as a logged-in volunteer).
 @schema.include(path_regex=r"^/zoo/api/").parametrize()
 @HYPOTHESIS
-def test_zoo_api_has_no_server_errors(case: Any, live_site: None) -> None:  # noqa: ANN401
-    case.call_and_validate(excluded_checks=[getattr(schemathesis.checks, name) for name in ZOO_PENDING])
+def test_zoo_api_conforms_to_the_schema(case: Any, live_site: None) -> None:  # noqa: ANN401
+    case.call_and_validate(excluded_checks=[schemathesis.checks.positive_data_acceptance])
 
 
 # Regressions the fuzzer found, pinned as plain tests so they do not depend on what Hypothesis draws.
