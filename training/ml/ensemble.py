@@ -207,11 +207,13 @@ class FusedEnsemble:
         than ``MAX_VIEWS_PER_CALL`` views run in chunks of that size."""
         import tensorflow as tf
 
-        chunks = [
-            [np.asarray(out, dtype=np.float32) for out in self._call(tf.convert_to_tensor(images[i:i + MAX_VIEWS_PER_CALL],
-                                                                                        dtype=tf.float32))]
-            for i in range(0, len(images), MAX_VIEWS_PER_CALL)
-        ]
+        def call(batch: np.ndarray) -> list[np.ndarray]:
+            outs = self._call(tf.convert_to_tensor(batch, dtype=tf.float32))
+            # A one-member graph returns its tensor bare, not in a list.
+            outs = outs if isinstance(outs, list | tuple) else [outs]
+            return [np.asarray(out, dtype=np.float32) for out in outs]
+
+        chunks = [call(images[i:i + MAX_VIEWS_PER_CALL]) for i in range(0, len(images), MAX_VIEWS_PER_CALL)]
         return [np.concatenate(parts, axis=0) for parts in zip(*chunks, strict=True)]
 
     def predict(self, images: np.ndarray) -> list[EnsemblePrediction]:

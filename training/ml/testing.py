@@ -25,7 +25,8 @@ def tiny_network(*, kind: str, seed: int, input_shape: tuple[int, int, int] = (1
     return keras.Model(inputs, outputs)
 
 
-def write_tiny_ensemble(folder: Path, *, version: str = "tiny-1", families: int = 3, flavours: int = 4) -> EnsembleManifest:
+def write_tiny_ensemble(folder: Path, *, version: str = "tiny-1", families: int = 3, flavours: int = 4,
+                        rejects: bool = True) -> EnsembleManifest:
     """An ensemble with the original's naming (model4, model41.., model4-binary) of tiny networks."""
     folder.mkdir(parents=True, exist_ok=True)
     members = []
@@ -36,6 +37,8 @@ def write_tiny_ensemble(folder: Path, *, version: str = "tiny-1", families: int 
             tiny_network(kind="regression", seed=100 * group + flavour).save(folder / f"{name}.keras")
             members.append(MemberSpec(name=name, architecture="tiny", flavour=flavour, kind="regression",
                                       file=f"{name}.keras", group=group))
+        if not rejects:
+            continue
         tiny_network(kind="reject", seed=1000 + group).save(folder / f"{family}-binary.keras")
         members.append(MemberSpec(name=f"{family}-binary", architecture="tiny", flavour=0, kind="reject",
                                   file=f"{family}-binary.keras", group=group))

@@ -59,3 +59,12 @@ def test_rotation_invariance_of_full_tta(ensemble_folder) -> None:
 def test_bias_correction_formula() -> None:
     assert apply_bias_correction(np.array([60.0]), 0.02, -1.0)[0] == pytest.approx(59.0 / 0.98)
     assert apply_bias_correction(np.array([60.0]), None, None)[0] == 60.0
+
+
+def test_a_single_member_ensemble_predicts(tmp_path) -> None:
+    write_tiny_ensemble(tmp_path, families=1, flavours=1, rejects=False)
+    ensemble = FusedEnsemble(tmp_path, tta="2")
+    images = random_galaxy_images(3, seed=4)
+    predictions = ensemble.predict(images)
+    assert len(predictions) == 3
+    assert all(45.0 <= p.inclination_median <= 90.0 and p.inclination_stdev == 0.0 for p in predictions)
