@@ -1,0 +1,94 @@
+"""Benchmark: how accurate is an ensemble on synthetic galaxies it never saw, against the baselines?
+
+Builds an ensemble with a pipeline profile (or reads one already built) and prints, from its manifest:
+
+- inclination RMS / MAE / bias of the ensemble median on the held-out test galaxies (every band), and on
+  the robustness set (PSF, noise, size, morphology and JPEG quality outside the training ranges);
+- the axial-ratio baseline measured on the same r-band test images, and the ensemble on those images;
+- the reject ensemble's precision, recall, accuracy and ROC AUC;
+- the original system's figures (3.09° RMS / 2.12° MAE; reject ≈ 0.88 accuracy / 0.90 recall) and the
+  issue's targets (≤ 2.5° / ≤ 1.8°, ≥ 2× better than the axial ratio, reject ≥ 0.92 / ≥ 0.92);
+- wall time per stage.
+
+    .venv/bin/python -m benchmarks.ensemble_accuracy --profile quick --out var/bench/quick
+    .venv/bin/python -m benchmarks.ensemble_accuracy --manifest var/bench/quick/manifest.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ORIGINAL = {"rms": 3.09, "mae": 2.12, "reject_accuracy": 0.88, "reject_recall": 0.90}
+TARGET = {"rms": 2.5, "mae": 1.8, "axial_ratio_factor": 2.0, "reject_accuracy": 0.92, "reject_recall": 0.92}
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def report(metrics: dict[str, Any]) -> list[str]:
+    """Lines of the report, from the ``metrics`` block of an ensemble manifest."""
+    test = metrics["test"]
+    overall = test["ensemble_median"]["all"]
+    on_r, axial = test["ensemble_median_r"], test["axial_ratio_baseline_r"]
+    reject = metrics["reject"]["ensemble"]["all"]
+    robust = metrics.get("robustness") or {}
+    factor = axial["rms"] / on_r["rms"]
+    lines = [
+        f"test set: {test['n_galaxies']} galaxies, {test['n_images']} images (colour, g, r, i, inverted); "
+        f"TTA {metrics.get('tta')} views",
+        "",
+        "| measure | this ensemble | original | target | |",
+        "|---|---|---|---|---|",
+        f"| inclination RMS, all bands | {overall['rms']:.2f}° | {ORIGINAL['rms']}° | ≤ {TARGET['rms']}° "
+        f"| {_verdict(overall['rms'] <= TARGET['rms'])} |",
+        f"| inclination MAE, all bands | {overall['mae']:.2f}° | {ORIGINAL['mae']}° | ≤ {TARGET['mae']}° "
+        f"| {_verdict(overall['mae'] <= TARGET['mae'])} |",
+        f"| bias (predicted − true) | {overall['bias']:+.2f}° | | | |",
+        f"| r band: ensemble RMS vs axial ratio (q0 = 0.2) | {on_r['rms']:.2f}° vs {axial['rms']:.2f}° "
+        f"({factor:.2f}× better) | | ≥ {TARGET['axial_ratio_factor']}× | "
+        f"{_verdict(factor >= TARGET['axial_ratio_factor'])} |",
+        f"| reject accuracy | {reject['accuracy']:.3f} | {ORIGINAL['reject_accuracy']} | ≥ {TARGET['reject_accuracy']} "
+        f"| {_verdict(reject['accuracy'] >= TARGET['reject_accuracy'])} |",
+        f"| reject recall | {reject['recall']:.3f} | {ORIGINAL['reject_recall']} | ≥ {TARGET['reject_recall']} "
+        f"| {_verdict(reject['recall'] >= TARGET['reject_recall'])} |",
+        f"| reject precision / ROC AUC | {reject['precision']:.3f} / {reject['roc_auc']:.3f} | | | |",
+    ]
+    if robust:
+        rob, rob_axial = robust["ensemble_median"].get("all", robust["ensemble_median"]), robust.get("axial_ratio_baseline_r", {})
+        lines.append(f"| robustness set: ensemble RMS / MAE | {rob['rms']:.2f}° / {rob['mae']:.2f}° | | | |")
+        if rob_axial:
+            lines.append(f"| robustness set: axial ratio RMS (r) | {rob_axial['rms']:.2f}° | | | |")
+    timings = metrics.get("timings", {})
+    if timings:
+        training = timings.get("training_s", {})
+        lines += ["", f"wall time: {timings.get('total_s', 0) / 60:.1f} min (generation {timings.get('generation_s', 0):.0f} s; "
+                  + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in training.items()) + ")"]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--profile", help="build an ensemble with this pipeline profile (quick, full, tiny)")
+    source.add_argument("--manifest", type=Path, help="report an ensemble already built")
+    parser.add_argument("--out", type=Path, default=Path("var/bench/ensemble"), help="folder for --profile")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if args.profile:
+        from training.ml.pipeline import PROFILES, build_ensemble
+
+        manifest = build_ensemble(PROFILES[args.profile], args.out, workers=args.workers)
+        metrics = manifest.metrics
+    else:
+        metrics = json.loads(args.manifest.read_text())["metrics"]
+    print("\n".join(report(metrics)))
+
+
+if __name__ == "__main__":
+    main()
