@@ -24,6 +24,10 @@ def _isolated_storage(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODEL_STORE = tmp_path / "model_store"
     settings.REMOTE_RESOLVERS_ENABLED = False
+    # Each test starts with an empty cache: no throttle counters or cached predictions from earlier tests.
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(scope="session")

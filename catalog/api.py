@@ -25,7 +25,7 @@ class GalaxyByPgcView(APIView):
     throttle_classes = [AnonRateThrottle, UserRateThrottle]
     @extend_schema(
         operation_id="catalog_galaxy_by_pgc",
-        responses={200: TargetSerializer, 404: FailedSerializer},
+        responses={200: TargetSerializer, 404: FailedSerializer, 429: FailedSerializer},
         parameters=[OpenApiParameter("pgc", int, OpenApiParameter.PATH, examples=[OpenApiExample("M33", value=5818)])],
     )
     def get(self, request: Request, pgc: int) -> Response:
@@ -41,7 +41,7 @@ class ResolveView(APIView):
     @extend_schema(
         operation_id="catalog_resolve",
         parameters=[ResolveQuerySerializer],
-        responses={200: TargetSerializer, 400: FailedSerializer, 404: FailedSerializer},
+        responses={200: TargetSerializer, 400: FailedSerializer, 404: FailedSerializer, 429: FailedSerializer},
         examples=[OpenApiExample("By name", value={"q": "M33"}), OpenApiExample("By position", value={"q": "10h42m +41d16m"})],
     )
     def get(self, request: Request) -> Response:

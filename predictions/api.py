@@ -69,7 +69,7 @@ class PgcPredictionView(PredictionView):
         summary="Evaluate a galaxy by its PGC number",
         parameters=[OpenApiParameter("pgc_id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH,
                                      examples=[OpenApiExample("M31", value=2557)])],
-        responses={200: s.PredictionResponseSerializer, 400: s.FailedResponseSerializer, 404: s.FailedResponseSerializer,
+        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 400: s.FailedResponseSerializer, 404: s.FailedResponseSerializer,
                    502: s.FailedResponseSerializer, 503: s.FailedResponseSerializer},
     )
     def get(self, request: Request, pgc_id: str) -> Response:
@@ -92,7 +92,7 @@ class ObjnamePredictionView(PredictionView):
         operation_id="predict_objname",
         summary="Evaluate a galaxy by name (local catalogue, then Sesame/NED)",
         parameters=[OpenApiParameter("objname", str, OpenApiParameter.PATH, examples=[OpenApiExample("Sombrero", value="Sombrero")])],
-        responses={200: s.PredictionResponseSerializer, 404: s.FailedResponseSerializer, 502: s.FailedResponseSerializer,
+        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 404: s.FailedResponseSerializer, 502: s.FailedResponseSerializer,
                    503: s.FailedResponseSerializer},
     )
     def get(self, request: Request, objname: str) -> Response:
@@ -109,7 +109,7 @@ class CoordsPredictionView(PredictionView):
         summary="Evaluate the galaxy at a sky position",
         parameters=[s.CoordsQuerySerializer],
         examples=[OpenApiExample("NGC 4826", value={"ra": "194.1825", "dec": "21.6820", "fov": "15.71 arcmin"})],
-        responses={200: s.PredictionResponseSerializer, 400: s.FailedResponseSerializer, 502: s.FailedResponseSerializer,
+        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 400: s.FailedResponseSerializer, 502: s.FailedResponseSerializer,
                    503: s.FailedResponseSerializer},
     )
     def get(self, request: Request) -> Response:
@@ -137,7 +137,7 @@ class FilePredictionView(PredictionView):
         operation_id="predict_file",
         summary="Evaluate an uploaded image (PNG, JPEG or GIF, at most 1 MB)",
         request={"multipart/form-data": s.FileUploadSerializer},
-        responses={200: s.PredictionResponseSerializer, 400: s.FailedResponseSerializer, 413: s.FailedResponseSerializer,
+        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 400: s.FailedResponseSerializer, 413: s.FailedResponseSerializer,
                    503: s.FailedResponseSerializer},
     )
     def post(self, request: Request) -> Response:
