@@ -137,7 +137,8 @@ class FilePredictionView(PredictionView):
         operation_id="predict_file",
         summary="Evaluate an uploaded image (PNG, JPEG or GIF, at most 1 MB)",
         request={"multipart/form-data": s.FileUploadSerializer},
-        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 400: s.FailedResponseSerializer, 413: s.FailedResponseSerializer,
+        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 400: s.FailedResponseSerializer,
+                   413: s.FailedResponseSerializer, 415: s.FailedResponseSerializer,
                    503: s.FailedResponseSerializer},
     )
     def post(self, request: Request) -> Response:
@@ -195,7 +196,8 @@ class BatchCreateView(PredictionView):
 
     @extend_schema(operation_id="batch_create", summary="Start a batch job (CSV of PGCs/names, or zip of images)",
                    request={"multipart/form-data": BatchUploadSerializer},
-                   responses={202: BatchJobSerializer, 400: s.FailedResponseSerializer})
+                   responses={202: BatchJobSerializer, 400: s.FailedResponseSerializer, 413: s.FailedResponseSerializer,
+                              415: s.FailedResponseSerializer, 429: s.FailedResponseSerializer})
     def post(self, request: Request) -> Response:
         from .batch import BatchInputError, batch_job_create
         from .tasks import run_batch_job
@@ -205,7 +207,12 @@ class BatchCreateView(PredictionView):
             raise ApiError("Send the batch as the multipart field 'file'.", status=status.HTTP_400_BAD_REQUEST)
         if upload.size > 50 * 1024 * 1024:
             raise ApiError("A batch file may be at most 50 MB.", status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        kind = request.data.get("kind") or ("zip" if upload.name.lower().endswith(".zip") else "csv")
+        kind = request.data.get("kind")
+        if kind is None:
+            kind = "zip" if upload.name.lower().endswith(".zip") else "csv"
+        elif kind not in ("csv", "zip"):
+            raise ApiError(f"kind must be 'csv' or 'zip' (or left out to go by the file name), not {kind!r}.",
+                           status=status.HTTP_400_BAD_REQUEST)
         try:
             job = batch_job_create(kind=kind, filename=upload.name, data=upload.read(), owner=request.user)
         except BatchInputError as exc:

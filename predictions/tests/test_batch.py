@@ -86,3 +86,12 @@ def test_zip_with_path_traversal_is_refused(client) -> None:
 def test_unknown_batch_is_404(client) -> None:
     response = client.get(reverse("api-batch-detail", args=["00000000-0000-0000-0000-000000000000"]))
     assert response.status_code == 404 and response.json()["status"] == "failed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["", "pdf"])
+def test_batch_kind_outside_the_documented_choices_is_400(client, kind: str) -> None:
+    buffer = io.BytesIO(b"pgc\n5818\n")
+    buffer.name = "list.csv"
+    response = client.post(reverse("api-batch"), {"file": buffer, "kind": kind})
+    assert response.status_code == 400 and "kind must be 'csv' or 'zip'" in response.json()["message"]

@@ -69,4 +69,4 @@ def test_text_file_upload_is_refused_in_the_page(live_server, active_tiny_ensemb
     page.goto(live_server.url + "/predict/")
     page.set_input_files("#file", str(fake))
     page.wait_for_selector("#error:not([hidden])")
-    assert "not a PNG, JPEG, GIF" in page.text_content("#error")
+    assert "not a PNG, JPEG or GIF image" in page.text_content("#error")

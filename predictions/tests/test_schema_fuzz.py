@@ -10,6 +10,8 @@ Keras graph, whose first call is slow).
 """
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,8 +60,10 @@ def live_site(catalogue: None, fake_services: Any, active_tiny_ensemble: Any,  #
         cache.clear()
 
 
+# Derandomised so CI sees the same cases every run (a red build must be reproducible); set
+# SCHEMA_FUZZ_RANDOM=1 to explore fresh cases locally, and pin what it finds as plain tests below.
 HYPOTHESIS = hypothesis_settings(
-    max_examples=MAX_EXAMPLES, deadline=None,
+    max_examples=MAX_EXAMPLES, deadline=None, derandomize=os.environ.get("SCHEMA_FUZZ_RANDOM") != "1",
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
 )
 
