@@ -605,9 +605,19 @@ def consensus_unretire(*, galaxy_id: int, by: AbstractBaseUser) -> Consensus:
 # --------------------------------------------------------------------------------------------------
 
 
-# Fit only where votes are not truncated: below ~50° some votes become face-on flags (no value) and
-# above ~82° they pile up at 90°; both ends would bias the slope.
-FIT_LOW, FIT_HIGH = 52.0, 82.0
+# Votes are censored at the grid's ends: left of 45° is a face-on flag (no value) and right of 90° is 90.
+# A point enters a volunteer's fit only where their expected raw value lies 2σ inside those ends, so the
+# censoring cannot flatten their slope. A volunteer without a fit yet has the identity: targets 53-82°.
+RAW_LOW, RAW_HIGH = 45.0, 90.0
+CENSOR_MARGIN_SIGMA = 2.0
+
+
+def _uncensored(*, target: float, coef: tuple[float, float], scatter: float) -> bool:
+    """Whether this volunteer's raw vote on a galaxy at ``target`` is safely away from the grid's ends."""
+    a, b = coef
+    expected_raw = (target - b) / a
+    margin = CENSOR_MARGIN_SIGMA * max(scatter, 2.0) / a
+    return RAW_LOW + margin <= expected_raw <= RAW_HIGH - margin
 
 
 @dataclass
@@ -647,7 +657,8 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.05) -> Calibr
             per_galaxy[galaxy_id].append((user_id, raw))
     coef: dict[int, tuple[float, float]] = {u: (1.0, 0.0) for u in users}
     weight: dict[int, float] = {u: 1.0 for u in users}
-    scatters: dict[int, float | None] = {u: None for u in users}
+    scatters: dict[int, float | None] = {u: None for u in users}  # about the targets, their noise included
+    own_sigmas: dict[int, float | None] = {u: None for u in users}  # the volunteer's own noise alone
     fitted: set[int] = set()
     report = CalibrationReport()
     for iteration in range(1, max_iter + 1):
@@ -670,12 +681,13 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.05) -> Calibr
         lines: dict[int, tuple[float, float, float, float, float]] = {}  # slope, se², x̄, ȳ, intercept
         for user_id in users:
             a0, b0 = coef[user_id]
-            own = (scatters[user_id] or default_scatter) ** 2
+            own_sigma = own_sigmas[user_id] or default_scatter
             # Each point weighs by its total variance: the volunteer's own plus the target's (zero for gold).
-            usable = [(r, t, 1.0 / (own + var_t)) for r, t, var_t in points.get(user_id, [])
-                      if FIT_LOW <= t <= FIT_HIGH and abs(a0 * r + b0 - t) < 10]
+            usable = [(r, t, 1.0 / (own_sigma ** 2 + var_t)) for r, t, var_t in points.get(user_id, [])
+                      if _uncensored(target=t, coef=(a0, b0), scatter=own_sigma) and abs(a0 * r + b0 - t) < 10]
             if len(usable) >= min_n and max(t for _, t, _ in usable) - min(t for _, t, _ in usable) >= 10:
-                # Raw values on targets (the noisy side is the volunteer's), then inverted: i_adj = (i - β)/α.
+                # Raw values on targets, then inverted: i_adj = (i - β)/α. The noisy targets attenuate each
+                # slope a little; the gold anchor below removes the common part of that.
                 fit = fit_line_se([t for _, t, _ in usable], [r for r, _, _ in usable], [w for _, _, w in usable])
                 if fit is not None and 0.6 < fit[0] < 1.6:
                     lines[user_id] = fit
@@ -702,7 +714,7 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.05) -> Calibr
         for user_id in fitted:
             a, b = new_coef[user_id]
             for raw, truth in gold_points.get(user_id, []):
-                if FIT_LOW <= truth <= FIT_HIGH:
+                if _uncensored(target=truth, coef=(a, b), scatter=own_sigmas[user_id] or default_scatter):
                     anchor_x.append(truth)
                     anchor_y.append(a * raw + b)
         if len(anchor_x) >= 20:
@@ -725,12 +737,18 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.05) -> Calibr
             a, b = new_coef[user_id]
             # Scatter about the targets (their own noise included: it keeps the weights moderate, which
             # suits a weighted median of three to seven votes better than sharp inverse-variance weights).
-            residuals = [(a * r + b - t) ** 2 for r, t, _ in points.get(user_id, [])
-                         if FIT_LOW <= t <= FIT_HIGH and abs(a * r + b - t) < 10]
-            scatters[user_id] = (math.sqrt(max(sum(residuals) / len(residuals), 1.0))
-                                 if user_id in fitted and len(residuals) >= min_n else None)
+            own_sigma = own_sigmas[user_id] or default_scatter
+            kept = [((a * r + b - t) ** 2, var_t) for r, t, var_t in points.get(user_id, [])
+                    if _uncensored(target=t, coef=(a, b), scatter=own_sigma) and abs(a * r + b - t) < 10]
+            if user_id in fitted and len(kept) >= min_n:
+                mean_sq = sum(sq for sq, _ in kept) / len(kept)
+                scatters[user_id] = math.sqrt(max(mean_sq, 1.0))
+                # Less the targets' own variance: what the target noise model and the fit weights need.
+                own_sigmas[user_id] = math.sqrt(max(mean_sq - sum(v for _, v in kept) / len(kept), 1.0))
+            else:
+                scatters[user_id] = own_sigmas[user_id] = None
         for user_id in users:
-            s = max(scatters[user_id] or default_scatter, 1.0)
+            s = max(own_sigmas[user_id] or default_scatter, 1.0)
             weight[user_id] = 1.0 / (s * s)
         change = max((abs(new_coef[u][0] - coef[u][0]) * 67.5 + abs(new_coef[u][1] - coef[u][1]) for u in users),
                      default=0.0)
@@ -741,6 +759,7 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.05) -> Calibr
     # Consensus weights ∝ 1/σ, not 1/σ²: a weighted median's efficiency goes with the error density at its
     # centre (∝ 1/σ), and this measured better on the simulated crowd. Normalised so a typical volunteer
     # weighs 1, clipped so nobody dominates a median.
+    weight = {u: 1.0 / max(scatters[u] or default_scatter, 1.0) ** 2 for u in users}
     if weight:
         typical = sorted(weight.values())[len(weight) // 2]
         weight = {u: min(max(math.sqrt(w / typical), 0.25), 4.0) for u, w in weight.items()}

@@ -7,9 +7,13 @@ from collections.abc import Sequence
 
 
 def weighted_median(values: Sequence[float], weights: Sequence[float] | None = None) -> float | None:
-    """The value where the cumulative weight first reaches half; the mean of the two middles on an exact tie.
+    """The weighted median, interpolated: each value sits at the middle of its weight on the cumulative axis,
+    and the answer is read off at half the total weight.
 
-    With equal weights this is ``numpy.median``, as the original used (it replicated each value w times).
+    With equal weights this is ``numpy.median`` (the mean of the two middles for an even count). Unequal
+    weights pull the answer smoothly toward the heavier votes instead of jumping to a single vote: with
+    three to seven votes per galaxy, a jump throws away the averaging of the two middle votes, and on the
+    simulated crowd the jumping form was 8% worse than the plain median (docs/labeling.md).
     """
     if not values:
         return None
@@ -18,15 +22,18 @@ def weighted_median(values: Sequence[float], weights: Sequence[float] | None = N
     pairs = sorted((v, w) for v, w in zip(values, weights, strict=True) if w > 0)
     if not pairs:
         return None
-    total = sum(w for _, w in pairs)
-    half = total / 2.0
+    half = sum(w for _, w in pairs) / 2.0
+    positions = []
     cumulative = 0.0
-    for index, (value, weight) in enumerate(pairs):
+    for _, weight in pairs:
+        positions.append(cumulative + weight / 2.0)
         cumulative += weight
-        if math.isclose(cumulative, half, rel_tol=1e-12, abs_tol=1e-12) and index + 1 < len(pairs):
-            return (value + pairs[index + 1][0]) / 2.0
-        if cumulative > half:
-            return value
+    if half <= positions[0]:
+        return pairs[0][0]
+    for index in range(1, len(pairs)):
+        if half <= positions[index]:
+            share = (half - positions[index - 1]) / (positions[index] - positions[index - 1])
+            return pairs[index - 1][0] + share * (pairs[index][0] - pairs[index - 1][0])
     return pairs[-1][0]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import statistics
 from datetime import timedelta
 
 import pytest
@@ -36,7 +37,16 @@ def _vote(user, *, value: float, rng=None, reasons=(), face_on=False):  # noqa: 
 
 def test_weighted_median_and_random_rounding() -> None:
     assert weighted_median([1, 2, 3, 4]) == 2.5
-    assert weighted_median([1, 2, 10], [1, 1, 5]) == 10
+    data = random.Random(5)
+    for n in range(1, 9):
+        values = [data.uniform(45, 90) for _ in range(n)]
+        assert weighted_median(values) == pytest.approx(statistics.median(values))
+        assert weighted_median(values, [2.0] * n) == pytest.approx(statistics.median(values))
+    # A heavier vote pulls the answer toward it smoothly, instead of jumping onto one vote.
+    assert weighted_median([60, 62, 64, 66], [1, 1.1, 1, 1]) == pytest.approx(62.0 + 2 * 0.5 / 1.05)
+    assert weighted_median([1, 2, 10], [1, 1, 5]) == pytest.approx(2 + 8 * 2 / 3)
+    assert 9.5 < weighted_median([1, 2, 10], [1, 1, 50]) < 10
+    assert weighted_median([5.0], [0.0]) is None
     rng = random.Random(3)
     assert {round_random(64.5, rng) for _ in range(50)} == {64, 65}
     assert round_random(64.2, rng) == 64
