@@ -629,14 +629,15 @@ class CalibrationReport:
     coefficients: dict[int, tuple[float, float, float | None, int]] = field(default_factory=dict)
 
 
-def calibration_fit(*, max_iter: int | None = None, tol: float = 0.05) -> CalibrationReport:
+def calibration_fit(*, max_iter: int | None = None, tol: float = 0.2) -> CalibrationReport:
     """Fit each volunteer's ``i_adj = a·i + b``, iterating against the consensus and the gold standards.
 
     Each pass: (1) per volunteer, regress their raw values on the targets (the leave-one-out weighted
-    median of the other volunteers' calibrated values, or a gold standard's accepted inclination), using
-    targets below 82° (edge-on votes are censored at 90) and |Δ| < 10°, and invert the line; (2) anchor
-    the common scale on the gold standards, which consensus alone cannot fix (everyone could share a bias);
-    (3) recompute the weights from each volunteer's scatter. Repeat until the coefficients stop moving.
+    mean of the other volunteers' calibrated values, or a gold standard's accepted inclination), using
+    points away from the grid's censored ends and |Δ| < 10°, and invert the line; (2) anchor the common
+    scale on the gold standards, which consensus alone cannot fix (everyone could share a bias); (3)
+    recompute the weights from each volunteer's scatter. Repeat until no volunteer's adjusted value moves
+    by ``tol`` degrees at 50° or 85° (0.2°: below the votes' half-degree resolution).
     """
     max_iter = max_iter or zoo_setting("CALIBRATION_MAX_ITER")
     min_n = zoo_setting("CALIBRATION_MIN_N")
@@ -732,6 +733,11 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.05) -> Calibr
             for user_id in fitted:
                 a, b = new_coef[user_id]
                 new_coef[user_id] = (a / m_a, (b - m_off - 67.5) / m_a + 67.5)
+        if iteration > 2:
+            # Points enter and leave the fits (censoring window, outlier cut) as the lines move, which can
+            # make the plain iteration cycle; half steps damp that so it settles.
+            new_coef = {u: ((coef[u][0] + a) / 2, (coef[u][1] + b) / 2) if u in fitted else (a, b)
+                        for u, (a, b) in new_coef.items()}
         # Scatter of each volunteer's calibrated values about the targets gives the weights.
         for user_id in users:
             a, b = new_coef[user_id]
@@ -750,8 +756,9 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.05) -> Calibr
         for user_id in users:
             s = max(own_sigmas[user_id] or default_scatter, 1.0)
             weight[user_id] = 1.0 / (s * s)
-        change = max((abs(new_coef[u][0] - coef[u][0]) * 67.5 + abs(new_coef[u][1] - coef[u][1]) for u in users),
-                     default=0.0)
+        # How far any volunteer's adjusted value moved, at either end of the usable range (degrees).
+        change = max((abs((new_coef[u][0] - coef[u][0]) * x + new_coef[u][1] - coef[u][1])
+                      for u in users for x in (50.0, 85.0)), default=0.0)
         coef = new_coef
         if change < tol:
             report.converged = True
