@@ -4,6 +4,8 @@ Builds (or reuses) a separate database ``inclinet_bench_labeling`` filled with I
 N galaxies in the queue (90% retired with 5-6 votes, the rest open with 0-2), M measurements with one assignment each
 (volunteers with ~M/users past tasks each), and 102 standards. Then it times requests through Django's full
 stack (test client: middleware, session auth, DRF, services) for volunteers who already have a long history.
+A database with the requested sizes is reused: each run first removes the leases and measurements earlier
+runs added and restores the queue rows they touched. ``--first-visit`` times volunteers without a profile.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/inclinet_bench_labeling \\
         .venv/bin/python benchmarks/labeling_latency.py --galaxies 1000000 --measurements 5000000
@@ -70,7 +72,7 @@ def _insert_select(model, count_sql: str, overrides: dict[str, str], cursor) -> 
                    f"SELECT {', '.join(values)} FROM {count_sql}")
 
 
-def populate(*, galaxies: int, measurements: int, users: int) -> dict:
+def populate(*, galaxies: int, measurements: int, users: int, first_visit: bool = False) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
@@ -84,7 +86,9 @@ def populate(*, galaxies: int, measurements: int, users: int) -> dict:
         have = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM catalog_galaxy")
         have_galaxies = cursor.fetchone()[0]
-    if have == measurements and have_galaxies == galaxies:
+    if have >= measurements and have_galaxies == galaxies:
+        with connection.cursor() as cursor:
+            _reset(galaxies=galaxies, measurements=measurements, first_visit=first_visit, cursor=cursor)
         return {"reused": True}
     timings = {}
     with connection.cursor() as cursor:
@@ -106,9 +110,7 @@ def populate(*, galaxies: int, measurements: int, users: int) -> dict:
         _insert_select(Standard, "generate_series(1, 102) AS s(i)", {
             "galaxy_id": "i", "inclination": "40 + (i - 1) / 2",
         }, cursor)
-        # Votes per settled galaxy so that the measurements fit on 90% of the queue (5-6 at the default sizes).
-        per = max(5, -(-measurements // int((galaxies - 102) * 0.9)))
-        n_retired = -(-measurements // per)
+        per, n_retired = _layout(galaxies=galaxies, measurements=measurements)
         started = time.monotonic()
         _insert_select(Consensus, f"generate_series(103, {galaxies}) AS s(i)", {
             "galaxy_id": "i",
@@ -138,8 +140,50 @@ def populate(*, galaxies: int, measurements: int, users: int) -> dict:
         timings["measurements_s"] = time.monotonic() - started
         for table in ("catalog_galaxy", "auth_user", "labeling_assignment"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        _reset(galaxies=galaxies, measurements=measurements, first_visit=first_visit, cursor=cursor)
         cursor.execute("ANALYZE")
     return timings
+
+
+def _layout(*, galaxies: int, measurements: int) -> tuple[int, int]:
+    """Votes per settled galaxy so that the measurements fit on 90% of the queue (5-6 at the default sizes),
+    and how many galaxies that settles."""
+    per = max(5, -(-measurements // int((galaxies - 102) * 0.9)))
+    return per, -(-measurements // per)
+
+
+def _reset(*, galaxies: int, measurements: int, first_visit: bool, cursor) -> None:  # noqa: ANN001
+    """Undo what earlier timing runs wrote, so the database is reused instead of rebuilt (7 min at 1M).
+
+    Assignments and measurements beyond the generated ones go, the queue rows they touched get their generated
+    values back, and every volunteer gets a profile whose ``tasks_served`` is their past tasks (as a volunteer
+    with ~500 tasks behind them has: gold on the schedule's floor, no profile created on the timed request).
+    With ``first_visit`` nobody has a profile: each timed request creates one and gold comes at its 40% rate.
+    """
+    per, n_retired = _layout(galaxies=galaxies, measurements=measurements)
+    settled = 103 + n_retired
+    cursor.execute(
+        "UPDATE labeling_consensus c SET "
+        f"n_votes = CASE WHEN c.galaxy_id < {settled} THEN {per} ELSE c.galaxy_id %% 3 END, "
+        f"retired = c.galaxy_id < {settled}, "
+        f"status = CASE WHEN c.galaxy_id < {settled} THEN 'A' ELSE '' END, "
+        f"retire_reason = CASE WHEN c.galaxy_id < {settled} THEN 'consensus' ELSE '' END, "
+        f"inc = CASE WHEN c.galaxy_id < {settled} THEN 45 + (c.galaxy_id %% 45) ELSE NULL END, "
+        "inc_e = NULL, n_reject = 0, n_face_on = 0, reject_fraction = 0, face_on_fraction = 0, "
+        "retired_at = NULL, retired_by_id = NULL "
+        "WHERE c.galaxy_id IN (SELECT galaxy_id FROM labeling_assignment WHERE id > %s)", [measurements])
+    cursor.execute("DELETE FROM labeling_measurement WHERE assignment_id > %s OR assignment_id IS NULL",
+                   [measurements])
+    cursor.execute("DELETE FROM labeling_assignment WHERE id > %s", [measurements])
+    cursor.execute("SELECT setval(pg_get_serial_sequence('labeling_assignment', 'id'), %s)", [measurements])
+    cursor.execute("SELECT setval(pg_get_serial_sequence('labeling_measurement', 'id'), "
+                   "(SELECT max(id) FROM labeling_measurement))")
+    cursor.execute("DELETE FROM labeling_volunteerprofile")
+    if not first_visit:
+        from labeling.models import VolunteerProfile
+
+        _insert_select(VolunteerProfile, "(SELECT user_id, count(*) AS n FROM labeling_assignment "
+                       "GROUP BY user_id) AS s", {"user_id": "s.user_id", "tasks_served": "s.n"}, cursor)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -208,12 +252,15 @@ def main() -> None:
     parser.add_argument("--measurements", type=int, default=5_000_000)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--first-visit", action="store_true",
+                        help="no volunteer profiles: every timed request is the volunteer's first (gold at 40%%)")
     args = parser.parse_args()
     _setup_django()
     from django.db import connection
 
     started = time.monotonic()
-    build = populate(galaxies=args.galaxies, measurements=args.measurements, users=args.users)
+    build = populate(galaxies=args.galaxies, measurements=args.measurements, users=args.users,
+                     first_visit=args.first_visit)
     build["total_s"] = round(time.monotonic() - started, 1)
     with connection.cursor() as cursor:
         cursor.execute("SELECT (SELECT count(*) FROM catalog_galaxy), (SELECT count(*) FROM labeling_measurement), "
@@ -221,7 +268,7 @@ def main() -> None:
         n_galaxies, n_measurements, n_open = cursor.fetchone()
     latency = measure(requests=args.requests, users=args.users)
     report = {"galaxies": n_galaxies, "measurements": n_measurements, "open_galaxies": n_open,
-              "users": args.users, "build": build, "latency": latency}
+              "users": args.users, "first_visit": args.first_visit, "build": build, "latency": latency}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "labeling_latency.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -16,7 +16,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.models import Galaxy
 from inclinet_site.api import ApiError
 
 from . import selectors, services
@@ -78,17 +77,19 @@ def standards_payload(rows: list[selectors.StandardRow]) -> list[dict[str, Any]]
 
 
 def task_payload(task: services.Task) -> dict[str, Any]:
+    """Blind by construction: only the target's identity and images, never votes, consensus or a model answer."""
     assignment = task.assignment
-    galaxy = Galaxy.objects.only("id", "name", "pgc").get(pk=assignment.galaxy_id)
     standard_rows = task.standards
-    images = selectors.image_urls_for_galaxies(galaxy_ids=[galaxy.id, *[s.galaxy_id for s in standard_rows]])
+    # One query for the target's name and the images of the target and its standards.
+    cards = selectors.galaxy_cards(galaxy_ids=[assignment.galaxy_id, *[s.galaxy_id for s in standard_rows]])
+    galaxy = cards[assignment.galaxy_id]
     return {
         "id": assignment.id,
         "galaxy": {"id": galaxy.id, "name": galaxy.name, "pgc": galaxy.pgc},
-        "images": images[galaxy.id],
+        "images": galaxy.images,
         "leased_until": assignment.leased_until,
         "standards": [{"id": s.id, "inclination": s.inclination, "scale": s.display_scale,
-                       "angle": s.display_angle, "images": images[s.galaxy_id]} for s in standard_rows],
+                       "angle": s.display_angle, "images": cards[s.galaxy_id].images} for s in standard_rows],
     }
 
 

@@ -16,7 +16,7 @@ from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.models import GalaxyImage, ImageKind
+from catalog.models import Galaxy, GalaxyImage, ImageKind
 
 from .models import (
     Assignment, AssignmentStatus, Consensus, ConsensusStatus, Measurement, Role, Standard, VolunteerCalibration,
@@ -55,6 +55,37 @@ def image_urls_for_galaxies(*, galaxy_ids: list[int]) -> dict[int, dict[str, str
         fallback = have.get(ImageKind.COLOUR.value) or next(iter(have.values()), "")
         result[galaxy_id] = {kind: have.get(kind, fallback) for kind in KINDS}
     return result
+
+
+@dataclass(frozen=True)
+class GalaxyCard:
+    id: int
+    name: str
+    pgc: int | None
+    images: dict[str, str]
+
+
+def galaxy_cards(*, galaxy_ids: list[int]) -> dict[int, GalaxyCard]:
+    """Name, PGC and image URLs (as ``image_urls_for_galaxies``) of a few galaxies in one query: a LEFT JOIN of
+    galaxy and images, so a task page costs one round trip for its target and its standards together."""
+    rows = (Galaxy.objects.filter(pk__in=galaxy_ids).order_by("id", "images__id")
+            .values_list("id", "name", "pgc", "images__id", "images__kind", "images__file"))
+    storage = GalaxyImage._meta.get_field("file").storage
+    direct = getattr(settings, "LABELING_SERVE_MEDIA_DIRECTLY", settings.DEBUG)
+    names: dict[int, tuple[str, int | None]] = {}
+    found: dict[int, dict[str, str]] = defaultdict(dict)
+    for galaxy_id, name, pgc, image_id, kind, file_name in rows:
+        names[galaxy_id] = (name, pgc)
+        if image_id is not None and kind not in found[galaxy_id]:
+            # Same URL as _image_url, without building a model instance per image.
+            found[galaxy_id][kind] = storage.url(file_name) if direct else reverse("labeling:image", args=[image_id])
+    cards: dict[int, GalaxyCard] = {}
+    for galaxy_id, (name, pgc) in names.items():
+        have = found.get(galaxy_id, {})
+        fallback = have.get(ImageKind.COLOUR.value) or next(iter(have.values()), "")
+        cards[galaxy_id] = GalaxyCard(id=galaxy_id, name=name, pgc=pgc,
+                                      images={kind: have.get(kind, fallback) for kind in KINDS})
+    return cards
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ concurrent volunteers never wait on each other.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -15,12 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from catalog.models import Galaxy
@@ -171,41 +172,76 @@ class Task:
     queue: str
 
 
-def _candidates(*, user: AbstractBaseUser, queue: str, rng: random.Random) -> list[Consensus]:
-    """Lock a few unretired galaxies this volunteer has never been given, skipping rows others hold."""
-    seen = Assignment.objects.filter(user=user, galaxy_id=OuterRef("galaxy_id"))
-    qs = (Consensus.objects.filter(retired=False, n_votes__lt=zoo_setting("MAX_VOTES"))
-          .filter(~Exists(seen)).only("galaxy_id", "n_votes"))
-    limit = zoo_setting("CANDIDATES")
-    min_votes = zoo_setting("MIN_VOTES")
-    if queue == "breadth":
-        qs = qs.filter(n_votes__gte=1, n_votes__lt=min_votes).order_by("-n_votes", "-random_key")
-    elif queue == "fresh":
-        pivot = rng.random()
-        qs = qs.filter(n_votes=0, random_key__gte=pivot).order_by("random_key")
-    elif queue == "priority":
-        qs = qs.filter(priority__gt=0).order_by("-priority")
-    elif queue == "random":
-        pivot = rng.random()
-        rows = list(qs.filter(random_key__gte=pivot).order_by("random_key")
-                    .select_for_update(skip_locked=True, of=("self",))[:limit])
-        if rows:
-            return rows
-        qs = qs.order_by("random_key")  # wrap around below the pivot
-    elif queue == "any":
-        qs = qs.order_by("-n_votes", "random_key")
-    return list(qs.select_for_update(skip_locked=True, of=("self",))[:limit])
+class Candidate(NamedTuple):
+    galaxy_id: int
+    n_votes: int
 
 
-def _pick_with_free_slot(*, rows: list[Consensus], now: datetime) -> Consensus | None:
-    """A galaxy may hold only as many open leases as it still needs votes, so the last slot goes to one person."""
+# Queue filter and order of each candidate query (the partial indexes on unretired rows serve them).
+_QUEUES: dict[str, tuple[str, str]] = {
+    "breadth": ("c.n_votes >= 1 AND c.n_votes < %(min_votes)s", "c.n_votes DESC, c.random_key DESC"),
+    "fresh": ("c.n_votes = 0 AND c.random_key >= %(pivot)s", "c.random_key"),
+    "priority": ("c.priority > 0", "c.priority DESC"),
+    "random": ("c.random_key >= %(pivot)s", "c.random_key"),
+    "random_wrap": ("TRUE", "c.random_key"),
+    "any": ("TRUE", "c.n_votes DESC, c.random_key"),
+}
+
+
+@functools.cache
+def _candidates_sql(queue: str) -> str:
+    where, order = _QUEUES[queue]
+    consensus, assignment = Consensus._meta.db_table, Assignment._meta.db_table
+    # status is a literal, not a parameter, so the planner can use the partial index on open leases.
+    return (
+        f"SELECT c.galaxy_id, c.n_votes FROM {consensus} c "
+        "WHERE NOT c.retired AND c.n_votes < %(max_votes)s "
+        f"AND NOT EXISTS (SELECT 1 FROM {assignment} s WHERE s.galaxy_id = c.galaxy_id AND s.user_id = %(user_id)s) "
+        f"AND (SELECT count(*) FROM {assignment} l WHERE l.galaxy_id = c.galaxy_id "
+        f"AND l.status = '{AssignmentStatus.OPEN.value}' AND l.leased_until > %(now)s) "
+        "< GREATEST(%(min_votes)s - c.n_votes, 1) "
+        f"AND {where} ORDER BY {order} LIMIT %(limit)s FOR UPDATE OF c SKIP LOCKED"
+    )
+
+
+def _candidates(*, user: AbstractBaseUser, queue: str, rng: random.Random, now: datetime) -> list[Candidate]:
+    """Lock a few unretired galaxies this volunteer has never been given, skipping rows others hold.
+
+    Galaxies whose slots are all leased are left out here already: otherwise, with a dozen volunteers at
+    work, the head of the breadth queue is all leased, every request falls through to the fresh queue and
+    breadth first is lost. This reads the statement's snapshot; ``_pick_with_free_slot`` recounts after
+    the rows are locked, and that count is the one that decides.
+
+    Plain SQL: on the hot path the ORM's compilation of this query cost more than running it (~0.3 ms).
+    """
+    params = {"user_id": user.pk, "now": now, "max_votes": zoo_setting("MAX_VOTES"),
+              "min_votes": zoo_setting("MIN_VOTES"), "limit": zoo_setting("CANDIDATES"), "pivot": None}
+    if queue in ("fresh", "random"):
+        params["pivot"] = rng.random()
+    with connection.cursor() as cursor:
+        cursor.execute(_candidates_sql(queue), params)
+        rows = [Candidate(*row) for row in cursor.fetchall()]
+        if not rows and queue == "random":  # wrap around below the pivot
+            cursor.execute(_candidates_sql("random_wrap"), params)
+            rows = [Candidate(*row) for row in cursor.fetchall()]
+    return rows
+
+
+def _pick_with_free_slot(*, rows: list[Candidate], now: datetime) -> Candidate | None:
+    """A galaxy may hold only as many open leases as it still needs votes, so the last slot goes to one person.
+
+    Counted after the candidates are locked, in a statement of its own (a fresh snapshot): a lease that
+    another request committed while this one waited is seen here.
+    """
     if not rows:
         return None
-    open_leases = dict(
-        Assignment.objects.filter(galaxy_id__in=[r.galaxy_id for r in rows], status=AssignmentStatus.OPEN,
-                                  leased_until__gt=now)
-        .values("galaxy_id").annotate(n=Count("id")).values_list("galaxy_id", "n")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT galaxy_id, count(*) FROM {Assignment._meta.db_table} WHERE galaxy_id = ANY(%s) "
+            f"AND status = '{AssignmentStatus.OPEN.value}' AND leased_until > %s GROUP BY galaxy_id",
+            [[r.galaxy_id for r in rows], now],
+        )
+        open_leases = dict(cursor.fetchall())
     min_votes, max_votes = zoo_setting("MIN_VOTES"), zoo_setting("MAX_VOTES")
     for row in rows:
         leased = open_leases.get(row.galaxy_id, 0)
@@ -220,6 +256,24 @@ def _gold_galaxy(*, user: AbstractBaseUser, rng: random.Random) -> int | None:
     ids = list(Standard.objects.filter(active=True, inclination__gte=45).filter(~Exists(seen))
                .values_list("galaxy_id", flat=True)[:500])
     return rng.choice(ids) if ids else None
+
+
+def _profile_count_task(*, user: AbstractBaseUser) -> int:
+    """Count one more task served to the volunteer; return the count before it (the gold schedule's input).
+
+    One ``UPDATE … RETURNING`` instead of SELECT + UPDATE; the first task ever creates the profile first.
+    The row stays locked until the caller's transaction ends, so a rolled-back attempt is not counted.
+    """
+    sql = (f"UPDATE {VolunteerProfile._meta.db_table} SET tasks_served = tasks_served + 1 "
+           "WHERE user_id = %s RETURNING tasks_served")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk])
+        row = cursor.fetchone()
+        if row is None:
+            profile_get_or_create(user=user)
+            cursor.execute(sql, [user.pk])
+            row = cursor.fetchone()
+    return int(row[0]) - 1
 
 
 def assignment_next(*, user: AbstractBaseUser, now: datetime | None = None,
@@ -241,10 +295,11 @@ def assignment_next(*, user: AbstractBaseUser, now: datetime | None = None,
             by_id = {s.id: s for s in standard_pool()}
             return Task(assignment=held, standards=[by_id[i] for i in ids if i in by_id], queue="held")
 
-        profile = profile_get_or_create(user=user)
+        # Counted up front (one UPDATE … RETURNING); a failed attempt below rolls the count back with the lease.
+        served = _profile_count_task(user=user)
         roll = rng.random()
         queues: list[str]
-        p_gold = gold_rate(tasks_served=profile.tasks_served)
+        p_gold = gold_rate(tasks_served=served)
         rest = (roll - p_gold) / (1 - p_gold) if roll >= p_gold else None
         if rest is None:
             queues = ["gold", "breadth", "fresh", "any"]
@@ -261,7 +316,7 @@ def assignment_next(*, user: AbstractBaseUser, now: datetime | None = None,
             if queue == "gold":
                 galaxy_id = _gold_galaxy(user=user, rng=rng)
             else:
-                row = _pick_with_free_slot(rows=_candidates(user=user, queue=queue, rng=rng), now=now)
+                row = _pick_with_free_slot(rows=_candidates(user=user, queue=queue, rng=rng, now=now), now=now)
                 galaxy_id = row.galaxy_id if row else None
             if galaxy_id is not None:
                 chosen_queue = queue
@@ -272,15 +327,14 @@ def assignment_next(*, user: AbstractBaseUser, now: datetime | None = None,
         pool = standard_pool()
         standards = standards_draw(step=1, low=None, exclude_galaxy_id=galaxy_id, rng=rng, pool=pool)
         try:
-            with transaction.atomic():
-                assignment = Assignment.objects.create(
-                    user=user, galaxy_id=galaxy_id, is_gold=chosen_queue == "gold", queue=chosen_queue,
-                    leased_until=now + lease, shown={"1": [[s.id for s in standards]], "2": []},
-                )
+            # No savepoint: on a conflict nothing else runs in this transaction, the outer atomic() rolls it back.
+            assignment = Assignment.objects.create(
+                user=user, galaxy_id=galaxy_id, is_gold=chosen_queue == "gold", queue=chosen_queue,
+                leased_until=now + lease, shown={"1": [[s.id for s in standards]], "2": []},
+            )
         except IntegrityError:
             # The same volunteer asked twice at once and the other request won this galaxy.
             raise NoTaskAvailable("Another request of yours just took this galaxy; ask again.") from None
-        VolunteerProfile.objects.filter(pk=profile.pk).update(tasks_served=F("tasks_served") + 1)
     return Task(assignment=assignment, standards=standards, queue=chosen_queue)
 
 

@@ -1,0 +1,96 @@
+"""Query budgets of the hot path (POST zoo/api/tasks/next) and the gold schedule's task counter behind it.
+
+Inside the test's transaction ``assignment_next``'s ``atomic()`` is a SAVEPOINT/RELEASE pair; in a real
+request it is BEGIN/COMMIT, which Django logs too, so the benchmark prints the same counts.
+"""
+from __future__ import annotations
+
+import random
+
+import pytest
+from django.urls import reverse
+
+from labeling import errors, services
+from labeling.models import Assignment, Consensus, VolunteerProfile
+
+from .factories import ProfileFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+# session, user, SAVEPOINT, held lease, profile UPDATE … RETURNING, candidates (FOR UPDATE SKIP LOCKED),
+# open leases, standards pool, lease INSERT, RELEASE, target + standards images (one join).
+NEXT_NEW_LEASE = 11
+# session, user, SAVEPOINT, held lease, standards pool, RELEASE, images.
+NEXT_HELD = 7
+
+
+def _next(api):  # noqa: ANN001, ANN202
+    response = api.post(reverse("labeling:api-next"))
+    assert response.status_code == 200, response.content
+    return response.json()["task"]
+
+
+def test_next_task_query_budget(grid, targets, no_gold, django_assert_max_num_queries) -> None:  # noqa: ANN001
+    from rest_framework.test import APIClient
+
+    (started, _) = targets(2)
+    Consensus.objects.filter(galaxy=started).update(n_votes=1)
+    profile = ProfileFactory(tasks_served=500)  # a volunteer with a history: the profile exists
+    api = APIClient()
+    api.force_login(profile.user)
+    with django_assert_max_num_queries(NEXT_NEW_LEASE):
+        task = _next(api)
+    assert task["galaxy"]["id"] == started.id and len(task["standards"]) == 9
+    assert set(task["images"]) == {"colour", "g", "r", "i"} and task["images"]["colour"]
+    assert all(s["images"]["colour"] for s in task["standards"])
+    with django_assert_max_num_queries(NEXT_HELD):
+        again = _next(api)
+    assert again["id"] == task["id"] and again["standards"] == task["standards"]
+
+
+def test_tasks_served_counts_only_tasks_handed_out(grid, targets, no_gold) -> None:  # noqa: ANN001
+    targets(1)
+    user = UserFactory()
+    assert not VolunteerProfile.objects.filter(user=user).exists()
+    first = services.assignment_next(user=user)  # the first task ever creates the profile
+    assert VolunteerProfile.objects.get(user=user).tasks_served == 1
+    services.assignment_next(user=user)  # the held lease again: not a new task
+    assert VolunteerProfile.objects.get(user=user).tasks_served == 1
+    services.assignment_skip(user=user, assignment_id=first.assignment.id)
+    with pytest.raises(errors.NoTaskAvailable):  # nothing left: the attempt is rolled back, count included
+        services.assignment_next(user=user)
+    assert VolunteerProfile.objects.get(user=user).tasks_served == 1
+
+
+def test_gold_schedule_reads_the_count_before_this_task(grid, targets, settings) -> None:  # noqa: ANN001
+    settings.LABELING_RANDOM_SHARE = 0.0
+    settings.LABELING_PRIORITY_SHARE = 0.0
+    targets(1)
+    user = ProfileFactory(tasks_served=0).user
+    rng = random.Random(0)
+    rng.random = lambda: 0.398  # inside the 40% gold share at 0 tasks served, outside it (39.3%) at 1
+    assert services.assignment_next(user=user, rng=rng).queue == "gold"
+    Assignment.objects.filter(user=user).update(status="skipped")
+    assert VolunteerProfile.objects.get(user=user).tasks_served == 1
+    assert services.assignment_next(user=user, rng=rng).queue != "gold"
+
+
+def test_lease_conflict_is_a_clean_refusal(grid, targets, no_gold, monkeypatch) -> None:  # noqa: ANN001
+    """Another request of the same volunteer won the galaxy between the queue read and the insert."""
+    (galaxy,) = targets(1)
+    user = ProfileFactory(tasks_served=3).user
+    real = services._candidates
+
+    def racing(**kwargs):  # noqa: ANN003, ANN202
+        rows = real(**kwargs)
+        if rows and not Assignment.objects.filter(user=user).exists():
+            Assignment.objects.create(user=user, galaxy=galaxy, status="skipped",
+                                      leased_until=services.timezone.now())
+        return rows
+
+    monkeypatch.setattr(services, "_candidates", racing)
+    with pytest.raises(errors.NoTaskAvailable):
+        services.assignment_next(user=user)
+    # The attempt was rolled back as a whole (the count too) and the connection is usable afterwards.
+    assert VolunteerProfile.objects.get(user=user).tasks_served == 3
+    assert not Assignment.objects.filter(user=user).exists()
