@@ -5,10 +5,11 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from inclinet_site.api import ApiError
+from inclinet_site.security import SignedInUserRateThrottle
 
 from .coordinates import CoordinateError
 from .selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, target_resolve, target_resolve_position
@@ -22,7 +23,7 @@ def _target_response(target: Target) -> Response:
 
 
 class GalaxyByPgcView(APIView):
-    throttle_classes = [AnonRateThrottle, UserRateThrottle]
+    throttle_classes = [AnonRateThrottle, SignedInUserRateThrottle]
     @extend_schema(
         operation_id="catalog_galaxy_by_pgc",
         responses={200: TargetSerializer, 404: FailedSerializer, 429: FailedSerializer},
@@ -37,7 +38,7 @@ class GalaxyByPgcView(APIView):
 
 class ResolveView(APIView):
     # Each name may cost a Sesame and a NED call: anonymous use is rate-limited like the prediction API.
-    throttle_classes = [AnonRateThrottle, UserRateThrottle]
+    throttle_classes = [AnonRateThrottle, SignedInUserRateThrottle]
     @extend_schema(
         operation_id="catalog_resolve",
         parameters=[ResolveQuerySerializer],

@@ -219,6 +219,11 @@ SPECTACULAR_SETTINGS = {
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
 CORS_URLS_REGEX = r"^.*/api/.*$"
 
+# --- Prediction serving ------------------------------------------------------------------
+# Heavy prediction work runs on one thread per web process, this many nice levels below the web threads
+# (predictions/inference.py), so Zoo and cached API requests are not starved by the networks. 0: same priority.
+PREDICTION_NICENESS = int(os.environ.get("PREDICTION_NICENESS", "10"))
+
 # --- Remote services ---------------------------------------------------------------------
 SDSS_CUTOUT_URL = os.environ.get(
     "SDSS_CUTOUT_URL", "https://skyserver.sdss.org/dr16/SkyServerWS/ImgCutout/getjpeg"

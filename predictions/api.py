@@ -16,7 +16,7 @@ from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from catalog.coordinates import CoordinateError, check_position, parse_angle, parse_field
@@ -24,6 +24,7 @@ from catalog.imaging import ImageError
 from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, galaxy_nearest, target_resolve_name
 from catalog.sources import ImageSourceError
 from inclinet_site.api import ApiError
+from inclinet_site.security import SignedInUserRateThrottle
 
 from . import serializers as s
 from .inference import NoActiveEnsemble
@@ -60,7 +61,7 @@ def _evaluate_target(target: Target, *, pgc_as_string: bool) -> Response:
 
 
 class PredictionView(APIView):
-    throttle_classes = [AnonRateThrottle, UserRateThrottle]
+    throttle_classes = [AnonRateThrottle, SignedInUserRateThrottle]
 
 
 class PgcPredictionView(PredictionView):

@@ -8,14 +8,24 @@ Precision comes from ``settings.PREDICTION_PRECISION`` or the ``PREDICTION_PRECI
 ``auto`` (the default: bf16 where the CPU computes bf16 natively, else fp32), ``bf16`` or ``fp32``. bf16 is
 about 3× faster on this project's CPUs and changes the inclinations by well under 0.1° RMS
 (``benchmarks/predict.py`` measures both).
+
+CPU-heavy prediction work (loading the ensemble, fetching and preparing images, the networks) runs through
+``run_heavy``: on one thread per process, ``PREDICTION_NICENESS`` (default 10) nice levels below the web threads.
+A gthread worker's other threads keep answering cheap requests (Zoo tasks, cached predictions) while a
+prediction computes, and at most one prediction per process competes for the cores. TensorFlow's own
+thread pool is created from that thread and inherits its priority.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import sys
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 
@@ -25,6 +35,41 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _loaded: FusedEnsemble | None = None
 _loaded_key: tuple[str, str, str] | None = None
+_heavy_lock = threading.Lock()
+_heavy: tuple[int, ThreadPoolExecutor] | None = None  # (pid, executor): a forked child builds its own
+_on_heavy_thread = threading.local()
+T = TypeVar("T")
+
+
+def _heavy_thread_start(niceness: int) -> None:
+    _on_heavy_thread.active = True
+    if niceness > 0 and sys.platform.startswith("linux"):
+        try:
+            # On Linux a thread id is a valid PRIO_PROCESS target and the value applies to that thread only.
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+        except OSError as exc:  # e.g. a sandbox without setpriority: run at normal priority
+            logger.warning("could not lower the inference thread's priority", extra={"error": str(exc)})
+
+
+def heavy_executor() -> ThreadPoolExecutor:
+    """This process's inference thread (created on first use, again after a fork)."""
+    global _heavy
+    pid = os.getpid()
+    if _heavy is None or _heavy[0] != pid:
+        with _heavy_lock:
+            if _heavy is None or _heavy[0] != pid:
+                niceness = int(getattr(settings, "PREDICTION_NICENESS", 10))
+                _heavy = (pid, ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference",
+                                                  initializer=_heavy_thread_start, initargs=(niceness,)))
+    return _heavy[1]
+
+
+def run_heavy(func: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    """``func(*args, **kwargs)`` on the inference thread; its exceptions are raised here. Re-entrant."""
+    if getattr(_on_heavy_thread, "active", False):
+        return func(*args, **kwargs)
+    return heavy_executor().submit(func, *args, **kwargs).result()
 
 
 class NoActiveEnsemble(RuntimeError):
@@ -45,17 +90,22 @@ def prediction_precision() -> str:
 
 
 def active_ensemble() -> FusedEnsemble:
-    global _loaded, _loaded_key
     pointer = active_pointer()
     folder = Path(settings.MODEL_STORE) / pointer["folder"]
     key = (pointer["version"], str(folder), prediction_precision())
     if _loaded is not None and _loaded_key == key:
         return _loaded
+    # Loaded on the inference thread, so that TensorFlow's threads inherit its lower priority; loading only
+    # there also means the inference thread never waits for a lock that a request thread holds.
+    return run_heavy(_load_active, pointer, folder, key)
+
+
+def _load_active(pointer: dict, folder: Path, key: tuple[str, str, str]) -> FusedEnsemble:
+    global _loaded, _loaded_key
     with _lock:
         if _loaded is None or _loaded_key != key:
             try:
-                ensemble = FusedEnsemble(folder, tta=getattr(settings, "PREDICTION_TTA", None),
-                                         precision=prediction_precision())
+                ensemble = FusedEnsemble(folder, tta=getattr(settings, "PREDICTION_TTA", None), precision=key[2])
             except (FileNotFoundError, OSError, ValueError) as exc:
                 logger.error("active ensemble failed to load", extra={"folder": str(folder), "error": str(exc)})
                 raise NoActiveEnsemble(f"The active ensemble {pointer['version']} could not be loaded: {exc}") from None

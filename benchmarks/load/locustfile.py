@@ -1,24 +1,29 @@
 """Locust traffic mix for IncliNET (driven by ``benchmarks/load/run.py``; loopback only).
 
-- ``Volunteer``: logs in once, then takes a Zoo task, draws the step-2 standards of a 5° interval and
+- ``Volunteer``: signed in before the run (``LOAD_LOGIN=before``: a session run.py created) or logs in
+  through the form first (``LOAD_LOGIN=window``), then takes a Zoo task, draws the step-2 standards of a 5° interval and
   places the galaxy between two of them (75 %), or says face-on (15 %) or gives a reject reason (10 %).
 - ``Astronomer``: ``/api/pgc/<id>`` for a few famous galaxies (cached) and random catalogue ones (first
   call uncached: image fetch from the local fake SDSS + ensemble inference), and image uploads to /api/file.
-- ``PgcCached``: only cached ``/api/pgc`` calls (issue 5's 300 req/s target), run alone by ``--only-pgc``.
+- ``PgcCached``: only cached ``/api/pgc`` calls (issue 5's 300 req/s target), run alone (the last stage,
+  or ``run.py --only-pgc``).
 
-Settings come from the environment that run.py sets: LOAD_USERS_FILE (volunteer names), LOAD_PGC_MIN/MAX,
-LOAD_IMAGES_DIR.
+Settings come from the environment that run.py sets: LOAD_USERS_FILE (volunteer name and session key per
+line), LOAD_LOGIN, LOAD_PGC_MIN/MAX, LOAD_IMAGES_DIR.
 """
 from __future__ import annotations
 
 import os
 import random
 import re
+import secrets
+import string
 from pathlib import Path
 
 from locust import HttpUser, between, task
 
-VOLUNTEERS = Path(os.environ.get("LOAD_USERS_FILE", "/dev/null")).read_text().split()
+VOLUNTEERS = [line.split() for line in Path(os.environ.get("LOAD_USERS_FILE", "/dev/null")).read_text().splitlines() if line]
+LOGIN_IN_WINDOW = os.environ.get("LOAD_LOGIN", "before") == "window"
 PGC_MIN, PGC_MAX = int(os.environ.get("LOAD_PGC_MIN", "1")), int(os.environ.get("LOAD_PGC_MAX", "1000"))
 CACHED_PGCS = list(range(PGC_MIN, PGC_MIN + 5))
 IMAGES = sorted(Path(os.environ.get("LOAD_IMAGES_DIR", "/nonexistent")).glob("*.png"))
@@ -30,7 +35,14 @@ class Volunteer(HttpUser):
     wait_time = between(0.5, 1.5)  # people look at the images between clicks
 
     def on_start(self) -> None:
-        self.username = VOLUNTEERS.pop() if VOLUNTEERS else f"extra{random.randrange(10**9)}"
+        self.username, session_key = VOLUNTEERS.pop() if VOLUNTEERS else (f"extra{random.randrange(10**9)}", "")
+        if not LOGIN_IN_WINDOW and session_key:
+            # A returning volunteer: browser holds the session and CSRF cookies (Django checks the
+            # X-CSRFToken header against the cookie's 32-character secret).
+            self.csrf = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
+            self.client.cookies.set("sessionid", session_key)
+            self.client.cookies.set("csrftoken", self.csrf)
+            return
         page = self.client.get("/zoo/login/", name="/zoo/login/ [GET]")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         self.client.post("/zoo/login/", {"username": self.username, "password": PASSWORD,

@@ -2,12 +2,18 @@
 
 It builds a scratch PostgreSQL database (``inclinet_load``) with the Zoo demo data, 2 000 catalogue
 galaxies and an active tiny ensemble, points the image services at a local fake SDSS, starts gunicorn
-with production settings (DEBUG=0) on loopback, and runs locust headless at 8, 32 and 128 users for
-``--seconds`` each, then cached ``/api/pgc`` alone at 32 users. It prints requests/s, p50/p95/p99 and
-the error rate per stage and per endpoint, and writes them to ``var/load/results.json``.
+with production settings (DEBUG=0) on loopback, as docker-compose does (gthread workers), and runs
+locust headless at 8, 32 and 128 users for ``--seconds`` each, then cached ``/api/pgc`` alone at 32
+users. It prints requests/s, p50/p95/p99 and the error rate per stage and per endpoint, and writes them
+to ``var/load/results.json``.
 
-Options: --seconds N (per stage, default 30), --workers N (gunicorn, default 4), --users 8,32,128,
---keep (leave the database). Needs PostgreSQL on DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432)
+Volunteers are signed in before the measured window (a session row per volunteer, as a log-in leaves
+it; Zoo sessions last two weeks, so a log-in is a one-off): the stages measure labeling, not a ramp of
+PBKDF2 runs. ``--login-in-window`` puts the log-in form back into each stage; the setup prints what one
+log-in's password check costs.
+
+Options: --seconds N (per stage, default 30), --workers N and --threads N (gunicorn, default 2 × 8),
+--users 8,32,128, --only-pgc (the cached /api/pgc stage alone), --login-in-window, --keep (leave the database). Needs PostgreSQL on DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432)
 and Redis (LOAD_REDIS_URL, default redis://127.0.0.1:6379/9; that logical database is flushed).
 """
 from __future__ import annotations
@@ -66,9 +72,22 @@ from django.contrib.auth.hashers import make_password
 names = [f"loadvol{{i}}" for i in range(300)]
 hashed = make_password("{PASSWORD}")  # one hash for all: 300 PBKDF2 runs would take minutes on 2 cores
 User.objects.bulk_create([User(username=name, password=hashed) for name in names])
+import time
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+started = time.process_time()
+assert User.objects.get(username=names[0]).check_password("{PASSWORD}")
+print(f"one log-in's password check (PBKDF2): {{1000 * (time.process_time() - started):.0f}} ms of CPU")
+lines = []
 for user in User.objects.filter(username__in=names):
     profile_update(user=user, tutorial_done=True)
-open(settings.VAR_DIR / "volunteers.txt", "w").write("\\n".join(names))
+    # What django.contrib.auth.login() stores, without 300 PBKDF2 runs.
+    session = SessionStore()
+    session.update({{SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+                    HASH_SESSION_KEY: user.get_session_auth_hash()}})
+    session.create()
+    lines.append(f"{{user.username}} {{session.session_key}}")
+open(settings.VAR_DIR / "volunteers.txt", "w").write("\\n".join(lines))
 folder = settings.MODEL_STORE / "ensembles" / "tiny-load"
 write_tiny_ensemble(folder, version="tiny-load")
 ensemble_promote(ensemble=ensemble_register(folder=folder))
@@ -121,7 +140,8 @@ def run_stage(label: str, classes: list[str], users: int, seconds: int, host: st
         "--run-time", f"{seconds}s", "--host", host, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
         *classes], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # noqa: S603
     rows = list(csv.DictReader(io.StringIO(Path(f"{prefix}_stats.csv").read_text())))
-    result = {"label": label, "users": users, "seconds": seconds, "endpoints": {}}
+    result = {"label": label, "users": users, "seconds": seconds, "endpoints": {},
+              "load_average_1min": round(os.getloadavg()[0], 2)}
     for row in rows:
         count = int(row["Request Count"])
         entry = {"requests": count, "failures": int(row["Failure Count"]), "rps": round(float(row["Requests/s"]), 1),
@@ -138,7 +158,8 @@ def show(result: dict) -> None:
     total = result["total"]
     print(f"\n== {result['label']}: {result['users']} users, {result['seconds']} s: {total['rps']} req/s, "
           f"p50 {total['p50_ms']:.0f} ms, p95 {total['p95_ms']:.0f} ms, p99 {total['p99_ms']:.0f} ms, "
-          f"errors {total['failures']}/{total['requests']} ({100 * total['error_rate']:.2f} %)")
+          f"errors {total['failures']}/{total['requests']} ({100 * total['error_rate']:.2f} %); "
+          f"load average {result['load_average_1min']}")
     for name, entry in sorted(result["endpoints"].items()):
         print(f"   {name:32s} {entry['rps']:7.1f} req/s  p50 {entry['p50_ms']:6.0f}  p95 {entry['p95_ms']:6.0f}  "
               f"p99 {entry['p99_ms']:6.0f} ms  errors {entry['failures']}/{entry['requests']}")
@@ -147,8 +168,11 @@ def show(result: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--users", default="8,32,128")
+    parser.add_argument("--only-pgc", action="store_true")
+    parser.add_argument("--login-in-window", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
@@ -173,6 +197,7 @@ def main() -> int:
         "SDSS_CUTOUT_URL": fake.url("sdss"), "LEGACY_SURVEY_CUTOUT_URL": fake.url("legacy"),
         "LOAD_USERS_FILE": str(OUT / "var" / "volunteers.txt"), "LOAD_IMAGES_DIR": str(OUT / "images"),
         "LOAD_PGC_MIN": str(PGC_MIN), "LOAD_PGC_MAX": str(PGC_MAX), "LABELING_SERVE_MEDIA_DIRECTLY": "0",
+        "LOAD_LOGIN": "window" if args.login_in_window else "before",
     }
     (OUT / "var").mkdir(parents=True)
     started = time.monotonic()
@@ -181,8 +206,8 @@ def main() -> int:
     port = free_port()
     host = f"http://127.0.0.1:{port}"
     gunicorn = subprocess.Popen(  # noqa: S603
-        [str(Path(PY).with_name("gunicorn")), "inclinet_site.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-         "--preload", "--timeout", "60", "--log-level", "warning"],
+        [str(Path(PY).with_name("gunicorn")), "inclinet_site.wsgi", "-w", str(args.workers), "--threads", str(args.threads),
+         "-b", f"127.0.0.1:{port}", "--preload", "--timeout", "60", "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=(OUT / "gunicorn.log").open("wb"), stderr=subprocess.STDOUT)
     results = []
     try:
@@ -191,7 +216,7 @@ def main() -> int:
         for _ in range(4 * args.workers):
             for pgc in range(PGC_MIN, PGC_MIN + 5):
                 urllib.request.urlopen(f"{host}/api/pgc/{pgc}", timeout=60).read()  # noqa: S310
-        for users in [int(u) for u in args.users.split(",")]:
+        for users in [] if args.only_pgc else [int(u) for u in args.users.split(",")]:
             results.append(run_stage(f"mix {users}", ["Volunteer", "Astronomer"], users, args.seconds, host, env))
             show(results[-1])
         results.append(run_stage("pgc cached 32", ["PgcCached"], 32, args.seconds, host, env))
@@ -205,7 +230,8 @@ def main() -> int:
 
             with psycopg.connect(admin_url + "/postgres", autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-    (OUT / "results.json").write_text(json.dumps({"workers": args.workers, "cpus": os.cpu_count(),
+    (OUT / "results.json").write_text(json.dumps({"workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(),
+                                                  "login": env["LOAD_LOGIN"], "load_average": os.getloadavg(),
                                                   "stages": results}, indent=2))
     print(f"\nresults in {OUT / 'results.json'}")
     return 0
