@@ -202,6 +202,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    # Throttles identify a client by REMOTE_ADDR unless this many trusted proxies sit in front and append to
+    # X-Forwarded-For. DRF's default (None) trusts the header as sent, so any client could reset its counters.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     # Counters live in the default cache (Redis when REDIS_URL is set), shared by all gunicorn workers.
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_ANON_RATE", "120/min"),

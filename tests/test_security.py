@@ -332,6 +332,33 @@ def test_anonymous_api_is_throttled_but_signed_in_users_have_their_own_rate(
     assert volunteer_client.get(url).status_code != 429
 
 
+@pytest.mark.django_db
+def test_a_forged_forwarded_for_header_does_not_escape_the_throttles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/min", "user": "1000/min"})
+    monkeypatch.setattr(LoginRateThrottle, "THROTTLE_RATES", {"login": "2/min"})
+    client = Client()
+    for n in range(3):
+        assert client.get("/api/pgc/1", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code != 429
+    assert_failed_json(client.get("/api/pgc/1", HTTP_X_FORWARDED_FOR="198.51.100.7"), 429)
+    for n in range(2):
+        client.post("/zoo/login/", {"username": "x", "password": "y"}, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+    assert client.post("/zoo/login/", {"username": "x", "password": "y"},
+                       HTTP_X_FORWARDED_FOR="192.0.2.99").status_code == 429
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(monkeypatch: pytest.MonkeyPatch,
+                                                                    settings: Any) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/min", "user": "1000/min"})
+    client = Client()
+    for _ in range(2):
+        assert client.get("/api/pgc/1", HTTP_X_FORWARDED_FOR="203.0.113.5").status_code != 429
+    assert_failed_json(client.get("/api/pgc/1", HTTP_X_FORWARDED_FOR="203.0.113.5"), 429)
+    # The proxy's own address is shared by everyone; another client behind it has its own counter.
+    assert client.get("/api/pgc/1", HTTP_X_FORWARDED_FOR="203.0.113.6").status_code != 429
+
+
 # --- production settings and secrets -------------------------------------------------------------------
 
 def _manage(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
