@@ -69,6 +69,8 @@ def test_staff_retrain_and_watch_progress(live_server, celery_worker_process, pa
     page.click(f"#job-{job.pk} .jobmeta a")
     page.wait_for_selector("#plots img")
     assert page.locator("#plots img").count() >= 4
+    # The plots arrive after the page: wait until each has finished loading (a broken one finishes too, at 0 px).
+    page.wait_for_function("[...document.querySelectorAll('#plots img')].every(i => i.complete)", timeout=30_000)
     assert page.evaluate("[...document.querySelectorAll('#plots img')].every(i => i.naturalWidth > 100)")
     assert Ensemble.objects.get(pk=job.ensemble_id).status == Ensemble.Status.ACTIVE
     save_screenshot(page, "retrain-ensemble", tmp_path)
