@@ -792,11 +792,11 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.2) -> Calibra
             # make the plain iteration cycle; half steps damp that so it settles.
             new_coef = {u: ((coef[u][0] + a) / 2, (coef[u][1] + b) / 2) if u in fitted else (a, b)
                         for u, (a, b) in new_coef.items()}
-        # Scatter of each volunteer's calibrated values about the targets gives the weights.
+        # Scatter of each volunteer's calibrated values about the targets. With the targets' noise included it
+        # sets the consensus weights after the loop (moderate weights suit a weighted median of three to seven
+        # votes better than sharp inverse-variance ones); without it, the fit weights and censoring margin.
         for user_id in users:
             a, b = new_coef[user_id]
-            # Scatter about the targets (their own noise included: it keeps the weights moderate, which
-            # suits a weighted median of three to seven votes better than sharp inverse-variance weights).
             own_sigma = own_sigmas[user_id] or default_scatter
             kept = [((a * r + b - t) ** 2, var_t) for r, t, var_t in points.get(user_id, [])
                     if _uncensored(target=t, coef=(a, b), scatter=own_sigma) and abs(a * r + b - t) < 10]
