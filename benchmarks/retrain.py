@@ -112,6 +112,7 @@ def direct(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     from django.conf import settings
 
+    from training.ml.pipeline import PROFILES
     from training.ml.retrain import assemble_ensemble, evaluate_folder, plan_members, train_member
     from training.ml.snapshot import load_snapshot
     from training.services import ensemble_promote, ensemble_register, snapshot_build, snapshot_folder
@@ -130,7 +131,7 @@ def direct(args: argparse.Namespace) -> dict:
                         "kind": plan.kind, "group": plan.group, "history": result.history,
                         "model_path": result.model_path})
     folder = Path(settings.MODEL_STORE) / "ensembles" / "direct"
-    assemble_ensemble(folder, version="direct", members=members, tta="2" if args.profile == "tiny" else "8",
+    assemble_ensemble(folder, version="direct", members=members, tta=PROFILES[args.profile].tta,
                       snapshot={"name": snapshot.name})
     evaluate_folder(folder, rows, log=lambda _: None)
     ensemble_promote(ensemble=ensemble_register(folder=folder))

@@ -33,6 +33,11 @@ from .services import prediction_for_target, prediction_for_upload
 UPLOAD_HINT = "[Note] Please upload jpg, png, jpeg, and gif files no larger than 1 MB !"
 
 
+def _failures(*codes: int) -> dict[int, type]:
+    """OpenAPI responses for these error statuses: every failure has the documented ``FailedResponse`` shape."""
+    return {code: s.FailedResponseSerializer for code in codes}
+
+
 def galaxy_info(target: Target, *, pgc_as_string: bool) -> dict[str, Any]:
     pgc: Any = target.pgc
     if pgc_as_string and pgc is not None:
@@ -70,8 +75,7 @@ class PgcPredictionView(PredictionView):
         summary="Evaluate a galaxy by its PGC number",
         parameters=[OpenApiParameter("pgc_id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH,
                                      examples=[OpenApiExample("M31", value=2557)])],
-        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 400: s.FailedResponseSerializer, 404: s.FailedResponseSerializer,
-                   502: s.FailedResponseSerializer, 503: s.FailedResponseSerializer},
+        responses={200: s.PredictionResponseSerializer, **_failures(400, 404, 429, 502, 503)},
     )
     def get(self, request: Request, pgc_id: str) -> Response:
         try:
@@ -93,8 +97,7 @@ class ObjnamePredictionView(PredictionView):
         operation_id="predict_objname",
         summary="Evaluate a galaxy by name (local catalogue, then Sesame/NED)",
         parameters=[OpenApiParameter("objname", str, OpenApiParameter.PATH, examples=[OpenApiExample("Sombrero", value="Sombrero")])],
-        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 404: s.FailedResponseSerializer, 502: s.FailedResponseSerializer,
-                   503: s.FailedResponseSerializer},
+        responses={200: s.PredictionResponseSerializer, **_failures(404, 429, 502, 503)},
     )
     def get(self, request: Request, objname: str) -> Response:
         try:
@@ -110,8 +113,7 @@ class CoordsPredictionView(PredictionView):
         summary="Evaluate the galaxy at a sky position",
         parameters=[s.CoordsQuerySerializer],
         examples=[OpenApiExample("NGC 4826", value={"ra": "194.1825", "dec": "21.6820", "fov": "15.71 arcmin"})],
-        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 400: s.FailedResponseSerializer, 502: s.FailedResponseSerializer,
-                   503: s.FailedResponseSerializer},
+        responses={200: s.PredictionResponseSerializer, **_failures(400, 429, 502, 503)},
     )
     def get(self, request: Request) -> Response:
         query = s.CoordsQuerySerializer(data=request.query_params)
@@ -138,9 +140,7 @@ class FilePredictionView(PredictionView):
         operation_id="predict_file",
         summary="Evaluate an uploaded image (PNG, JPEG or GIF, at most 1 MB)",
         request={"multipart/form-data": s.FileUploadSerializer},
-        responses={200: s.PredictionResponseSerializer, 429: s.FailedResponseSerializer, 400: s.FailedResponseSerializer,
-                   413: s.FailedResponseSerializer, 415: s.FailedResponseSerializer,
-                   503: s.FailedResponseSerializer},
+        responses={200: s.PredictionResponseSerializer, **_failures(400, 413, 415, 429, 503)},
     )
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
@@ -197,8 +197,7 @@ class BatchCreateView(PredictionView):
 
     @extend_schema(operation_id="batch_create", summary="Start a batch job (CSV of PGCs/names, or zip of images)",
                    request={"multipart/form-data": BatchUploadSerializer},
-                   responses={202: BatchJobSerializer, 400: s.FailedResponseSerializer, 413: s.FailedResponseSerializer,
-                              415: s.FailedResponseSerializer, 429: s.FailedResponseSerializer})
+                   responses={202: BatchJobSerializer, **_failures(400, 413, 415, 429)})
     def post(self, request: Request) -> Response:
         from .batch import BatchInputError, batch_job_create
         from .tasks import run_batch_job
@@ -224,7 +223,7 @@ class BatchCreateView(PredictionView):
 
 class BatchDetailView(PredictionView):
     @extend_schema(operation_id="batch_detail", summary="Progress of a batch job",
-                   responses={200: BatchJobSerializer, 404: s.FailedResponseSerializer})
+                   responses={200: BatchJobSerializer, **_failures(404)})
     def get(self, request: Request, job_id: str) -> Response:
         from .models import BatchJob
 
@@ -238,7 +237,7 @@ class BatchResultView(PredictionView):
     @extend_schema(operation_id="batch_result", summary="Download a finished batch job's results (csv or json)",
                    parameters=[OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
                                OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["csv", "json"])],
-                   responses={(200, "text/csv"): bytes, 404: s.FailedResponseSerializer, 409: s.FailedResponseSerializer})
+                   responses={(200, "text/csv"): bytes, **_failures(404, 409)})
     def get(self, request: Request, job_id: str, fmt: str):  # noqa: ANN201
         from django.core.files.storage import default_storage
         from django.http import FileResponse

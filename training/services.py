@@ -343,7 +343,9 @@ def retrain_job_evaluate(*, job_id: int) -> Ensemble | None:
     members = [{"name": r.name, "architecture": r.architecture, "flavour": r.flavour, "kind": r.kind,
                 "group": r.config.get("group", 0), "history": r.history,
                 "model_path": Path(r.output_dir) / "best.keras"} for r in runs]
-    tta = "2" if job.params.get("profile") == "tiny" else "8"
+    from training.ml.pipeline import PROFILES
+
+    tta = PROFILES.get(job.params.get("profile") or "quick", PROFILES["quick"]).tta
     assemble_ensemble(folder, version=version, members=members, tta=tta,
                       snapshot={"name": job.snapshot.name, "content_hash": job.snapshot.content_hash})
     metrics = evaluate_folder(folder, rows, log=logger.info)
@@ -517,7 +519,7 @@ def training_run_execute(*, run_id: int, key: str) -> dict[str, Any]:
         return {"run": run_id, "skipped": True, "status": current}
     try:
         rows = load_snapshot(snapshot_folder(snapshot=run.snapshot))
-        plan = MemberPlan(**{k: run.config[k] for k in MemberPlan.__dataclass_fields__})
+        plan = MemberPlan.from_json(run.config)
         result = train_member(rows, plan, output_dir=Path(run.output_dir),
                               snapshot_seed=int(run.snapshot.description.get("seed", 2026)),
                               progress=_progress_writer(run))

@@ -128,7 +128,8 @@ def compact(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -
     global average pooling (about 41 k parameters, a few times cheaper than model4 per image).
 
     Global pooling instead of a 1.6 M-weight Flatten→Dense keeps it small; its receptive field still
-    spans the galaxy because every stage halves the resolution.
+    spans the galaxy because every stage halves the resolution. The binary variant pools by average and
+    by maximum.
     """
     inputs, x = _input(input_shape)
     x = layers.Conv2D(24, 5, strides=2, padding="same", activation="relu", name="stem")(x)
@@ -137,8 +138,12 @@ def compact(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -
         # Momentum 0.9: short quick-profile runs leave 0.99-momentum moving statistics near their init.
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{index}")(x)
         x = layers.SeparableConv2D(filters, 3, strides=2, padding="same", activation="relu", name=f"sep{index}b")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(64, activation="relu", name="fc")(x)
+    pooled = layers.GlobalAveragePooling2D(name="gap")(x)
+    if n_classes is not None:
+        # A reject is usually one local thing (a star on the disk, a companion, a cut edge): max pooling
+        # keeps it at full strength where the average dilutes it over the whole field.
+        pooled = layers.Concatenate(name="gap_gmp")([pooled, layers.GlobalMaxPooling2D(name="gmp")(x)])
+    x = layers.Dense(64, activation="relu", name="fc")(pooled)
     return keras.Model(inputs, _head(x, n_classes=n_classes), name=_name("compact", n_classes))
 
 

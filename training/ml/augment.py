@@ -11,7 +11,9 @@ Fixes over the original (imgaug, pre-rendered batch files):
   images; colour images also get a per-channel colour jitter and per-channel noise. The original's
   training set skipped all of it through an ``isGray=True`` bug. Grey images keep three identical channels.
 - Modes are balanced exactly per epoch: half colour, half grey; half of the grey inverted; g/r/i equal.
-- Inclinations are balanced over the nine 5° bins (45–50, …, 85–90°), or classes for reject models.
+- Inclinations are balanced over the nine 5° bins (45–50, …, 85–90°); reject models see the two classes
+  50/50, and within "rejected" every reject reason equally often (rare, subtle reasons such as a companion
+  would otherwise be drowned out by the easy face-on rejects).
 
 Inputs are an :class:`ImageSet` (or a dict ``{"colour": (N,H,W,3) uint8, "g"/"r"/"i": (N,H,W) uint8,
 "label": (N,)}``): row k of every array is galaxy k, so all its bands travel together. Outputs are float32
@@ -43,10 +45,14 @@ _BLUR_RADIUS = 3  # 7 taps: enough for sigma ≤ 1.2 px
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Ranges of the random augmentation. Rotation covers every angle (inclination does not depend on it);
+    """Ranges of the random augmentation. Rotation covers every angle by default (inclination does not depend on it);
     scale and shift stay mild because inputs are already centred and sized to the galaxy."""
 
-    rotate: bool = True  # any angle in [0, 360)
+    rotate: bool = True
+    # Rotation angles are uniform in ±rotation_max_deg; 180 = any angle. Served images are aligned (major
+    # axis horizontal), so a smaller range spends the network's capacity on what it will see; with the
+    # flips it still covers both orientations of the axis.
+    rotation_max_deg: float = 180.0
     flip: bool = True  # each axis with probability 1/2
     scale_range: tuple[float, float] = (0.9, 1.1)  # one factor for both axes, never independent x/y
     translate_fraction: float = 0.06  # of the image size, each axis
@@ -77,7 +83,9 @@ class ImageSet:
     g: np.ndarray  # (N, H, W) uint8
     r: np.ndarray
     i: np.ndarray
-    labels: np.ndarray  # (N,) inclination in degrees (regression) or 0 = accepted / 1 = rejected
+    # (N,) inclination in degrees (regression); for reject models 0 = accepted and k ≥ 1 = rejected for
+    # reason k (plain 1 when the reason is unknown): any k ≥ 1 is the class "rejected".
+    labels: np.ndarray
     _tensors: dict[str, tf.Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -131,27 +139,37 @@ def encode_labels(labels: np.ndarray, kind: str) -> np.ndarray:
     if kind == "regression":
         return np.clip(inclination_to_target(np.asarray(labels, np.float64)), -1.0, 1.0).astype(np.float32)[:, None]
     if kind == "reject":
-        return np.asarray(labels).astype(np.int32)
+        return (np.asarray(labels) > 0).astype(np.int32)
     raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
 
 
 def balanced_indices(labels: np.ndarray, *, n: int, seed: int, epoch: int, kind: str = "regression") -> np.ndarray:
-    """``n`` galaxy indices, equally many per inclination bin (or class), in random order.
+    """``n`` galaxy indices, equally many per inclination bin (regression), in random order.
 
-    Within a group, galaxies are drawn from successive random permutations, so every galaxy is used
-    as evenly as possible (a rare bin repeats each galaxy, a rich one samples without repetition).
+    For reject models half are accepted and half rejected, the rejected half split equally over the reject
+    reasons present (label k ≥ 1 = reason k). Within a group, galaxies are drawn from successive random
+    permutations, so every galaxy is used as evenly as possible (a rare group repeats each galaxy, a rich
+    one samples without repetition).
     """
     rng = np.random.default_rng([seed, epoch, 7])
     groups = inclination_bins(labels) if kind == "regression" else np.asarray(labels).astype(int)
     present = np.unique(groups)
     if present.size == 0:
         raise ValueError("No labelled galaxies to sample from.")
-    per_group = int(math.ceil(n / present.size))
+    if kind == "regression" or present.size <= 2:
+        shares = {int(group): 1.0 / present.size for group in present}
+    else:
+        reasons = present[present > 0]
+        has_accepted = bool((present == 0).any())
+        shares = {int(r): (0.5 if has_accepted else 1.0) / reasons.size for r in reasons}
+        if has_accepted:
+            shares[0] = 0.5
     picks = []
     for group in present:
         members = np.flatnonzero(groups == group)
-        repeats = int(math.ceil(per_group / members.size))
-        picks.append(np.concatenate([rng.permutation(members) for _ in range(repeats)])[:per_group])
+        wanted = int(math.ceil(n * shares[int(group)]))
+        repeats = int(math.ceil(wanted / members.size))
+        picks.append(np.concatenate([rng.permutation(members) for _ in range(repeats)])[:wanted])
     chosen = np.concatenate(picks)
     rng.shuffle(chosen)
     return chosen[:n]
@@ -265,7 +283,8 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, *, is_colour: tf.Tensor, i
         return low + (high - low) * u[:, column]
 
     ones = tf.ones([batch])
-    angle = between(0, 0.0, 2 * math.pi) if config.rotate else 0.0 * ones
+    max_angle = math.radians(config.rotation_max_deg)
+    angle = between(0, -max_angle, max_angle) if config.rotate else 0.0 * ones
     flip_x = tf.where(u[:, 1] < 0.5, -ones, ones) if config.flip else ones
     flip_y = tf.where(u[:, 2] < 0.5, -ones, ones) if config.flip else ones
     scale = between(3, *config.scale_range)

@@ -35,6 +35,9 @@ TTA_VIEWS: dict[str, tuple[tuple[int, bool], ...]] = {
     "2": ((0, False), (2, False)),  # the original's 0° and 180°
     "4": ((0, False), (1, False), (2, False), (3, False)),
     "8": tuple((k, flip) for flip in (False, True) for k in range(4)),
+    # The major axis stays horizontal, as in served images: for networks trained with a limited rotation
+    # range (the quick and long profiles), which never saw a vertical major axis.
+    "aligned": ((0, False), (2, False), (0, True), (2, True)),
 }
 
 
@@ -178,6 +181,8 @@ class FusedEnsemble:
         self.tta = tta or self.manifest.tta
         if self.tta not in TTA_VIEWS:
             raise ValueError(f"Unknown TTA setting {self.tta!r}; choose one of {sorted(TTA_VIEWS)}.")
+        if self.manifest.tta == "aligned" and any(turns % 2 for turns, _ in TTA_VIEWS[self.tta]):
+            self.tta = "aligned"  # quarter turns would show these networks a vertical major axis
         self.precision = resolve_precision(precision)
         self._build([with_precision(member, self.precision) for member in self._load_members()])
 

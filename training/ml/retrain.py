@@ -11,7 +11,7 @@ import json
 import math
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,18 @@ class MemberPlan:
     seed: int
     images_per_epoch: int
     steps_per_epoch: int | None = None
+    lr_schedule: str = "constant"
+    learning_rate: float = 1e-3
+    patience: int = 4
+    augment: dict[str, Any] = field(default_factory=dict)  # AugmentConfig overrides
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MemberPlan:
+        """Back from a stored run config; keys a plan did not have yet keep their defaults."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def plan_members(*, profile: str = "quick", architectures: Sequence[str] | None = None,
@@ -68,18 +77,19 @@ def plan_members(*, profile: str = "quick", architectures: Sequence[str] | None 
         if value is not None and value < 1:
             raise ValueError(f"{label} must be at least 1.")
     batch = batch_size or base.batch_size
+    schedule = {"lr_schedule": base.lr_schedule, "learning_rate": base.learning_rate, "patience": base.patience}
     plans = []
     for group, family in enumerate(families):
         for flavour in chosen_flavours:
             plans.append(MemberPlan(name=member_name(family, flavour), architecture=family, kind="regression",
                                     flavour=flavour, group=group, epochs=epochs or base.epochs, batch_size=batch,
                                     seed=seed + 10 * group + flavour, images_per_epoch=base.images_per_epoch,
-                                    steps_per_epoch=steps_per_epoch))
+                                    steps_per_epoch=steps_per_epoch, augment=dict(base.augment), **schedule))
     for group, family in enumerate(rejects):
         plans.append(MemberPlan(name=member_name(family, 0, reject=True), architecture=family, kind="reject",
                                 flavour=0, group=group, epochs=reject_epochs or epochs or base.reject_epochs,
                                 batch_size=batch, seed=seed + 500 + group, images_per_epoch=base.images_per_epoch,
-                                steps_per_epoch=steps_per_epoch))
+                                steps_per_epoch=steps_per_epoch, augment=dict(base.reject_augment), **schedule))
     if len(plans) < 2:
         # The ensemble's spread steers labeling and its alarm; one network has none.
         raise ValueError("An ensemble needs at least two networks: add a flavour or a reject model.")
@@ -92,7 +102,9 @@ def plan_members(*, profile: str = "quick", architectures: Sequence[str] | None 
 def train_config(plan: MemberPlan, *, output_dir: Path) -> TrainConfig:
     return TrainConfig(architecture=plan.architecture, kind=plan.kind, flavour=plan.flavour, epochs=plan.epochs,
                        batch_size=plan.batch_size, seed=plan.seed, images_per_epoch=plan.images_per_epoch,
-                       steps_per_epoch=plan.steps_per_epoch, output_dir=str(output_dir))
+                       steps_per_epoch=plan.steps_per_epoch, output_dir=str(output_dir), lr_schedule=plan.lr_schedule,
+                       learning_rate=plan.learning_rate, patience=plan.patience, augment=dict(plan.augment),
+                       val_modes=("colour", "r", "inverted") if plan.kind == "regression" else ("colour", "r"))
 
 
 def train_member(rows: SnapshotRows, plan: MemberPlan, *, output_dir: Path, snapshot_seed: int,

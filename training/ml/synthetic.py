@@ -176,6 +176,17 @@ def default_config(**overrides: Any) -> GeneratorConfig:
     return replace(GeneratorConfig(), **overrides)
 
 
+# Extra training material for reject models: mostly rejects, weighted to the reasons that are hard to see
+# (a star on the disk, an overlapping companion, a cut-off edge); accepted galaxies in it still carry
+# off-disk stars and non-overlapping neighbours, the look-alikes a reject model must learn to let through.
+REJECT_RICH_MIX: dict[str, float] = {"face_on": 0.1, "bright_star": 0.25, "companion": 0.25, "low_snr": 0.1, "cut_off": 0.3}
+
+
+def reject_rich_config(**overrides: Any) -> GeneratorConfig:
+    """The training preset with 60 % rejects in :data:`REJECT_RICH_MIX` (reject-model training only)."""
+    return replace(GeneratorConfig(reject_fraction=0.6, reject_mix=dict(REJECT_RICH_MIX)), **overrides)
+
+
 def robustness_config(**overrides: Any) -> GeneratorConfig:
     """A preset drawn from ranges the training preset does not use.
 

@@ -53,6 +53,10 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3  # Adam; the original used Keras' default 0.001
+    # "cosine": decay to min_lr_fraction × learning_rate over epochs × steps (the schedule is saved with
+    # the optimizer, so a resumed run continues it); "constant": the original's fixed rate.
+    lr_schedule: str = "constant"
+    min_lr_fraction: float = 0.02
     patience: int = 4  # epochs without a lower validation loss before stopping
     seed: int = 0
     output_dir: str = "runs/run"
@@ -62,12 +66,17 @@ class TrainConfig:
     val_modes: tuple[str, ...] = ("colour", "r", "inverted")  # views of each validation galaxy
     augment: dict[str, Any] = field(default_factory=dict)  # AugmentConfig overrides
     keep_checkpoints: int = 2  # per-epoch checkpoints kept on disk (the newest ones)
+    # A trained .keras network to start from: every layer whose name and weight shapes match is copied
+    # (e.g. a reject model starts from a regression member's convolutions; only the head is new).
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
         if self.flavour not in (0, 1, 2, 3):
             raise ValueError(f"flavour must be 0–3, not {self.flavour}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}")
         if self.batch_size < 1 or self.epochs < 0 or self.keep_checkpoints < 1:
             raise ValueError("batch_size and keep_checkpoints must be ≥ 1 and epochs ≥ 0")
         self.input_shape = tuple(self.input_shape)  # type: ignore[assignment]
@@ -170,10 +179,30 @@ def _restore_seed_generators(model: keras.Model, states: Sequence[Sequence[int]]
         variable.assign(np.asarray(value, dtype=np.asarray(variable).dtype))
 
 
+def copy_matching_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copy every layer's weights from ``source`` into the same-named ``target`` layer when all shapes match;
+    returns the names copied."""
+    copied = []
+    for layer in target.layers:
+        try:
+            origin = source.get_layer(layer.name)
+        except ValueError:
+            continue
+        weights = origin.get_weights()
+        if weights and [w.shape for w in weights] == [tuple(v.shape) for v in layer.weights]:
+            layer.set_weights(weights)
+            copied.append(layer.name)
+    return copied
+
+
 def _compile(model: keras.Model, config: TrainConfig) -> None:
     import keras
 
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
+    if config.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, config.epochs * config.steps),
+                                                      alpha=config.min_lr_fraction)
+    optimizer = keras.optimizers.Adam(learning_rate=rate)
     if config.kind == "regression":
         model.compile(optimizer=optimizer, loss="mse", metrics=["mae"])
     else:
@@ -198,10 +227,15 @@ def _device() -> str:
 
 def _check_resumable(saved: Mapping[str, Any], config: TrainConfig) -> None:
     current = config.to_json()
-    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+    # A cosine schedule's length is epochs × steps and is saved with the optimizer: other epochs, other run.
+    resumable = RESUMABLE_CHANGES - {"epochs"} if config.lr_schedule == "cosine" else RESUMABLE_CHANGES
+    changed = sorted(k for k in current if k not in resumable and saved.get(k, _DEFAULTS.get(k)) != current[k])
     if changed:
         raise ValueError(f"{config.output} holds a run with other settings ({', '.join(changed)}); "
                          "use another output_dir or delete it.")
+
+
+_DEFAULTS = TrainConfig().to_json()  # for state files written before a setting existed
 
 
 def update_early_stopping(state: dict[str, Any], val_loss: float, *, epoch: int, patience: int) -> bool:
@@ -254,6 +288,8 @@ def train(config: TrainConfig, train_arrays: ImageSet | Mapping[str, np.ndarray]
     else:
         keras.utils.set_random_seed(config.seed)  # initial weights and dropout seeds
         model = build_model(config.architecture, binary=config.kind == "reject", input_shape=config.input_shape)
+        if config.init_weights:
+            copy_matching_weights(keras.saving.load_model(config.init_weights, compile=False), model)
         _compile(model, config)
         state = {"epoch": 0, "checkpoint": None, "history": {}, "best_val_loss": math.inf, "best_epoch": 0,
                  "bad_epochs": 0, "stopped_early": False, "seconds": 0.0, "rng": []}

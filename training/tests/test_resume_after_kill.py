@@ -69,7 +69,7 @@ def test_killed_worker_resumes_from_checkpoint(celery_worker_process, tmp_path) 
 
     # Nothing lost: the same member trained without interruption, in this process, ends identical.
     rows = load_snapshot(snapshot_folder(snapshot=snapshot))
-    plan = MemberPlan(**{k: run.config[k] for k in MemberPlan.__dataclass_fields__})
+    plan = MemberPlan.from_json(run.config)
     straight = train_member(rows, plan, output_dir=tmp_path / "straight", snapshot_seed=2026)
     assert straight.history["loss"] == pytest.approx(run.history["loss"], rel=1e-5)
     import keras

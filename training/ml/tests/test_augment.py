@@ -105,6 +105,14 @@ def test_balanced_indices_equalise_bins_and_classes() -> None:
     assert np.bincount(classes[chosen]).tolist() == [100, 100]
 
 
+def test_reject_sampling_gives_every_reason_an_equal_share_of_the_rejected_half() -> None:
+    # 0 = accepted; 1 = face-on (common), 2–3 = rare reasons.
+    reasons = np.array([0] * 500 + [1] * 300 + [2] * 20 + [3] * 10)
+    chosen = balanced_indices(reasons, n=600, seed=2, epoch=0, kind="reject")
+    assert np.bincount(reasons[chosen]).tolist() == [300, 100, 100, 100]
+    assert encode_labels(reasons, "reject").tolist() == [0] * 500 + [1] * 330
+
+
 def test_inclination_bins_follow_the_original_edges() -> None:
     assert inclination_bins(np.array([45, 50, 50.01, 55, 85, 85.5, 90, 30, 95])).tolist() == [0, 0, 1, 1, 7, 8, 8, 0, 8]
 

@@ -68,3 +68,22 @@ def test_a_single_member_ensemble_predicts(tmp_path) -> None:
     predictions = ensemble.predict(images)
     assert len(predictions) == 3
     assert all(45.0 <= p.inclination_median <= 90.0 and p.inclination_stdev == 0.0 for p in predictions)
+
+
+def test_aligned_views_keep_the_major_axis_horizontal_and_cannot_be_overridden(tmp_path) -> None:
+    import json
+
+    from training.ml.ensemble import MANIFEST_NAME
+
+    assert all(turns % 2 == 0 for turns, _ in TTA_VIEWS["aligned"]) and len(set(TTA_VIEWS["aligned"])) == 4
+    write_tiny_ensemble(tmp_path, families=1, flavours=2)
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps({**manifest, "tta": "aligned"}))
+    # Networks trained on near-horizontal major axes never get a quarter-turned view, whatever is asked.
+    assert FusedEnsemble(tmp_path, tta="8").tta == "aligned"
+    assert FusedEnsemble(tmp_path, tta="2").tta == "2"
+    image = random_galaxy_images(1, seed=3)
+    flipped = np.ascontiguousarray(image[:, ::-1, ::-1])  # 180° turn: still aligned, same answer
+    ensemble = FusedEnsemble(tmp_path)
+    assert ensemble.predict(image)[0].inclination_median == pytest.approx(
+        ensemble.predict(flipped)[0].inclination_median, abs=1e-3)

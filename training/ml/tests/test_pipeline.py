@@ -6,7 +6,8 @@ from training.ml.pipeline import PROFILES, build_ensemble
 
 
 def test_tiny_profile_builds_a_servable_evaluated_ensemble(tmp_path) -> None:
-    manifest = build_ensemble(PROFILES["tiny"], tmp_path / "ens", version="tiny-test", workers=1, log=lambda _: None)
+    lines: list[str] = []
+    manifest = build_ensemble(PROFILES["tiny"], tmp_path / "ens", version="tiny-test", workers=1, log=lines.append)
     assert [m.name for m in manifest.members] == ["compact", "compact1", "compact-binary"]
     written = json.loads((tmp_path / "ens" / "manifest.json").read_text())
     metrics = written["metrics"]
@@ -18,3 +19,12 @@ def test_tiny_profile_builds_a_servable_evaluated_ensemble(tmp_path) -> None:
     assert (tmp_path / "ens" / "plots" / "ensemble_scatter.png").exists()
     ensemble = FusedEnsemble(tmp_path / "ens")
     assert ensemble.version == "tiny-test" and len(ensemble.manifest.regression) == 2
+
+    # The reject model started from the flavour-0 network and trained on the extra reject-rich galaxies too.
+    reject_run = json.loads((tmp_path / "ens" / "runs" / "compact-binary" / "state.json").read_text())["config"]
+    assert reject_run["init_weights"] == str(tmp_path / "ens" / "compact.keras")
+    assert reject_run["augment"] == {"rotation_max_deg": 25.0, "inverted_fraction_of_grey": 0.0}
+    assert any("8 reject-rich galaxies" in line for line in lines)
+    assert any("training compact-binary on" in line for line in lines)
+    regression_run = json.loads((tmp_path / "ens" / "runs" / "compact" / "state.json").read_text())["config"]
+    assert regression_run["lr_schedule"] == "cosine" and regression_run["augment"] == {"rotation_max_deg": 25.0}

@@ -172,3 +172,51 @@ def test_flavour_splits_are_disjoint_from_test_and_the_right_sizes() -> None:
     again = flavour_splits(np.repeat(ids, 4), seed=5)
     assert all(np.array_equal(splits[k], again[k]) for k in splits)
     assert not np.array_equal(flavour_splits(ids, seed=6)["test"], splits["test"])
+
+
+def test_a_cosine_schedule_decays_and_resumes_bit_identically(tmp_path: Path) -> None:
+    data = tiny_images(), tiny_images(6, seed=1)
+    cosine = dict(lr_schedule="cosine", learning_rate=2e-3, min_lr_fraction=0.1)
+    straight = train(make_config(tmp_path / "straight", 2, **cosine), *data)
+
+    def crash_in_epoch_2(p: Progress) -> None:
+        if p.epoch == 2 and p.step == 1:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(make_config(tmp_path / "resumed", 2, **cosine), *data, progress_callback=crash_in_epoch_2)
+    resumed = train(make_config(tmp_path / "resumed", 2, **cosine), *data)
+    assert_identical(full_state(straight.model), full_state(resumed.model))
+    # 2 epochs × 2 steps: the rate after the last step is the schedule's floor, not the starting rate.
+    optimizer = straight.model.optimizer
+    assert float(np.asarray(optimizer.learning_rate)) == pytest.approx(2e-4, rel=1e-5)
+    # The schedule's length is part of the run: a cosine run cannot be stretched to more epochs.
+    with pytest.raises(ValueError, match="epochs"):
+        train(make_config(tmp_path / "resumed", 3, **cosine), *data)
+
+
+def test_unknown_schedules_are_refused() -> None:
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
+
+
+def test_a_reject_model_can_start_from_a_regression_network(tmp_path: Path) -> None:
+    from training.ml.architectures import build_model
+    from training.ml.trainer import copy_matching_weights
+
+    regression = build_model("compact", input_shape=SHAPE)
+    reject = build_model("compact", binary=True, input_shape=SHAPE)
+    copied = copy_matching_weights(regression, reject)
+    assert "stem" in copied and "sep3b" in copied and "fc_out_class" not in copied
+    assert "fc" not in copied  # the binary head pools twice as many features: other shape, left fresh
+    np.testing.assert_array_equal(reject.get_layer("stem").get_weights()[0], regression.get_layer("stem").get_weights()[0])
+
+    regression.save(tmp_path / "regression.keras")
+    images = tiny_images(12)
+    images.labels = np.array([0, 1, 2, 3] * 3, dtype=float)  # reason codes: every k ≥ 1 is "rejected"
+    # Zero epochs: the network as it starts, which must carry the regression network's convolutions.
+    start = train(make_config(tmp_path / "reject", 0, kind="reject", architecture="compact",
+                              init_weights=str(tmp_path / "regression.keras")), images, images)
+    assert start.model.output_shape == (None, 2)
+    for name in ("stem", "sep2a", "bn3"):
+        for a, b in zip(start.model.get_layer(name).get_weights(), regression.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
