@@ -12,6 +12,7 @@ Builds an ensemble with a pipeline profile (or reads one already built) and prin
 
     .venv/bin/python -m benchmarks.ensemble_accuracy --profile quick --out var/bench/quick
     .venv/bin/python -m benchmarks.ensemble_accuracy --manifest var/bench/quick/manifest.json
+    .venv/bin/python -m benchmarks.ensemble_accuracy --profile quick --out var/bench/quick --evaluate-only
 """
 from __future__ import annotations
 
@@ -59,6 +60,15 @@ def report(metrics: dict[str, Any]) -> list[str]:
         f"| {_verdict(reject['recall'] >= TARGET['reject_recall'])} |",
         f"| reject precision / ROC AUC | {reject['precision']:.3f} / {reject['roc_auc']:.3f} | | | |",
     ]
+    alarm = metrics.get("alarm")
+    if alarm and "test_flagged_fraction" in alarm:
+        lines.append(f"| disagreement alarm (stdev > {alarm['threshold_deg']:.2f}°): test images flagged / "
+                     f"errors > 5° caught | {alarm['test_flagged_fraction']:.1%} / "
+                     f"{alarm['test_large_errors_caught_fraction']:.0%} | | | |")
+    by_reason = {k: v for k, v in metrics["reject"]["ensemble"].items() if k != "all"}
+    if by_reason:
+        lines.append("| reject recall per reason | " + ", ".join(f"{k} {v['recall']:.2f}" for k, v in sorted(by_reason.items()))
+                     + " | | | |")
     if robust:
         rob, rob_axial = robust["ensemble_median"].get("all", robust["ensemble_median"]), robust.get("axial_ratio_baseline_r", {})
         lines.append(f"| robustness set: ensemble RMS / MAE | {rob['rms']:.2f}° / {rob['mae']:.2f}° | | | |")
@@ -79,11 +89,16 @@ def main() -> None:
     source.add_argument("--manifest", type=Path, help="report an ensemble already built")
     parser.add_argument("--out", type=Path, default=Path("var/bench/ensemble"), help="folder for --profile")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="with --profile: evaluate the ensemble already in --out again, without training")
     args = parser.parse_args()
     if args.profile:
-        from training.ml.pipeline import PROFILES, build_ensemble
+        from training.ml.pipeline import PROFILES, build_ensemble, evaluate_built
 
-        manifest = build_ensemble(PROFILES[args.profile], args.out, workers=args.workers)
+        if args.evaluate_only:
+            manifest = evaluate_built(PROFILES[args.profile], args.out, workers=args.workers)
+        else:
+            manifest = build_ensemble(PROFILES[args.profile], args.out, workers=args.workers)
         metrics = manifest.metrics
     else:
         metrics = json.loads(args.manifest.read_text())["metrics"]

@@ -104,14 +104,39 @@ def ensemble_combine(member_predictions: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def choose_alarm_threshold(
-    stdev: np.ndarray, abs_error: np.ndarray, *, large_error_deg: float = 6.0, max_flag_fraction: float = 0.1
+    stdev: np.ndarray, abs_error: np.ndarray, *, large_error_deg: float = 6.0, min_caught_fraction: float = 2 / 3,
+    max_flag_fraction: float = 0.1,
 ) -> dict[str, float]:
-    """The disagreement threshold (ensemble stdev) that flags at most ``max_flag_fraction`` of images while
-    catching as many large errors as possible. Returns the threshold and what it achieves."""
+    """The disagreement threshold (ensemble stdev) that flags as few images as it can while catching at least
+    ``min_caught_fraction`` of the large errors (|error| > ``large_error_deg``), never flagging more than
+    ``max_flag_fraction``. Returns the threshold and what it achieves on these images."""
     stdev, abs_error = np.asarray(stdev, float), np.asarray(abs_error, float)
-    threshold = float(np.quantile(stdev, 1.0 - max_flag_fraction)) if stdev.size else 0.0
-    flagged = stdev > threshold
     large = abs_error > large_error_deg
+    if not stdev.size:
+        threshold = 0.0
+    else:
+        order = np.argsort(-stdev, kind="stable")
+        ranked = stdev[order]
+        cap = int(np.floor(max_flag_fraction * stdev.size))
+        if large.any():
+            caught = np.cumsum(large[order]) / large.sum()  # caught[k - 1]: share caught by the top k
+            enough = np.flatnonzero(caught >= min_caught_fraction - 1e-12)
+            wanted = int(enough[0]) + 1 if enough.size else stdev.size
+        else:
+            wanted = cap
+        flag = min(wanted, cap)
+        if 0 < flag < stdev.size and ranked[flag] == ranked[flag - 1]:
+            # A tie across the boundary: flag the whole tied group if the cap allows, else none of it.
+            end = int(np.searchsorted(-ranked, -ranked[flag - 1], side="right"))
+            flag = end if end <= cap else int(np.searchsorted(-ranked, -ranked[flag - 1], side="left"))
+        # "stdev > threshold" flags exactly the top ``flag`` images.
+        if flag == 0:
+            threshold = float(ranked[0])
+        elif flag < stdev.size:
+            threshold = float(ranked[flag])
+        else:
+            threshold = float(np.nextafter(ranked[-1], -np.inf))
+    flagged = stdev > threshold
     return {
         "threshold_deg": threshold,
         "flagged_fraction": float(flagged.mean()) if stdev.size else 0.0,

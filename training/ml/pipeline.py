@@ -9,7 +9,8 @@ Profiles:
 - ``full``: the original 12 + 3 ensemble (model4/5/6 × flavours 0–3, plus model4/5/6 binary) on a large
   synthetic set; runs on CPU, a GPU is recommended.
 
-Run: ``python -m training.ml.pipeline quick --out var/model_store/ensembles/quick-<date>``
+Run: ``python -m training.ml.pipeline quick --out var/model_store/ensembles/quick-<date>`` (add ``--evaluate-only``
+to evaluate a folder built with that profile again, on the same regenerated galaxies).
 """
 from __future__ import annotations
 
@@ -118,12 +119,7 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
 
     generation_seconds = time.perf_counter() - started
 
-    splits = flavour_splits(np.arange(len(galaxies)), seed=profile.seed)
-    test_ids = splits["test"]
-    # Validation comes out of the training set (by galaxy), for early stopping and the bias fit.
-    rng = np.random.default_rng(profile.seed + 1)
-    train_pool = splits["flavour0"]
-    val_ids = np.sort(rng.choice(train_pool, size=max(4, len(train_pool) // 10), replace=False))
+    splits, test_ids, val_ids = _splits(profile, len(galaxies))
     accepted_mask = rejected == 0
 
     def subset(ids: np.ndarray, *, kind: str) -> ImageSet:
@@ -177,24 +173,62 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
                                 created=datetime.now(timezone.utc).isoformat())
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     log(f"[{version}] evaluating on {len(test_ids)} test galaxies")
-    from .evaluate_ensemble import evaluate_ensemble
-
-    metrics = evaluate_ensemble(
-        out, test=(galaxies, test_ids), validation=(galaxies, val_ids),
-        robustness=list(generate(robustness_config(reject_fraction=profile.reject_fraction), profile.n_robustness,
-                                 seed=profile.seed + 99, workers=workers)) if profile.n_robustness else None,
-        log=log,
-    )
+    metrics = _evaluate(profile, out, galaxies, test_ids, val_ids, workers=workers, log=log)
     metrics["timings"] = {"generation_s": generation_seconds, "training_s": timings,
                           "total_s": time.perf_counter() - started}
+    manifest = _write_evaluated(out, manifest, metrics)
+    log(f"[{version}] done in {metrics['timings']['total_s'] / 60:.1f} min: "
+        f"test RMS {metrics['test']['ensemble_median']['all']['rms']:.2f}°, "
+        f"MAE {metrics['test']['ensemble_median']['all']['mae']:.2f}°")
+    return manifest
+
+
+def evaluate_built(profile: Profile, out: Path, *, workers: int = 2, log: Callable[[str], None] = print) -> EnsembleManifest:
+    """Evaluate an ensemble folder that ``build_ensemble(profile, out)`` wrote, again, on the very same test,
+    validation and robustness galaxies (regenerated from the profile's seeds), e.g. after the evaluation
+    changed. The training timings are kept; metrics, bias fits and the alarm threshold are replaced."""
+    manifest = EnsembleManifest.load(out)
+    # Evaluate the networks as trained, as build_ensemble did: stored bias fits would otherwise be applied
+    # to the predictions and then fitted again on top of themselves.
+    manifest = _with_bias(manifest, {})
+    (out / MANIFEST_NAME).write_text(manifest.to_json())
+    log(f"[{manifest.version}] regenerating {profile.n_galaxies} synthetic galaxies")
+    galaxies = list(generate(GeneratorConfig(reject_fraction=profile.reject_fraction), profile.n_galaxies,
+                             seed=profile.seed, workers=workers))
+    _, test_ids, val_ids = _splits(profile, len(galaxies))
+    log(f"[{manifest.version}] evaluating on {len(test_ids)} test galaxies")
+    metrics = _evaluate(profile, out, galaxies, test_ids, val_ids, workers=workers, log=log)
+    metrics["timings"] = manifest.metrics.get("timings", {})
+    return _write_evaluated(out, manifest, metrics)
+
+
+def _splits(profile: Profile, n_galaxies: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The flavour splits, the test ids and the validation ids (taken out of the training set, by galaxy,
+    for early stopping, the bias fits and the alarm)."""
+    splits = flavour_splits(np.arange(n_galaxies), seed=profile.seed)
+    rng = np.random.default_rng(profile.seed + 1)
+    train_pool = splits["flavour0"]
+    val_ids = np.sort(rng.choice(train_pool, size=max(4, len(train_pool) // 10), replace=False))
+    return splits, splits["test"], val_ids
+
+
+def _evaluate(profile: Profile, out: Path, galaxies: list, test_ids: np.ndarray, val_ids: np.ndarray, *,
+              workers: int, log: Callable[[str], None]) -> dict[str, Any]:
+    from .evaluate_ensemble import evaluate_ensemble
+
+    robustness = list(generate(robustness_config(reject_fraction=profile.reject_fraction), profile.n_robustness,
+                               seed=profile.seed + 99, workers=workers)) if profile.n_robustness else None
+    metrics = evaluate_ensemble(out, test=(galaxies, test_ids), validation=(galaxies, val_ids),
+                                robustness=robustness, log=log)
     metrics["profile"] = asdict(profile)
+    return metrics
+
+
+def _write_evaluated(out: Path, manifest: EnsembleManifest, metrics: dict[str, Any]) -> EnsembleManifest:
     manifest = EnsembleManifest.from_dict({**json.loads(manifest.to_json()), "metrics": metrics,
                                            "alarm_stdev_deg": metrics["alarm"]["threshold_deg"]})
     manifest = _with_bias(manifest, metrics)
     (out / MANIFEST_NAME).write_text(manifest.to_json())
-    log(f"[{version}] done in {metrics['timings']['total_s'] / 60:.1f} min: "
-        f"test RMS {metrics['test']['ensemble_median']['all']['rms']:.2f}°, "
-        f"MAE {metrics['test']['ensemble_median']['all']['mae']:.2f}°")
     return manifest
 
 
@@ -222,8 +256,13 @@ def main() -> None:
     parser.add_argument("profile", choices=sorted(PROFILES))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="evaluate the ensemble already in --out again (same galaxies), without training")
     args = parser.parse_args()
-    build_ensemble(PROFILES[args.profile], args.out, workers=args.workers)
+    if args.evaluate_only:
+        evaluate_built(PROFILES[args.profile], args.out, workers=args.workers)
+    else:
+        build_ensemble(PROFILES[args.profile], args.out, workers=args.workers)
 
 
 if __name__ == "__main__":

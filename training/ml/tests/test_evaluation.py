@@ -40,9 +40,25 @@ def test_alarm_threshold_catches_large_errors() -> None:
     stdev = rng.uniform(0, 2, 1000)
     errors = rng.normal(0, 1.5, 1000)
     stdev[:50], errors[:50] = 6.0, 12.0  # the models disagree exactly where they are badly wrong
-    alarm = ev.choose_alarm_threshold(stdev, np.abs(errors), max_flag_fraction=0.06)
-    assert alarm["large_errors_caught_fraction"] > 0.9 and alarm["flagged_fraction"] <= 0.06
+    alarm = ev.choose_alarm_threshold(stdev, np.abs(errors), min_caught_fraction=0.9, max_flag_fraction=0.06)
+    assert alarm["large_errors_caught_fraction"] >= 0.9 and alarm["flagged_fraction"] <= 0.06
     assert alarm["rms_flagged"] > alarm["rms_unflagged"]
+    # It flags no more than it needs: the 50 disagreeing images hold every large error.
+    assert alarm["flagged_fraction"] <= 0.05
+
+
+def test_alarm_threshold_flags_the_fewest_images_that_hold_most_large_errors() -> None:
+    stdev = np.arange(100, dtype=float)[::-1]  # image k has the k-th largest disagreement
+    errors = np.zeros(100)
+    errors[[0, 2, 5, 40, 90, 95]] = 10.0  # six large errors
+    alarm = ev.choose_alarm_threshold(stdev, errors, min_caught_fraction=2 / 3, max_flag_fraction=0.5)
+    assert alarm["flagged_fraction"] == pytest.approx(0.41) and alarm["large_errors_caught_fraction"] == pytest.approx(4 / 6)
+    capped = ev.choose_alarm_threshold(stdev, errors, min_caught_fraction=2 / 3, max_flag_fraction=0.1)
+    assert capped["flagged_fraction"] == pytest.approx(0.1) and capped["large_errors_caught_fraction"] == pytest.approx(0.5)
+    calm = ev.choose_alarm_threshold(stdev, np.zeros(100), max_flag_fraction=0.1)
+    assert calm["flagged_fraction"] == pytest.approx(0.1) and calm["large_errors_caught_fraction"] == 1.0
+    everything = ev.choose_alarm_threshold(stdev, errors, min_caught_fraction=1.0, max_flag_fraction=1.0)
+    assert everything["flagged_fraction"] == pytest.approx(0.96) and everything["large_errors_caught_fraction"] == 1.0
 
 
 def test_reject_metrics_and_roc() -> None:

@@ -2,7 +2,7 @@
 import json
 
 from training.ml.ensemble import FusedEnsemble
-from training.ml.pipeline import PROFILES, build_ensemble
+from training.ml.pipeline import PROFILES, build_ensemble, evaluate_built
 
 
 def test_tiny_profile_builds_a_servable_evaluated_ensemble(tmp_path) -> None:
@@ -28,3 +28,9 @@ def test_tiny_profile_builds_a_servable_evaluated_ensemble(tmp_path) -> None:
     assert any("training compact-binary on" in line for line in lines)
     regression_run = json.loads((tmp_path / "ens" / "runs" / "compact" / "state.json").read_text())["config"]
     assert regression_run["lr_schedule"] == "cosine" and regression_run["augment"] == {"rotation_max_deg": 25.0}
+
+    # Evaluating the folder again regenerates the same galaxies: the same figures, the timings kept.
+    again = evaluate_built(PROFILES["tiny"], tmp_path / "ens", workers=1, log=lambda _: None)
+    assert again.metrics["test"]["ensemble_median"]["all"]["rms"] == metrics["test"]["ensemble_median"]["all"]["rms"]
+    assert again.metrics["test"]["n_images"] == metrics["test"]["n_images"]
+    assert again.metrics["timings"] == metrics["timings"] and again.version == "tiny-test"
