@@ -1,4 +1,4 @@
-"""Build an ensemble on synthetic galaxies with a profile (quick/full), register it, and optionally promote it."""
+"""Build an ensemble on synthetic galaxies with a profile (quick, long or full), register it, and optionally promote it."""
 from datetime import datetime, timezone
 from pathlib import Path
 
