@@ -77,19 +77,27 @@ def plan_members(*, profile: str = "quick", architectures: Sequence[str] | None 
         if value is not None and value < 1:
             raise ValueError(f"{label} must be at least 1.")
     batch = batch_size or base.batch_size
-    schedule = {"lr_schedule": base.lr_schedule, "learning_rate": base.learning_rate, "patience": base.patience}
+    profile_families = set(base.families) | set(base.reject_families)
+
+    def schedule(family: str) -> dict[str, Any]:
+        # The profile's rate was measured for its own networks (compact: 4e-3); another architecture chosen
+        # on the staff page gets the original's 1e-3 rather than an untested rate.
+        rate = base.learning_rate if family in profile_families else 1e-3
+        return {"lr_schedule": base.lr_schedule, "learning_rate": rate, "patience": base.patience}
+
     plans = []
     for group, family in enumerate(families):
         for flavour in chosen_flavours:
             plans.append(MemberPlan(name=member_name(family, flavour), architecture=family, kind="regression",
                                     flavour=flavour, group=group, epochs=epochs or base.epochs, batch_size=batch,
                                     seed=seed + 10 * group + flavour, images_per_epoch=base.images_per_epoch,
-                                    steps_per_epoch=steps_per_epoch, augment=dict(base.augment), **schedule))
+                                    steps_per_epoch=steps_per_epoch, augment=dict(base.augment), **schedule(family)))
     for group, family in enumerate(rejects):
         plans.append(MemberPlan(name=member_name(family, 0, reject=True), architecture=family, kind="reject",
                                 flavour=0, group=group, epochs=reject_epochs or epochs or base.reject_epochs,
                                 batch_size=batch, seed=seed + 500 + group, images_per_epoch=base.images_per_epoch,
-                                steps_per_epoch=steps_per_epoch, augment=dict(base.reject_augment), **schedule))
+                                steps_per_epoch=steps_per_epoch, augment=dict(base.reject_augment),
+                                **schedule(family)))
     if len(plans) < 2:
         # The ensemble's spread steers labeling and its alarm; one network has none.
         raise ValueError("An ensemble needs at least two networks: add a flavour or a reject model.")
