@@ -107,9 +107,9 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
     galaxies = list(generate(GeneratorConfig(reject_fraction=profile.reject_fraction), profile.n_galaxies,
                              seed=profile.seed, workers=workers))
     inclination = np.array([g.truth["inclination"] for g in galaxies])
-    rejected = np.array([0 if g.truth["accepted"] else 1 for g in galaxies])
     # Reject-model labels: 0 = accepted, k = REJECT_REASONS[k - 1] (training balances the reasons).
     reject_codes = np.array([_reject_code(g) for g in galaxies])
+    rejected = (reject_codes > 0).astype(int)
     reject_extra: list = []
     if profile.reject_extra_galaxies and profile.reject_families:
         log(f"[{version}] generating {profile.reject_extra_galaxies} reject-rich galaxies for the reject models")
@@ -154,12 +154,9 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
                              seed=profile.seed + 500 + group, output_dir=str(out / "runs" / name),
                              init_weights=str(start) if profile.reject_from_regression and start.exists() else None,
                              augment=dict(profile.reject_augment), val_modes=("colour", "r"), **_schedule(profile))
-        n_rejects = int(rejected[train_ids].sum() + (extra_codes > 0).sum())
-        log(f"[{version}] training {name} on {len(train_ids) + len(reject_extra)} galaxies ({n_rejects} rejects)")
-        train_set = subset(train_ids, kind="reject")
-        if reject_extra:
-            train_set = images_from_galaxies([galaxies[k] for k in train_ids] + reject_extra,
-                                             labels=np.concatenate([reject_codes[train_ids], extra_codes]))
+        reject_labels = np.concatenate([reject_codes[train_ids], extra_codes])
+        log(f"[{version}] training {name} on {len(reject_labels)} galaxies ({int((reject_labels > 0).sum())} rejects)")
+        train_set = images_from_galaxies([galaxies[k] for k in train_ids] + reject_extra, labels=reject_labels)
         t0 = time.perf_counter()
         result = train(config, train_set, subset(val_ids, kind="reject"),
                        progress=(lambda p, n=name: progress(n, p)) if progress else None)
