@@ -12,7 +12,8 @@ Model input (``prepare_model_input``) reproduces what the astronomer page shows:
 into a square (CSS ``object-fit: contain``), rotated clockwise about its centre and zoomed by ``scale``
 (CSS ``rotate() scale()``), then resized to 128 × 128 with a Lanczos filter. Nothing is ever stretched,
 so the axial ratio that carries the inclination is preserved. Black-on-white images are turned
-white-on-black first, so padding and rotation corners are filled with the sky level.
+white-on-black first, so padding and rotation corners are filled with the sky level. Given a ``centre``
+(a measured galaxy centre), the same field is cut about that point instead of the image's centre.
 """
 from __future__ import annotations
 
@@ -392,15 +393,18 @@ def resize(image: np.ndarray, size: int = MODEL_SIZE) -> np.ndarray:
     return np.asarray(resized)
 
 
-def _view(image: np.ndarray, *, angle_deg: float, window: float, out_side: int, fill: Fill) -> np.ndarray:
-    """One bicubic resampling: the square ``window`` about the centre, turned clockwise by ``angle_deg``,
-    drawn on an ``out_side`` canvas (coordinates as Pillow's: the centre of an n-pixel axis is n / 2)."""
+def _view(image: np.ndarray, *, angle_deg: float, window: float, out_side: int, fill: Fill,
+          about: tuple[float, float] | None = None) -> np.ndarray:
+    """One bicubic resampling: the square ``window`` about the centre (or the point ``about``, x and y in
+    Pillow's coordinates: the centre of an n-pixel axis is n / 2), turned clockwise by ``angle_deg``, drawn
+    on an ``out_side`` canvas."""
     h, w = image.shape[:2]
+    cx, cy = about if about is not None else (w / 2, h / 2)
     k = window / out_side
     t = math.radians(angle_deg)
     a, b, d, e = k * math.cos(t), k * math.sin(t), -k * math.sin(t), k * math.cos(t)
     centre = out_side / 2
-    coefficients = (a, b, w / 2 - (a + b) * centre, d, e, h / 2 - (d + e) * centre)
+    coefficients = (a, b, cx - (a + b) * centre, d, e, cy - (d + e) * centre)
     pil = Image.fromarray(np.ascontiguousarray(image))
     viewed = pil.transform((out_side, out_side), Image.Transform.AFFINE, coefficients,
                            resample=Image.Resampling.BICUBIC, fillcolor=_fill_for(image, fill))
@@ -408,7 +412,8 @@ def _view(image: np.ndarray, *, angle_deg: float, window: float, out_side: int, 
 
 
 def prepare_model_input(
-    image: np.ndarray, *, angle_deg: float = 0.0, scale: float = 1.0, size: int = MODEL_SIZE
+    image: np.ndarray, *, angle_deg: float = 0.0, scale: float = 1.0, size: int = MODEL_SIZE,
+    centre: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """The one path from any image to the networks' input: uint8 (size, size, 3), white-on-black.
 
@@ -418,6 +423,11 @@ def prepare_model_input(
     affine resampling at twice the output resolution, so nothing is interpolated twice and a
     2048-pixel cut-out is not rotated at full size. Padding to a square first makes the result what the
     page's square viewer shows, and a 45° turn does not shrink the galaxy.
+
+    ``centre``: (x, y) in the input's pixels (x right, y down, pixel (0, 0)'s centre at (0, 0)), e.g. a
+    measured galaxy centre (``training.ml.orientation``). The field is the same size as without it, but
+    centred there, so turning a galaxy about its own centre gives the same view whatever the input's
+    orientation; sky fills what lies outside the input.
     """
     if not math.isfinite(angle_deg):
         raise ValueError("angle must be a finite number of degrees")
@@ -425,6 +435,8 @@ def prepare_model_input(
         raise ValueError("scale must be a positive number")
     rgb, _ = normalise_inversion(to_display_rgb(image))
     fill = sky_level(rgb)
+    if centre is not None:
+        return _centred_model_input(rgb, fill=fill, angle_deg=angle_deg, scale=scale, size=size, centre=centre)
     square = pad_to_square(rgb, fill=fill)
     window = square.shape[0] / scale  # the viewer's field of view, in input pixels
     work = 2 * size
@@ -439,6 +451,43 @@ def prepare_model_input(
         square = resize(square, max(1, round(before * work / window)))
         window *= square.shape[0] / before
     viewed = _view(square, angle_deg=angle_deg, window=window, out_side=work, fill=fill)
+    return np.ascontiguousarray(resize(viewed, size))
+
+
+def _crop_at(image: np.ndarray, top: int, left: int, side: int, *, fill: Fill) -> np.ndarray:
+    """The ``side`` × ``side`` block whose top-left pixel is (``top``, ``left``), sky where it leaves the image."""
+    h, w = image.shape[:2]
+    out = np.empty((side, side) + image.shape[2:], dtype=image.dtype)
+    out[...] = np.asarray(_fill_for(image, fill), dtype=image.dtype)
+    src_top, src_left = max(top, 0), max(left, 0)
+    src_bottom, src_right = min(top + side, h), min(left + side, w)
+    if src_bottom > src_top and src_right > src_left:
+        out[src_top - top: src_bottom - top, src_left - left: src_right - left] = \
+            image[src_top:src_bottom, src_left:src_right]
+    return out
+
+
+def _centred_model_input(rgb: np.ndarray, *, fill: Fill, angle_deg: float, scale: float, size: int,
+                         centre: tuple[float, float]) -> np.ndarray:
+    """``prepare_model_input`` about a given point: the field is the padded square's side / ``scale``."""
+    cx, cy = (float(v) for v in centre)
+    if not (math.isfinite(cx) and math.isfinite(cy)):
+        raise ValueError("centre must be finite pixel coordinates")
+    window = max(rgb.shape[:2]) / scale
+    work = 2 * size
+    # Only the window's circumscribed circle can reach the output: cut a block about the centre.
+    side = math.ceil(window * math.sqrt(2)) + 4
+    top, left = round(cy + 0.5 - side / 2), round(cx + 0.5 - side / 2)
+    block = _crop_at(rgb, top, left, side, fill=fill)
+    about = (cx + 0.5 - left, cy + 0.5 - top)  # Pillow coordinates in the block
+    if window > work:
+        # Shrink with an antialiasing filter first so the affine step never undersamples.
+        before = block.shape[0]
+        block = resize(block, max(1, round(before * work / window)))
+        factor = block.shape[0] / before
+        window *= factor
+        about = (about[0] * factor, about[1] * factor)
+    viewed = _view(block, angle_deg=angle_deg, window=window, out_side=work, fill=fill, about=about)
     return np.ascontiguousarray(resize(viewed, size))
 
 
