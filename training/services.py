@@ -708,3 +708,56 @@ def ensemble_import_archive(*, path: Path) -> Ensemble:
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return ensemble_register(folder=target)
+
+
+# --------------------------------------------------------------------------------------------------
+# The ensemble shipped in the repository (models/), installed on first run
+# --------------------------------------------------------------------------------------------------
+
+SHIPPED_MANIFEST = "manifest.json"
+
+
+def _sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_manifest(*, models_dir: Path) -> dict[str, Any] | None:
+    """``models/manifest.json`` (keys ``archive``, ``sha256``, ``version``), or None when nothing is shipped."""
+    path = models_dir / SHIPPED_MANIFEST
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    missing = [key for key in ("archive", "sha256", "version") if not manifest.get(key)]
+    if missing:
+        raise RegistryError(f"{path} lacks {', '.join(missing)}.")
+    return manifest
+
+
+def ensemble_install_shipped(*, models_dir: Path, activate_if_none: bool = True) -> Ensemble | None:
+    """Import the archive shipped under ``models_dir`` (checksum verified) and make it active when no
+    ensemble is. Idempotent: an already registered version is not imported twice. Returns None when
+    nothing is shipped."""
+    manifest = shipped_manifest(models_dir=models_dir)
+    if manifest is None:
+        return None
+    archive = (models_dir / manifest["archive"]).resolve()
+    if models_dir.resolve() not in archive.parents or not archive.is_file():
+        raise RegistryError(f"The shipped archive {manifest['archive']!r} is not a file under {models_dir}.")
+    ensemble = Ensemble.objects.filter(version=manifest["version"]).first()
+    if ensemble is None:
+        actual = _sha256_of(archive)
+        if actual != manifest["sha256"]:
+            raise RegistryError(f"{archive.name}: sha256 {actual} does not match the manifest's {manifest['sha256']}.")
+        ensemble = ensemble_import_archive(path=archive)
+        if ensemble.version != manifest["version"]:
+            raise RegistryError(f"{archive.name} holds {ensemble.version}, the manifest says {manifest['version']}.")
+        logger.info("Installed the shipped ensemble %s", ensemble.version)
+    if activate_if_none and not Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).exists():
+        ensemble = ensemble_activate(ensemble=ensemble)
+    return ensemble
