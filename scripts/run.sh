@@ -7,6 +7,9 @@ PY=.venv/bin/python
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+# Plain http on this machine, and a key kept in var/, also when DATABASE_URL points at PostgreSQL (README).
+export INSECURE_HTTP=${INSECURE_HTTP:-1}
+export SECRET_KEY_FILE=${SECRET_KEY_FILE:-${VAR_DIR:-var}/secret_key}
 mkdir -p var/run var/log
 
 $PY manage.py migrate --noinput -v0
@@ -18,24 +21,36 @@ fi
 $PY manage.py load_demo_data
 $PY manage.py zoo_seed_demo
 $PY manage.py ensure_staff
+# The ensemble shipped under models/ (checksum verified) becomes active when none is: predictions at once.
+$PY manage.py install_shipped_ensemble || echo "The shipped ensemble could not be installed (see above); the worker will build one."
 
 WEBROOT_PATH=$($PY -c 'import os; r=os.environ.get("WEBROOT","/").strip("/"); print("/"+r+"/" if r else "/")')
 URL="http://$HOST:$PORT$WEBROOT_PATH"
 
-cleanup() { kill "${WORKER_PID:-}" "${WEB_PID:-}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+cleanup() {
+  kill "${WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 .venv/bin/celery -A inclinet_site worker -Q default,train,predict --concurrency 2 -n "inclinet@%h" \
   --loglevel INFO >var/log/worker.log 2>&1 &
 WORKER_PID=$!
+# Beat runs the scheduled jobs (calibration, orphan sweeps, consensus export, weekly retrain check).
+.venv/bin/celery -A inclinet_site beat --schedule var/run/celerybeat-schedule --pidfile "" \
+  --loglevel INFO >var/log/beat.log 2>&1 &
+BEAT_PID=$!
 .venv/bin/gunicorn inclinet_site.wsgi -b "$HOST:$PORT" --workers 2 --threads 4 --timeout 120 \
   --access-logfile var/log/access.log >var/log/web.log 2>&1 &
 WEB_PID=$!
 
 if [ "$($PY manage.py shell -c 'from training.models import Ensemble; print(Ensemble.objects.filter(status="active").exists())')" != "True" ]; then
-  # No model yet: the worker trains the quick-profile ensemble (about 15 min on 2 cores) and promotes it.
-  $PY manage.py shell -c 'from training.tasks import build_ensemble; build_ensemble.delay("quick")'
-  echo "No model ensemble yet: training the quick profile on the worker (see var/log/worker.log); prediction starts when it is promoted."
+  # Nothing shipped and no model yet: the worker trains the BUILD_PROFILE ensemble and promotes it.
+  PROFILE=${BUILD_PROFILE:-quick}
+  $PY manage.py shell -c "from training.tasks import build_ensemble; build_ensemble.delay('$PROFILE')"
+  echo "No model ensemble yet: building the $PROFILE profile on the worker (progress at ${URL}staff/training/); prediction starts when it is promoted."
 fi
 
 for _ in $(seq 1 60); do
@@ -44,4 +59,4 @@ for _ in $(seq 1 60); do
 done
 echo "IncliNET is running at $URL   (health: ${URL}healthz, API docs: ${URL}api/docs, admin: ${URL}admin/)"
 echo "Logs in var/log/. Press Ctrl-C to stop."
-wait -n "$WORKER_PID" "$WEB_PID"
+wait -n "$WORKER_PID" "$BEAT_PID" "$WEB_PID"
