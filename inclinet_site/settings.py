@@ -187,6 +187,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ALWAYS_EAGER = False
+# Time limits (s) of training.tasks.build_ensemble per profile, generous (several times the time measured on
+# 2 CPU cores): the soft limit is recorded as the build's failure; the hard one, 10 % (at least 5 min) later,
+# kills the pool child. Override one with TRAINING_BUILD_TIME_LIMIT_<PROFILE>_S (e.g. ..._QUICK_S=3600).
+TRAINING_BUILD_TIME_LIMITS_S = {
+    name: float(os.environ.get(f"TRAINING_BUILD_TIME_LIMIT_{name.upper().replace('-', '_')}_S", default))
+    for name, default in {"tiny": 900, "quick": 3 * 3600, "long": 8 * 3600, "full": 96 * 3600,
+                          "default": 12 * 3600}.items()
+}
 
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

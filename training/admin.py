@@ -17,8 +17,8 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
 
 @admin.register(RetrainJob)
 class RetrainJobAdmin(admin.ModelAdmin):
-    list_display = ("pk", "status", "snapshot", "ensemble", "queue", "promote", "created_at")
-    list_filter = ("status",)
+    list_display = ("pk", "kind", "status", "stage", "snapshot", "ensemble", "queue", "promote", "created_at")
+    list_filter = ("kind", "status")
 
 
 @admin.register(TrainingRun)

@@ -16,6 +16,9 @@ DEFAULTS: dict[str, Any] = {
     "RETRAIN_PROFILE": "quick",
     "SNAPSHOT_SHARD_ROWS": 2048,   # galaxies per .npz shard (about 200 MB uncompressed at 128 px)
     "PREDICT_BATCH": 64,
+    "BUILD_HEARTBEAT_S": 20.0,     # a running ensemble build renews its lease this often (also while generating)
+    "BUILD_WAIT_S": 30.0,          # a build that finds another one running retries after this long
+    "BUILD_MAX_SESSIONS": 3,       # a build whose worker died this many times is failed, not resumed again
 }
 
 

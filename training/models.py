@@ -30,16 +30,35 @@ class RetrainJob(models.Model):
 
     The job is the barrier of the member runs: the last run to succeed moves it on to evaluation (see
     ``services.retrain_job_advance``), which survives redelivered and duplicated Celery messages.
+
+    A job of kind ``build`` is one ``build_ensemble`` on synthetic galaxies (``training.build_services``):
+    queued → running (``stage``, ``progress``) → done or failed, in the folder ``params["version"]``. It holds
+    a lease like a training run (``worker``, ``heartbeat_at``), and at most one build runs at a time (a
+    partial unique index, so SQLite enforces it as well as PostgreSQL).
     """
+
+    class Kind(models.TextChoices):
+        RETRAIN = "retrain"
+        BUILD = "build"
 
     class Status(models.TextChoices):
         SNAPSHOT = "snapshot"  # building the dataset snapshot
         TRAINING = "training"
         EVALUATING = "evaluating"
+        QUEUED = "queued"  # builds: waiting for a worker (or for the running build)
+        RUNNING = "running"  # builds: generating, training, evaluating (see ``stage``)
         DONE = "done"  # a candidate ensemble is registered (and promoted when asked)
         FAILED = "failed"
 
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RETRAIN, db_index=True)
+    # Sent with a build's Celery messages: a message left over from another database (ids restart) is ignored.
+    key = models.UUIDField(default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SNAPSHOT, db_index=True)
+    stage = models.CharField(max_length=200, blank=True, help_text="builds: what the build is doing now")
+    progress = models.FloatField(default=0.0, help_text="builds: 0–1 over generation, training and evaluation")
+    worker = models.CharField(max_length=200, blank=True, help_text="builds: host:pid of the process running it")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sessions = models.JSONField(default=list, blank=True, help_text="builds: one entry per process that ran it")
     snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
     params = models.JSONField(default=dict, help_text="the retrain form: members, epochs, queue, snapshot options")
     queue = models.CharField(max_length=32, default="train")
@@ -52,8 +71,15 @@ class RetrainJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        constraints = [
+            # The build lock: a second build cannot become running while one is (see build_services).
+            models.UniqueConstraint(fields=["kind"], condition=models.Q(kind="build", status="running"),
+                                    name="one_running_build"),
+        ]
+
     def __str__(self) -> str:
-        return f"retrain #{self.pk} ({self.status})"
+        return f"{self.kind} #{self.pk} ({self.status})"
 
 
 class TrainingRun(models.Model):

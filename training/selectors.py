@@ -111,13 +111,19 @@ def run_progress(*, run: TrainingRun) -> dict[str, Any]:
 
 
 def job_summary(*, job: RetrainJob) -> dict[str, Any]:
+    """A retrain job with its runs, or an ensemble build (kind "build") with its stage and progress."""
     runs = list(job.runs.order_by("pk"))
+    if job.kind == RetrainJob.Kind.BUILD:
+        progress = job.progress
+    else:
+        progress = sum(r.progress for r in runs) / len(runs) if runs else 0.0
     return {
-        "id": job.pk, "status": job.status, "queue": job.queue, "error": job.error,
+        "id": job.pk, "kind": job.kind, "status": job.status, "queue": job.queue, "error": job.error,
+        "stage": job.stage, "profile": job.params.get("profile"), "version": job.params.get("version"),
         "snapshot": job.snapshot.name if job.snapshot else None,
         "ensemble": job.ensemble.version if job.ensemble else None,
         "ensemble_id": job.ensemble_id, "created_at": job.created_at.isoformat(),
-        "progress": round(sum(r.progress for r in runs) / len(runs), 4) if runs else 0.0,
+        "updated_at": job.updated_at.isoformat(), "progress": round(progress, 4),
         "runs": [run_progress(run=r) for r in runs],
     }
 

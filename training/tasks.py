@@ -7,21 +7,57 @@ in settings), unless a job names another; scoring goes to ``predict``.
 """
 from __future__ import annotations
 
-from celery import shared_task
-from celery.signals import worker_ready
+from typing import Any
+
+from celery import Task, shared_task
 from celery.schedules import crontab
-from django.core.management import call_command
+from celery.signals import worker_ready
 
 from inclinet_site.celery import app
+
+from .conf import training_setting
 
 LONG = {"acks_late": True, "reject_on_worker_lost": True}
 
 
-@shared_task(name="training.tasks.build_ensemble", **LONG)
-def build_ensemble(profile: str = "quick", promote: bool = True, if_none_active: bool = True) -> str:
-    """Build (or resume building) an ensemble; checkpoints make a redelivered task continue, not restart."""
-    call_command("build_ensemble", profile=profile, promote=promote, if_none_active=if_none_active)
-    return profile
+class BuildTask(Task):
+    """``build_ensemble``'s messages carry their profile's soft and hard time limits
+    (``settings.TRAINING_BUILD_TIME_LIMITS_S``) unless the caller sets others; retries keep them."""
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        from .build_services import build_time_limits
+
+        profile = (kwargs or {}).get("profile") or (args[0] if args else "quick")
+        soft, hard = build_time_limits(str(profile))
+        options.setdefault("soft_time_limit", soft)
+        options.setdefault("time_limit", hard)
+        return super().apply_async(args, kwargs, **options)
+
+
+@shared_task(name="training.tasks.build_ensemble", base=BuildTask, bind=True, **LONG)
+def build_ensemble(self: Task, profile: str = "quick", promote: bool = True, if_none_active: bool = True,
+                   job_id: int | None = None, key: str | None = None) -> dict:
+    """Build (or resume) an ensemble as a job the staff pages show. Queue it with
+    ``build_services.ensemble_build_queue``; a bare ``build_ensemble.delay("quick")`` also works (its job is
+    keyed by the message id). A redelivered message resumes in the same folder from the checkpoints; while
+    another build runs this one waits (retried every ``TRAINING_BUILD_WAIT_S``)."""
+    from .build_services import BuildBusy, ensemble_build_execute, ensemble_build_for_message
+
+    if job_id is None:
+        job = ensemble_build_for_message(message_id=self.request.id, profile=profile, promote=promote,
+                                         if_none_active=if_none_active)
+        job_id, key = job.pk, str(job.key)
+    try:
+        return ensemble_build_execute(job_id=job_id, key=str(key))
+    except BuildBusy as busy:
+        raise self.retry(countdown=float(training_setting("BUILD_WAIT_S")), max_retries=None, exc=busy) from None
+
+
+@shared_task(name="training.tasks.requeue_orphaned_builds")
+def requeue_orphaned_builds() -> list[int]:
+    from .build_services import ensemble_builds_requeue_orphans
+
+    return ensemble_builds_requeue_orphans()
 
 
 @shared_task(name="training.tasks.build_snapshot", **LONG)
@@ -95,6 +131,7 @@ def _resume_orphans_on_start(sender, **_: object) -> None:  # noqa: ANN001
     """A worker that starts (e.g. after the previous one was killed) picks up runs whose owner died,
     instead of waiting for the broker's visibility timeout to redeliver their messages."""
     requeue_orphaned_runs.apply_async(queue="train")
+    requeue_orphaned_builds.apply_async(queue="train")
 
 
 # Periodic work for celery beat, added the way labeling/tasks.py adds its own.
@@ -102,6 +139,8 @@ app.conf.beat_schedule = {
     **(app.conf.beat_schedule or {}),
     "training-requeue-orphaned-runs": {"task": "training.tasks.requeue_orphaned_runs", "schedule": 120.0,
                                        "options": {"queue": "train"}},
+    "training-requeue-orphaned-builds": {"task": "training.tasks.requeue_orphaned_builds", "schedule": 120.0,
+                                         "options": {"queue": "train"}},
     "training-export-consensus": {"task": "training.tasks.export_consensus", "schedule": crontab(hour=2, minute=30),
                                   "options": {"queue": "default"}},
     "training-weekly-retrain": {"task": "training.tasks.retrain_if_due",

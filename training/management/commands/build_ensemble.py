@@ -1,12 +1,15 @@
-"""Build an ensemble on synthetic galaxies with a profile (quick, long or full), register it, and optionally promote it."""
-from datetime import datetime, timezone
-from pathlib import Path
+"""Build an ensemble on synthetic galaxies with a profile (quick, long, full, ...), register it, and optionally
+promote it. Every build is a job of kind "build" that the staff pages show (stage, progress, failure).
 
-from django.conf import settings
+    manage.py build_ensemble --profile quick --promote               # here, in this process
+    manage.py build_ensemble --profile quick --promote --on-worker   # queued on a Celery worker (train queue)
+    manage.py build_ensemble --resume 12                             # continue failed build #12 from its checkpoints
+"""
 from django.core.management.base import BaseCommand, CommandError
 
-from training.ml.pipeline import PROFILES, build_ensemble
-from training.services import ensemble_activate, ensemble_register
+from training.build_services import (BuildBusy, BuildError, ensemble_build_create, ensemble_build_execute,
+                                     ensemble_build_queue, ensemble_build_reopen)
+from training.ml.pipeline import PROFILES
 
 
 class Command(BaseCommand):
@@ -17,21 +20,40 @@ class Command(BaseCommand):
         parser.add_argument("--promote", action="store_true", help="make it the active ensemble")
         parser.add_argument("--if-none-active", action="store_true", help="do nothing when an ensemble is active")
         parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--on-worker", action="store_true",
+                            help="queue the build on a Celery worker instead of running it here")
+        parser.add_argument("--resume", type=int, metavar="JOB", help="run failed build JOB again, from its checkpoints")
 
     def handle(self, *args: object, profile: str, promote: bool, if_none_active: bool, workers: int,
-               **options: object) -> None:
+               on_worker: bool, resume: int | None, **options: object) -> None:
         from training.models import Ensemble
 
-        if if_none_active and Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).exists():
-            self.stdout.write("An ensemble is already active; nothing to build.")
-            return
-        version = f"{profile}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
-        folder = Path(settings.MODEL_STORE) / "ensembles" / version
         try:
-            build_ensemble(PROFILES[profile], folder, version=version, workers=workers, log=self.stdout.write)
+            if resume is not None:
+                job = ensemble_build_reopen(job_id=resume)
+            elif on_worker:
+                job = ensemble_build_queue(profile=profile, promote=promote, if_none_active=if_none_active)
+                self.stdout.write(f"Build #{job.pk} ({job.params['version']}) is queued on the train queue.")
+                return
+            else:
+                if if_none_active and Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).exists():
+                    self.stdout.write("An ensemble is already active; nothing to build.")
+                    return
+                job = ensemble_build_create(profile=profile, promote=promote, if_none_active=if_none_active,
+                                            workers=workers)
+        except BuildError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Build #{job.pk}: {job.params['version']}")
+        try:
+            result = ensemble_build_execute(job_id=job.pk, key=str(job.key), log=self.stdout.write)
+        except BuildBusy as busy:
+            raise CommandError(f"{busy} Build #{job.pk} stays queued: run `manage.py build_ensemble --resume "
+                               f"{job.pk}` when that one is done (a worker's sweep may also pick it up).") from None
         except KeyboardInterrupt:
-            raise CommandError(f"Interrupted; the partial run is in {folder} and resumes when built again.") from None
-        ensemble = ensemble_register(folder=folder)
-        if promote:
-            ensemble_activate(ensemble=ensemble)  # and re-score the catalogue for labeling
-        self.stdout.write(f"Ensemble {ensemble.version} registered{' and promoted' if promote else ''}.")
+            raise CommandError(f"Interrupted; `manage.py build_ensemble --resume {job.pk}` continues "
+                               f"from its checkpoints.") from None
+        if result.get("skipped"):
+            self.stdout.write(f"Build #{job.pk}: nothing done ({result.get('status')}).")
+            return
+        self.stdout.write(f"Ensemble {result['version']} registered"
+                          f"{' and promoted' if result['status'] == Ensemble.Status.ACTIVE else ''}.")

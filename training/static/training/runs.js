@@ -55,9 +55,34 @@
     return row;
   }
 
+  // An ensemble build: one bar over generation, training and evaluation, its stage, and its failure.
+  function updateBuild(job) {
+    let box = document.getElementById("job-" + job.id);
+    if (!box) {
+      box = document.createElement("div"); box.className = "job build"; box.id = "job-" + job.id;
+      box.innerHTML = '<h3></h3><div class="meta jobmeta"></div>' +
+        '<div class="build-progress"><progress max="1" value="0"></progress> <span class="pct"></span></div>' +
+        '<p class="error build-error" hidden></p>';
+      root.appendChild(box);
+    }
+    box.querySelector("h3").textContent = "Build #" + job.id + " · " + job.profile + " · " + job.status;
+    const meta = box.querySelector(".jobmeta");
+    meta.textContent = (job.version || "") + " · " + (job.stage || "");
+    if (job.ensemble) {
+      const a = document.createElement("a");
+      a.href = root.dataset.ensembleUrl + job.ensemble_id + "/"; a.textContent = job.ensemble;
+      meta.append(" · ", a);
+    }
+    box.querySelector("progress").value = job.progress;
+    box.querySelector(".pct").textContent = Math.round(100 * job.progress) + " %";
+    const error = box.querySelector(".build-error");
+    error.textContent = job.error || ""; error.hidden = !job.error;
+  }
+
   function update(jobs) {
     if (jobs.length) root.querySelectorAll(":scope > p").forEach(p => p.remove());
     for (const job of jobs) {
+      if (job.kind === "build") { updateBuild(job); continue; }
       let box = document.getElementById("job-" + job.id);
       if (!box) {
         box = document.createElement("div"); box.className = "job"; box.id = "job-" + job.id;
@@ -93,7 +118,9 @@
         const body = await response.json();
         update(body.jobs);
         const busy = body.jobs.some(j => !["done", "failed"].includes(j.status));
-        timer = setTimeout(poll, busy ? 700 : 5000);
+        // A build reports a few times a minute; a retrain's runs many times a second.
+        const training = body.jobs.some(j => j.kind !== "build" && !["done", "failed"].includes(j.status));
+        timer = setTimeout(poll, training ? 700 : busy ? 2000 : 5000);
         return;
       }
     } catch (e) { /* the next poll retries */ }
