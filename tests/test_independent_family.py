@@ -182,3 +182,53 @@ def test_the_family_imports_neither_training_code_nor_galsim() -> None:
     for path in PACKAGE.rglob("*.py"):
         names = _imports(path)
         assert not any(n.split(".")[0] in {"training", "galsim", "predictions", "catalog", "django"} for n in names), path
+
+
+# --- the benchmark (benchmarks/independent_accuracy.py) ----------------------------------------
+
+def test_summary_statistics() -> None:
+    from benchmarks.independent_accuracy import markdown_row, summarise
+
+    rows = [{"inclination": 60.0, "accepted": True, "reason": "", "pa": 10.0},
+            {"inclination": 80.0, "accepted": True, "reason": "", "pa": 100.0},
+            {"inclination": 20.0, "accepted": False, "reason": "face_on", "pa": 0.0},
+            {"inclination": 70.0, "accepted": False, "reason": "cut_off", "pa": 0.0}]
+    results = [{"median": 62.0, "reject": 10.0, "axial": 66.0, "alarm": False, "pa_measured": 10.0 - 90.0 + 180.0},
+               {"median": 76.0, "reject": 60.0, "axial": float("nan"), "alarm": True, "pa_measured": 14.0},
+               {"median": 50.0, "reject": 90.0, "axial": 30.0, "alarm": False, "pa_measured": None},
+               {"median": 70.0, "reject": 20.0, "axial": 70.0, "alarm": False, "pa_measured": None}]
+    out = summarise(rows, results)
+    clean = out["clean"]
+    assert clean["n"] == 2
+    assert clean["ensemble"]["rms"] == pytest.approx(math.sqrt((4 + 16) / 2))
+    assert clean["ensemble"]["bias"] == pytest.approx(-1.0)
+    assert clean["axial_ratio"]["n"] == 1 and clean["axial_ratio"]["failed"] == 1
+    assert clean["axial_over_ensemble_rms"] == pytest.approx(6.0 / 2.0)
+    assert clean["rejected_fraction"] == 0.5
+    assert out["rejects"]["recall"] == 0.5
+    assert out["rejects"]["by_reason"]["face_on"]["recall"] == 1.0
+    assert out["rejects"]["by_reason"]["cut_off"]["recall"] == 0.0
+    assert out["rejects"]["axial_face_on_recall"] == 1.0
+    assert out["pa"]["n_measured"] == 2 and out["pa"]["median_error"] == pytest.approx(2.0)
+    report = {**out, "ensemble": {"version": "v"}, "alignment": "measured by the serving path", "real_photos": None}
+    assert markdown_row(report).startswith("| v | measured by the serving path | 2 |")
+
+
+@pytest.mark.django_db
+def test_benchmark_runs_through_the_serving_path(tmp_path: Path, settings) -> None:  # noqa: ANN001
+    from benchmarks.independent_accuracy import evaluate_independent, markdown_report
+    from training.ml.testing import write_tiny_ensemble
+
+    images = tmp_path / "set"
+    render_set(images, n=3, rejects=5, seed=9, workers=1)
+    folder = tmp_path / "ens"
+    write_tiny_ensemble(folder, version="tiny-ind", families=1, flavours=2)
+    store_before = settings.MODEL_STORE
+    report = evaluate_independent(folder, images, real_photos=None)
+    assert settings.MODEL_STORE == store_before  # the temporary model store is gone again
+    assert report["ensemble"]["version"] == "tiny-ind"
+    assert report["set"]["n_images"] == 8 and report["clean"]["n"] == 3
+    assert report["clean"]["ensemble"]["n"] == 3 and report["clean"]["ensemble"]["rms"] is not None
+    assert set(report["rejects"]["by_reason"]) == set(REJECT_REASONS)
+    assert report["alignment"].startswith("measured") or report["alignment"].startswith("none")
+    assert any("RMS" in line for line in markdown_report(report))

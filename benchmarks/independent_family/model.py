@@ -64,6 +64,10 @@ class Galaxy:
     dust_hz: float = 0.45  # dust scale height / stellar h_z
     dust_hr: float = 1.3  # dust scale length / h_R
     dust_arm: float = 0.5  # arm contrast of the dust
+    ellipticity: float = 0.0  # intrinsic in-plane elongation of the disk isodensities, 1 - b/a
+    ellipticity_angle: float = 0.0  # its major axis in the disk plane, degrees from the line of nodes
+    lopsided: float = 0.0  # m = 1 amplitude of the disk light at R25
+    lopsided_phase: float = 0.0
     warp: float = 0.0  # edge height / h_R
     warp_start: float = 0.7  # / r25
     warp_phase: float = 0.0
@@ -213,7 +217,16 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
     gx = np.broadcast_to(xs, s.shape)
     gy = ys * np.float32(cos_i) - s * np.float32(sin_i)
     gz = ys * np.float32(sin_i) + s * np.float32(cos_i)
-    rr = np.sqrt(gx * gx + gy * gy)
+    if gal.ellipticity:
+        # A non-circular disk: isodensity ellipses of axis ratio 1 - e in the disk plane (area kept).
+        ea = math.radians(gal.ellipticity_angle)
+        ca, sa = np.float32(math.cos(ea)), np.float32(math.sin(ea))
+        k = math.sqrt(1.0 - gal.ellipticity)
+        u = (gx * ca + gy * sa) * np.float32(k)
+        v = (-gx * sa + gy * ca) / np.float32(k)
+        rr = np.sqrt(u * u + v * v)
+    else:
+        rr = np.sqrt(gx * gx + gy * gy)
     phi = np.arctan2(gy, gx)
     if gal.warp:
         r_w = gal.warp_start * gal.r25
@@ -255,11 +268,16 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
     # Old disk (face-on central surface density 1).
     old = np.exp(-rr) * _vertical(gz_w, gal.hz, gal.vertical) * trunc
     old = old * (1.0 + gal.arm_in_old * (arm - 1.0)) * np.exp(0.25 * sig * fl - 0.03 * sig * sig)
+    if gal.lopsided:
+        lop = 1.0 + gal.lopsided * np.minimum(rr / gal.r25, 1.3) * np.cos(phi - math.radians(gal.lopsided_phase))
+        old = old * lop
+    else:
+        lop = 1.0
     disk_lum = 2.0 * math.pi
     young_lum = disk_lum * gal.young_frac / max(1.0 - gal.young_frac, 1e-3)
     hy = gal.young_h
     young = (young_lum / (2.0 * math.pi * hy * hy)) * np.exp(-rr / hy) * _vertical(gz_w, 0.5 * gal.hz, gal.vertical)
-    young = young * trunc * arm * floc_mod
+    young = young * trunc * arm * floc_mod * lop
     total_disk = disk_lum + young_lum
     # Bulge.
     re = gal.bulge_re

@@ -87,6 +87,10 @@ def draw_galaxy(rng: np.random.Generator, inclination: float) -> Galaxy:
         dust_hz=float(rng.uniform(0.2, 0.6)),
         dust_hr=float(rng.uniform(1.0, 1.6)),
         dust_arm=float(rng.uniform(0.2, 1.0)),
+        ellipticity=float(rng.uniform(0.0, 0.1)),
+        ellipticity_angle=float(rng.uniform(0.0, 180.0)),
+        lopsided=float(rng.uniform(0.05, 0.25)) if rng.random() < 0.4 else 0.0,
+        lopsided_phase=float(rng.uniform(0.0, 360.0)),
         warp=float(rng.uniform(0.08, 0.35)) if warp else 0.0,
         warp_start=float(rng.uniform(0.55, 0.9)),
         warp_phase=float(rng.uniform(0.0, 360.0)),
@@ -127,7 +131,7 @@ def draw_observation(rng: np.random.Generator, size: int, *, low_snr: bool) -> O
         white_pct=float(rng.uniform(99.0, 99.95)),
         white_gain=_logu(rng, 0.15, 0.6) if stretch == "linear" else _logu(rng, 0.5, 2.0),
         balance=tuple(float(v) for v in rng.uniform(0.8, 1.25, size=3)),
-        colour_saturation=float(rng.uniform(0.6, 1.9)),
+        colour_saturation=float(rng.uniform(0.6, 1.6)),
         pedestal=tuple(int(round(base_ped * f)) for f in rng.uniform(0.6, 1.2, size=3)),
         grey=grey,
         fmt="JPEG" if jpeg else "PNG",
@@ -245,7 +249,7 @@ def draw_item(seed: int, index: int, kind: str) -> Item:
         t = math.radians(gal.pa)
         x = centre[0] + u * math.cos(t) - v * math.sin(t)
         y = centre[1] + u * math.sin(t) + v * math.cos(t)
-        stars.append([x, y, 10 ** float(rng.uniform(-1.3, 0.3)), *_star_colour(rng)])
+        stars.append([x, y, 10 ** float(rng.uniform(-1.0, 0.5)), *_star_colour(rng)])
         item.detail = f"star at ({x:.1f}, {y:.1f}) px"
     bgs = []
     for _ in range(int(rng.poisson(rng.uniform(0.0, 8.0) * (size / 256.0) ** 2))):
@@ -389,7 +393,7 @@ def render_set(out: Path, *, n: int, rejects: int, seed: int, workers: int = 2) 
     return rows
 
 
-FAMILY_VERSION = 1
+FAMILY_VERSION = 2
 
 
 def read_truth(folder: Path) -> list[dict[str, Any]]:
@@ -406,6 +410,32 @@ def read_truth(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def contact_sheet(path: Path, *, seed: int = 1, tile: int = 160) -> None:
+    """A PNG of 12 clean galaxies (45–90°) and one image of each reject reason, labelled with their truth."""
+    from PIL import Image, ImageDraw
+
+    kinds = ["clean"] * 12 + list(REJECT_REASONS) + ["cut_off"]
+    tiles = []
+    for index, kind in enumerate(kinds):
+        item = draw_item(seed, index, kind)
+        if kind == "clean":  # spread the clean ones over 45–90
+            item.galaxy.inclination = 45.0 + 45.0 * index / 11.0
+        out = render_item(item)
+        image = Image.fromarray(out["display"][..., 0] if out["display"].shape[-1] == 1 else out["display"])
+        image = image.convert("RGB").resize((tile, tile), Image.Resampling.LANCZOS)
+        draw = ImageDraw.Draw(image)
+        t = out["truth"]
+        label = f"i={t['inclination']:.0f} pa={t['pa']:.0f}" + (f" {kind}" if kind != "clean" else "")
+        draw.rectangle((0, tile - 13, tile, tile), fill=(0, 0, 0))
+        draw.text((3, tile - 12), label, fill=(255, 255, 0))
+        draw.text((3, 2), f"{t['size']}px {t['stretch']}{' ' + t['grey'] if t['grey'] else ''} {t['fmt']}",
+                  fill=(150, 220, 255))
+        tiles.append(np.asarray(image))
+    cols = 6
+    rows = [np.concatenate(tiles[r * cols:(r + 1) * cols], axis=1) for r in range(len(tiles) // cols)]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path, optimize=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Render the independent evaluation family to a folder.")
     parser.add_argument("--n", type=int, default=600, help="clean galaxies (truth 45–90°)")
@@ -413,7 +443,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=Path("var/independent"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sheet", type=Path, default=None, help="only write a contact sheet PNG to this path")
     args = parser.parse_args(argv)
+    if args.sheet:
+        contact_sheet(args.sheet, seed=args.seed)
+        print(f"contact sheet -> {args.sheet}")
+        return
     start = time.perf_counter()
     rows = render_set(args.out, n=args.n, rejects=args.rejects, seed=args.seed, workers=args.workers)
     elapsed = time.perf_counter() - start
