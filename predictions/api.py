@@ -1,7 +1,9 @@
 """The prediction REST API: ``/api/pgc/<id>``, ``/api/objname/<name>``, ``/api/file`` and ``/api/coords``.
 
 Paths, fields and messages follow the original IncliNET API so existing scripts keep working; the
-additive fields are ``model_version``, ``alarm``, ``alarm_reason`` and ``image_url``.
+additive fields are ``model_version``, ``alarm``, ``alarm_reason``, ``image_url``, the orientation
+(``pa_measured``, ``pa_source``) and the axial-ratio cross-check (``axial_ratio``,
+``axial_ratio_inclination``); see ``services`` for when the measured angle is used.
 """
 from __future__ import annotations
 
@@ -52,9 +54,9 @@ def galaxy_info(target: Target, *, pgc_as_string: bool) -> dict[str, Any]:
     }
 
 
-def _evaluate_target(target: Target, *, pgc_as_string: bool) -> Response:
+def _evaluate_target(target: Target, *, pgc_as_string: bool, trust_pa: bool = True) -> Response:
     try:
-        body = prediction_for_target(target=target)
+        body = prediction_for_target(target=target, trust_pa=trust_pa)
     except NoActiveEnsemble as exc:
         raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE) from None
     except ImageSourceError as exc:
@@ -130,7 +132,8 @@ class CoordsPredictionView(PredictionView):
         known = Target.from_galaxy(galaxy) if galaxy else None
         target = Target(ra=ra, dec=dec, fov_arcmin=fov, pa=known.pa if known else None,
                         name=known.name if known else "", pgc=known.pgc if known else None, resolved_by="position")
-        return _evaluate_target(target, pgc_as_string=False)
+        # The position need not be the catalogue galaxy's centre: the angle is measured on the cut-out.
+        return _evaluate_target(target, pgc_as_string=False, trust_pa=False)
 
 
 class FilePredictionView(PredictionView):

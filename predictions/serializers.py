@@ -58,6 +58,22 @@ class PredictionResponseSerializer(serializers.Serializer):
     alarm = serializers.BooleanField()
     alarm_reason = serializers.CharField(allow_blank=True)
     image_url = serializers.CharField()
+    pa_measured = serializers.FloatField(
+        allow_null=True,
+        help_text="position angle of the major axis measured on the image, degrees in [0, 180), astronomical "
+                  "convention: from the image's up towards its left (north through east for north-up, east-left "
+                  "cut-outs); null when no galaxy was found or it is too round (b/a > 0.9) for an angle")
+    pa_source = serializers.ChoiceField(
+        choices=["catalogue", "measured", "manual", "none"],
+        help_text="what turned the image before evaluation: the catalogue PA + 90 (trusted when our catalogue "
+                  "gives one), the measured angle (uploads, /api/coords, galaxies without a catalogue PA), the "
+                  "page user's rotation, or nothing (no measurable angle)")
+    axial_ratio = serializers.FloatField(allow_null=True, help_text="b/a of the outer isophote of the model input")
+    axial_ratio_inclination = serializers.FloatField(
+        allow_null=True,
+        help_text="physics cross-check, degrees: cos² i = (q² − q0²)/(1 − q0²), q0 = 0.2, from the same aligned "
+                  "image; the alarm is raised when it and the ensemble median differ by more than the margin "
+                  "calibrated on validation galaxies. Null when no isophote is found")
 
 
 class FailedResponseSerializer(serializers.Serializer):

@@ -4,11 +4,30 @@ Every path (PGC, name, position, upload) ends in ``prediction_for_model_input``:
 image, one fused ensemble call, one cache entry keyed by image hash × ensemble version × TTA setting.
 Cache look-ups run on the request's thread; everything CPU-heavy (image fetch and preparation, the
 networks, the stored PNG) runs on the process's inference thread (``inference.run_heavy``).
+
+Alignment (``align_image``). The networks have only seen major axes within ±25° of horizontal, so every
+image is turned before it is evaluated:
+
+- a catalogue galaxy **with a position angle in our catalogue** (OpenNGC / HyperLEDA rows, found by PGC,
+  name or the Sesame/NED PGC of a galaxy we hold) is turned by PA + 90, as the original did; that PA is
+  trusted, but the one measured on the image is reported too and an alarm says when they differ by more
+  than ``PA_DISAGREEMENT_DEG`` on a clearly elongated galaxy;
+- everything else — uploads (``/api/file``, the page), ``/api/coords`` (the position need not be the
+  catalogue galaxy's), names only Sesame/NED know, galaxies with no catalogue PA — is turned by the
+  angle measured on the image (``training.ml.orientation``) about the measured centre, so the same
+  photograph at any orientation gives the same model input up to interpolation.
+
+Every answer also carries the physics cross-check: the axial-ratio inclination of the same model input
+(``training.ml.axial_ratio``, q0 = 0.2). When it and the ensemble median differ by more than the ensemble's
+calibrated margin (its manifest's ``metrics["axial_check"]["margin_deg"]``, else
+``settings.PREDICTION_AXIAL_MARGIN_DEG``, else ``DEFAULT_AXIAL_MARGIN_DEG``) the alarm is raised.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,23 +36,119 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from catalog.imaging import encode_png, load_image, prepare_model_input
+from catalog.imaging import encode_png, load_image, normalise_inversion, prepare_model_input, to_display_rgb
 from catalog.selectors import Target
 from catalog.sources import fetch_cutout
+from training.ml.axial_ratio import axial_ratio, inclination_from_axial_ratio
 from training.ml.ensemble import EnsemblePrediction, FusedEnsemble
+from training.ml.orientation import Orientation, measure_orientation
 
 from .inference import active_ensemble, run_heavy
 
 CACHE_SECONDS = 7 * 24 * 3600
 UPLOAD_FORMATS = ("PNG", "JPEG", "GIF")
+# 99th percentile of |ensemble median − axial-ratio inclination| on validation galaxies of the training
+# family (quick profile, measured 2026-12-02; see docs/ml.md). An ensemble calibrated with
+# ``python -m training.ml.axial_ratio calibrate --ensemble DIR --write`` carries its own.
+DEFAULT_AXIAL_MARGIN_DEG = 15.0
+PA_DISAGREEMENT_DEG = 25.0  # the networks were trained within ±25° of horizontal
+PA_CHECK_MAX_Q = 0.6  # the measured PA is only held against the catalogue's for clearly elongated galaxies
+
+
+@dataclass(frozen=True)
+class AlignedImage:
+    """The model input and how it was aligned. ``pa_source``: catalogue, measured, manual or none."""
+
+    model_input: np.ndarray
+    orientation: Orientation
+    pa_source: str
+    angle_deg: float  # the clockwise turn applied
+
+
+def align_image(pixels: np.ndarray, *, angle_deg: float | None = None, scale: float = 1.0,
+                pa_source: str = "manual") -> AlignedImage:
+    """Measure the galaxy's orientation and build the model input.
+
+    ``angle_deg`` given (a catalogue PA + 90, or the page user's rotation): turned by it about the image
+    centre, as before. ``None``: turned by the measured angle about the measured centre; a galaxy too round
+    for a position angle is only recentred; with no galaxy found, the image is used as it is.
+    """
+    rgb, _ = normalise_inversion(to_display_rgb(pixels))
+    orientation = measure_orientation(rgb)
+    if angle_deg is not None:
+        model_input = prepare_model_input(rgb, angle_deg=angle_deg, scale=scale)
+        return AlignedImage(model_input, orientation, pa_source, float(angle_deg))
+    if orientation.ok and orientation.pa_image_deg is not None:
+        angle = orientation.pa_image_deg
+        model_input = prepare_model_input(rgb, angle_deg=angle, scale=scale, centre=(orientation.x, orientation.y))
+        return AlignedImage(model_input, orientation, "measured", angle)
+    if orientation.q is not None:  # found but round: centre it, no meaningful angle
+        model_input = prepare_model_input(rgb, scale=scale, centre=(orientation.x, orientation.y))
+        return AlignedImage(model_input, orientation, "none", 0.0)
+    return AlignedImage(prepare_model_input(rgb, scale=scale), orientation, "none", 0.0)
+
+
+def axial_margin_deg(ensemble: FusedEnsemble) -> float:
+    check = (ensemble.manifest.metrics or {}).get("axial_check") or {}
+    if isinstance(check, dict) and isinstance(check.get("margin_deg"), int | float):
+        return float(check["margin_deg"])
+    return float(getattr(settings, "PREDICTION_AXIAL_MARGIN_DEG", DEFAULT_AXIAL_MARGIN_DEG))
+
+
+def _axial_check(model_input: np.ndarray, prediction: EnsemblePrediction, margin: float) -> tuple[dict[str, Any], str]:
+    """The axial-ratio inclination of the model input, and an alarm reason when it disagrees (else '')."""
+    q = axial_ratio(model_input)
+    inclination = inclination_from_axial_ratio(q)
+    if not math.isfinite(inclination):
+        return {"axial_ratio": None, "axial_ratio_inclination": None}, ""
+    fields = {"axial_ratio": _round(q, 3), "axial_ratio_inclination": _round(inclination, 1)}
+    gap = abs(prediction.inclination_median - inclination)
+    if gap <= margin:
+        return fields, ""
+    return fields, (f"the axial ratio (b/a = {q:.2f}) gives {inclination:.0f}°, {gap:.0f}° from the networks' "
+                    f"{prediction.inclination_median:.0f}° (more than the {margin:.0f}° seen on validation)")
+
+
+def _pa_difference(a: float, b: float) -> float:
+    """Smallest difference between two axes (mod 180°)."""
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d)
+
+
+def orientation_fields(aligned: AlignedImage, *, catalogue_pa: float | None = None) -> tuple[dict[str, Any], str]:
+    """``pa_measured`` (astronomical, null when not measurable) and ``pa_source``, with an alarm reason when
+    a catalogue PA and a clear measurement disagree."""
+    o = aligned.orientation
+    measured = o.pa_astro_deg if o.ok else None
+    fields = {"pa_measured": None if measured is None else _round(measured, 1), "pa_source": aligned.pa_source}
+    reason = ""
+    if catalogue_pa is not None and measured is not None and o.q is not None and o.q <= PA_CHECK_MAX_Q:
+        gap = _pa_difference(catalogue_pa, measured)
+        if gap > PA_DISAGREEMENT_DEG:
+            reason = (f"the catalogue position angle ({catalogue_pa:.0f}°) and the one measured on the image "
+                      f"({measured:.0f}°) differ by {gap:.0f}°")
+    return fields, reason
+
+
+def _with_orientation(body: dict[str, Any], aligned: AlignedImage, *, catalogue_pa: float | None = None) -> dict[str, Any]:
+    """The cached body plus this image's orientation fields (not cached with the model input: they belong
+    to the original image)."""
+    fields, reason = orientation_fields(aligned, catalogue_pa=catalogue_pa)
+    out = {**body, **fields}
+    if reason:
+        out["alarm"] = True
+        out["alarm_reason"] = "; ".join(r for r in (body.get("alarm_reason"), reason) if r)
+    return out
 
 
 def _round(value: float, digits: int = 2) -> float:
     return round(float(value), digits)
 
 
-def response_body(prediction: EnsemblePrediction, ensemble: FusedEnsemble) -> dict[str, Any]:
-    """``inclinations`` grouped as Group_0..2 and ``rejection_likelihood``, as the original API returned.
+def response_body(prediction: EnsemblePrediction, ensemble: FusedEnsemble,
+                  model_input: np.ndarray | None = None) -> dict[str, Any]:
+    """``inclinations`` grouped as Group_0..2 and ``rejection_likelihood``, as the original API returned,
+    plus the axial-ratio cross-check of ``model_input`` when given.
 
     Like the original, member inclinations are rounded to whole degrees and the summary is taken over
     the rounded values (population stdev).
@@ -55,12 +170,18 @@ def response_body(prediction: EnsemblePrediction, ensemble: FusedEnsemble) -> di
         "mean": _round(prediction.reject_mean), "median": _round(prediction.reject_median),
         "stdev": _round(prediction.reject_stdev),
     }
+    reasons = [prediction.alarm_reason] if prediction.alarm_reason else []
+    axial: dict[str, Any] = {}
+    if model_input is not None:
+        axial, reason = _axial_check(model_input, prediction, axial_margin_deg(ensemble))
+        reasons += [reason] if reason else []
     return {
         "inclinations": inclinations,
         "rejection_likelihood": rejection,
         "model_version": ensemble.version,
-        "alarm": prediction.alarm,
-        "alarm_reason": prediction.alarm_reason,
+        "alarm": prediction.alarm or bool(reasons),
+        "alarm_reason": "; ".join(reasons),
+        **axial,
     }
 
 
@@ -76,7 +197,7 @@ def _store_model_input(model_input: np.ndarray, digest: str) -> str:
 def prediction_for_model_input(*, model_input: np.ndarray) -> dict[str, Any]:
     ensemble = active_ensemble()
     digest = hashlib.sha256(np.ascontiguousarray(model_input).tobytes()).hexdigest()
-    key = f"prediction:{digest}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}"
+    key = f"prediction:v2:{digest}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}"
     body = cache.get(key)
     if body is None:
         body = run_heavy(_predict_and_store, model_input, ensemble, digest)
@@ -85,36 +206,55 @@ def prediction_for_model_input(*, model_input: np.ndarray) -> dict[str, Any]:
 
 
 def _predict_and_store(model_input: np.ndarray, ensemble: FusedEnsemble, digest: str) -> dict[str, Any]:
-    body = response_body(ensemble.predict(model_input[np.newaxis])[0], ensemble)
+    body = response_body(ensemble.predict(model_input[np.newaxis])[0], ensemble, model_input)
     body["image_url"] = _store_model_input(model_input, digest)
     return body
 
 
-def prediction_for_upload(*, data: bytes, angle_deg: float = 0.0, scale: float = 1.0) -> dict[str, Any]:
-    """An uploaded image, checked by content (PNG/JPEG/GIF, size and pixel limits)."""
+def prediction_for_aligned(aligned: AlignedImage, *, catalogue_pa: float | None = None) -> dict[str, Any]:
+    """The prediction of an aligned image with its orientation fields."""
+    return _with_orientation(prediction_for_model_input(model_input=aligned.model_input), aligned,
+                             catalogue_pa=catalogue_pa)
+
+
+def prediction_for_upload(*, data: bytes, angle_deg: float | None = None, scale: float = 1.0) -> dict[str, Any]:
+    """An uploaded image, checked by content (PNG/JPEG/GIF, size and pixel limits), turned by the measured
+    position angle (or by ``angle_deg`` when the caller gives one)."""
     return run_heavy(_upload_prediction, data, angle_deg, scale)
 
 
-def _upload_prediction(data: bytes, angle_deg: float, scale: float) -> dict[str, Any]:
+def _upload_prediction(data: bytes, angle_deg: float | None, scale: float) -> dict[str, Any]:
     image = load_image(
         data, max_bytes=settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS, allowed_formats=UPLOAD_FORMATS
     )
-    return prediction_for_model_input(model_input=prepare_model_input(image.pixels, angle_deg=angle_deg, scale=scale))
+    return prediction_for_aligned(align_image(image.pixels, angle_deg=angle_deg, scale=scale))
 
 
-def prediction_for_target(*, target: Target, angle_deg: float | None = None, scale: float = 1.0) -> dict[str, Any]:
-    """A catalogue target: fetch the cut-out (field 1.5 × D25), rotate by PA + 90 as the original did."""
+def target_angle(target: Target, *, trust_pa: bool = True) -> float | None:
+    """PA + 90 for a galaxy with a catalogue PA (trusted), None (measure it) otherwise."""
+    return None if target.pa is None or not trust_pa else float(target.pa) + 90.0
+
+
+def prediction_for_target(*, target: Target, angle_deg: float | None = None, scale: float = 1.0,
+                          trust_pa: bool = True) -> dict[str, Any]:
+    """A catalogue target: fetch the cut-out (field 1.5 × D25), turn by PA + 90 as the original did when the
+    catalogue gives a PA (and ``trust_pa``), else by the angle measured on the cut-out. /api/coords passes
+    ``trust_pa=False``: the position it is given need not be the catalogue galaxy's."""
     ensemble = active_ensemble()
-    key = f"prediction-target:{target.ra:.5f}:{target.dec:.5f}:{target.fov_arcmin:.3f}:{target.pa}:{angle_deg}:{scale}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}"
+    key = (f"prediction-target:v2:{target.ra:.5f}:{target.dec:.5f}:{target.fov_arcmin:.3f}:{target.pa}:{trust_pa}:"
+           f"{angle_deg}:{scale}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}")
     body = cache.get(key)
     if body is None:
-        angle = angle_deg if angle_deg is not None else (target.pa or 0.0) + 90.0
-        body = run_heavy(_target_prediction, target, angle, scale)
+        angle = angle_deg if angle_deg is not None else target_angle(target, trust_pa=trust_pa)
+        source = "manual" if angle_deg is not None else "catalogue"
+        body = run_heavy(_target_prediction, target, angle, scale, source)
         cache.set(key, body, CACHE_SECONDS)
     return body
 
 
-def _target_prediction(target: Target, angle_deg: float, scale: float) -> dict[str, Any]:
+def _target_prediction(target: Target, angle_deg: float | None, scale: float, source: str) -> dict[str, Any]:
     cutout = fetch_cutout(ra=target.ra, dec=target.dec, fov_arcmin=target.fov_arcmin)
     image = load_image(cutout.data, max_bytes=20 * settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS)
-    return prediction_for_model_input(model_input=prepare_model_input(image.pixels, angle_deg=angle_deg, scale=scale))
+    aligned = align_image(image.pixels, angle_deg=angle_deg, scale=scale, pa_source=source)
+    trusted = angle_deg is not None and source == "catalogue"
+    return prediction_for_aligned(aligned, catalogue_pa=target.pa if trusted else None)

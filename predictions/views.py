@@ -1,7 +1,13 @@
-"""The astronomer page and its JSON helpers: cut-out proxy, upload, and evaluate with manual alignment."""
+"""The astronomer page and its JSON helpers: cut-out proxy, upload, and evaluate with measured or manual alignment.
+
+An evaluation is aligned automatically (``"auto": true``: turned by the angle measured on the image, about
+the measured centre, as ``/api/file`` does) unless the user has turned the image themselves, in which case
+their angle is used as it is (about the image centre, as the viewer shows it).
+"""
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 
 import astropy.units as u
@@ -13,13 +19,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.coordinates import CoordinateError, check_position, parse_angle, parse_field
-from catalog.imaging import ImageError, encode_jpeg, load_image, prepare_model_input
+from catalog.imaging import ImageError, encode_jpeg, load_image, normalise_inversion, to_display_rgb
 from catalog.sources import ImageSourceError, fetch_cutout
-
 from inclinet_site.security import loads_object
+from training.ml.orientation import measure_orientation
 
-from .inference import NoActiveEnsemble
-from .services import UPLOAD_FORMATS, prediction_for_model_input
+from .inference import NoActiveEnsemble, run_heavy
+from .services import UPLOAD_FORMATS, align_image, prediction_for_aligned
 
 UPLOAD_DIR = "uploads"
 logger = logging.getLogger(__name__)
@@ -74,8 +80,12 @@ def upload(request: HttpRequest) -> JsonResponse:
         logger.error("upload could not be stored", extra={"error": str(exc)})
         return failed("The server could not store your image right now (storage full); please try again later.",
                       507)
+    orientation = run_heavy(lambda: measure_orientation(normalise_inversion(to_display_rgb(image.pixels))[0]))
+    pa = orientation.pa_astro_deg if orientation.ok else None
     return JsonResponse({"status": "success", "upload_id": upload_id, "image_url": default_storage.url(path),
-                         "notes": image.notes})
+                         "notes": image.notes, "pa_measured": None if pa is None else round(pa, 1),
+                         # The viewer's clockwise turn that lays the measured major axis horizontal.
+                         "angle": None if pa is None else round((pa + 90.0) % 180.0, 1)})
 
 
 @require_POST
@@ -85,6 +95,11 @@ def evaluate(request: HttpRequest) -> JsonResponse:
         params = loads_object(request.body)  # a list or a 100 000-deep array is a 400, not a 500
         angle = float(params.get("angle", 0.0))
         scale = float(params.get("scale", 1.0))
+        auto = params.get("auto", False)
+        if not isinstance(auto, bool):
+            raise ValueError("auto must be true or false")
+        if not math.isfinite(angle):
+            raise ValueError("angle must be a finite number of degrees")
         if not 0.05 <= scale <= 20:
             raise ValueError("scale must be between 0.05 and 20")
     except (ValueError, TypeError) as exc:
@@ -103,7 +118,8 @@ def evaluate(request: HttpRequest) -> JsonResponse:
             ra, dec, fov = _position(params)
             data = fetch_cutout(ra=ra, dec=dec, fov_arcmin=fov).data
         image = load_image(data, max_bytes=20 * settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS)
-        body = prediction_for_model_input(model_input=prepare_model_input(image.pixels, angle_deg=angle, scale=scale))
+        aligned = run_heavy(align_image, image.pixels, angle_deg=None if auto else angle, scale=scale)
+        body = prediction_for_aligned(aligned)
     except CoordinateError as exc:
         return failed(str(exc), 400)
     except ImageSourceError as exc:

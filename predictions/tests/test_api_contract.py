@@ -29,6 +29,11 @@ def assert_prediction_shape(body: dict) -> None:
     assert body["model_version"] == "tiny-1"
     assert isinstance(body["alarm"], bool) and isinstance(body["alarm_reason"], str)
     assert body["image_url"].endswith(".png")
+    # Orientation and the physics cross-check (issue 12).
+    assert body["pa_measured"] is None or (isinstance(body["pa_measured"], float) and 0 <= body["pa_measured"] < 180)
+    assert body["pa_source"] in ("catalogue", "measured", "manual", "none")
+    assert body["axial_ratio_inclination"] is None or 0 <= body["axial_ratio_inclination"] <= 90
+    assert body["axial_ratio"] is None or 0 < body["axial_ratio"] <= 1
 
 
 def assert_failed(response, code: int) -> dict:  # noqa: ANN001
@@ -65,6 +70,7 @@ def test_file_endpoint_and_cache(client, active_tiny_ensemble) -> None:
     body = client.post(reverse("api-file"), {"file": upload}).json()
     assert_prediction_shape(body)
     assert body["filename"] == "andromeda.jpg" and "galaxy" not in body
+    assert body["pa_source"] == "measured" and body["pa_measured"] == pytest.approx(60, abs=3)
     upload.seek(0)
     again = client.post(reverse("api-file"), {"file": upload}).json()
     assert again["inclinations"] == body["inclinations"]

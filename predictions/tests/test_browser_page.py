@@ -47,19 +47,26 @@ def test_upload_rotate_zoom_and_evaluate(live_server, active_tiny_ensemble, page
     page.goto(live_server.url + "/predict/")
     page.set_input_files("#file", str(image))
     page.wait_for_function("document.getElementById('sky').naturalWidth > 0")
+    # The viewer starts turned by the measured angle: the disk lies 20° clockwise of +x (PA 70°, turn 160°).
+    assert page.text_content("#angle-readout") == "160"
+    assert "measured" in page.text_content("#align-mode")
     page.click("#rot-cw")
     page.click("#rot-cw")
     page.click("#zoom-in")
     page.focus("#viewer")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowUp")
-    assert page.text_content("#angle-readout") == "3"
+    assert page.text_content("#angle-readout") == "163"
+    assert "by hand" in page.text_content("#align-mode")
     assert page.text_content("#scale-readout") == f"{(10 / 9) ** 2:.2f}"
     page.mouse.move(300, 400)
     page.click("#evaluate")
     wait_results(page)
     assert page.get_attribute("#model-input", "src").endswith(".png")
     assert page.locator("#per-model tr").count() == 15
+    assert page.text_content("#pa-source") == "by hand"
+    assert page.text_content("#pa-measured").endswith("°")
+    assert "b/a" in page.text_content("#axial-inclination")
     save_screenshot(page, "predict-upload", tmp_path)
 
 

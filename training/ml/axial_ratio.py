@@ -10,15 +10,25 @@ so they are not used. The axial ratio q becomes an inclination with Hubble's obl
 
 Works on uint8 grey images (asinh stretched, as the cut-outs are) or on linear images; a colour
 image is averaged over its channels. Django-free.
+
+Serving reports this inclination next to the ensemble's (``axial_ratio_inclination``) and raises the
+alarm when they differ by more than a margin calibrated here on validation galaxies of the training
+family: ``python -m training.ml.axial_ratio --calibrate ENSEMBLE_DIR [--write]`` measures the 95th and
+99th percentiles of |ensemble median − axial-ratio inclination| and (with ``--write``) stores them in the
+ensemble's manifest as ``metrics["axial_check"]`` (``margin_deg`` = the 99th percentile).
 """
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 
 __all__ = ["HOLMBERG_Q0", "DEFAULT_ISOPHOTE_FRACTION", "isophote_mask", "axial_ratio", "inclination_from_axial_ratio",
-           "axial_ratio_inclination"]
+           "axial_ratio_inclination", "calibrate_margin", "CALIBRATION_SEED"]
+
+CALIBRATION_SEED = 31337  # validation galaxies: a seed no training profile uses
 
 HOLMBERG_Q0 = 0.2
 # The isophote sits this fraction of the way from the sky to the central level. On the asinh
@@ -103,10 +113,38 @@ def axial_ratio_inclination(image: np.ndarray, *, q0: float = HOLMBERG_Q0,
     return inclination_from_axial_ratio(axial_ratio(image, isophote_fraction=isophote_fraction), q0)
 
 
+def calibrate_margin(ensemble_folder: Path, *, n: int = 400, seed: int = CALIBRATION_SEED, workers: int = 2,
+                     write: bool = False) -> dict[str, float]:
+    """|ensemble median − axial-ratio inclination| on ``n`` accepted generator galaxies (colour images, as
+    aligned in training): its 50th/95th/99th percentiles; ``margin_deg`` is the 99th, rounded up to 0.5°.
+
+    ``write``: store the result in the ensemble's manifest as ``metrics["axial_check"]``.
+    """
+    from training.ml.ensemble import MANIFEST_NAME, EnsembleManifest, FusedEnsemble
+    from training.ml.synthetic import GeneratorConfig, generate
+
+    galaxies = list(generate(GeneratorConfig(), n, seed=seed, workers=workers))
+    images = np.stack([g.colour for g in galaxies])
+    ensemble = FusedEnsemble(Path(ensemble_folder))
+    medians = np.array([p.inclination_median for p in ensemble.predict(images)])
+    axial = np.array([axial_ratio_inclination(image) for image in images])
+    ok = np.isfinite(axial)
+    gap = np.abs(medians[ok] - axial[ok])
+    p95, p99 = (float(np.percentile(gap, q)) for q in (95, 99))
+    result = {"margin_deg": math.ceil(p99 * 2) / 2, "p50": float(np.median(gap)), "p95": p95, "p99": p99,
+              "n": int(ok.sum()), "unmeasured": int((~ok).sum()), "seed": seed,
+              "false_alarm_rate": float(np.mean(gap > math.ceil(p99 * 2) / 2))}
+    if write:
+        manifest = EnsembleManifest.load(Path(ensemble_folder))
+        metrics = {**(manifest.metrics or {}), "axial_check": result}
+        updated = EnsembleManifest.from_dict({**json.loads(manifest.to_json()), "metrics": metrics})
+        (Path(ensemble_folder) / MANIFEST_NAME).write_text(updated.to_json())
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure the baseline on accepted synthetic galaxies: ``python -m training.ml.axial_ratio --n 300``."""
     import argparse
-    import json
 
     from training.ml.synthetic import GeneratorConfig, generate, robustness_config
 
@@ -115,7 +153,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--robustness", action="store_true", help="use the robustness preset")
+    parser.add_argument("--calibrate", type=Path, metavar="ENSEMBLE_DIR",
+                        help="calibrate the serving alarm's margin for this ensemble instead (uses --n, --workers)")
+    parser.add_argument("--write", action="store_true", help="with --calibrate: store the margin in the manifest")
     args = parser.parse_args(argv)
+    if args.calibrate:
+        print(json.dumps(calibrate_margin(args.calibrate, n=args.n, seed=CALIBRATION_SEED, workers=args.workers,
+                                          write=args.write), indent=1))
+        return
     config = robustness_config() if args.robustness else GeneratorConfig()
     galaxies = list(generate(config, args.n, seed=args.seed, workers=args.workers))
     truth = np.array([g.inclination for g in galaxies])

@@ -3,7 +3,7 @@
   "use strict";
   const root = window.WEBROOT || "/";
   const $ = (id) => document.getElementById(id);
-  const state = { source: null, angle: 0, scale: 1 };
+  const state = { source: null, angle: 0, scale: 1, auto: true };
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -14,6 +14,7 @@
     $("sky").style.transform = `rotate(${state.angle}deg) scale(${state.scale})`;
     $("scale-readout").textContent = state.scale.toFixed(2);
     $("angle-readout").textContent = Math.round(state.angle);
+    $("align-mode").textContent = state.auto ? "aligned by the measured position angle" : "aligned by hand";
   }
   function setAlignment(angle, scale) {
     state.angle = ((angle % 360) + 360) % 360; state.scale = Math.min(20, Math.max(0.05, scale)); render();
@@ -37,7 +38,10 @@
   function loadTarget(target) {
     // As the original: rotate by PA + 90 so the major axis lies horizontal; field = 1.5 × D25.
     state.source = { ra: target.ra, dec: target.dec, fov: `${target.fov} arcmin` };
-    setAlignment(target.pa !== null && target.pa !== undefined ? Math.round(target.pa) + 90 : 0, 1);
+    // Without a catalogue PA the server measures the angle on the image (state.auto).
+    const hasPa = target.pa !== null && target.pa !== undefined;
+    state.auto = !hasPa;
+    setAlignment(hasPa ? Math.round(target.pa) + 90 : 0, 1);
     const query = new URLSearchParams({ ra: target.ra, dec: target.dec, fov: `${target.fov} arcmin` });
     const name = target.objname ? `${target.objname}${target.pgc ? " (PGC " + target.pgc + ")" : ""}` : "Sky position";
     showImage(`${root}predict/cutout?${query}`,
@@ -74,20 +78,23 @@
     try {
       const body = await getJSON(`${root}predict/upload`, { method: "POST", body: form, headers: { "X-CSRFToken": csrfToken() } });
       state.source = { upload_id: body.upload_id };
-      setAlignment(0, 1);
+      state.auto = true;  // turned by the angle measured on the image unless the user turns it
+      setAlignment(body.angle !== null && body.angle !== undefined ? body.angle : 0, 1);
       showImage(body.image_url, `Uploaded: ${file.name}`);
     } catch (error) { showError(error.message); }
   });
 
   $("zoom-in").addEventListener("click", () => setAlignment(state.angle, state.scale * 10 / 9));
   $("zoom-out").addEventListener("click", () => setAlignment(state.angle, state.scale * 0.9));
-  $("rot-cw").addEventListener("click", () => setAlignment(state.angle + 1, state.scale));
-  $("rot-ccw").addEventListener("click", () => setAlignment(state.angle - 1, state.scale));
+  $("rot-cw").addEventListener("click", () => { state.auto = false; setAlignment(state.angle + 1, state.scale); });
+  $("rot-ccw").addEventListener("click", () => { state.auto = false; setAlignment(state.angle - 1, state.scale); });
+  $("auto-align").addEventListener("click", () => { state.auto = true; render(); });
   $("viewer").addEventListener("wheel", (e) => { e.preventDefault(); setAlignment(state.angle, state.scale * (e.deltaY < 0 ? 10 / 9 : 0.9)); });
   $("viewer").addEventListener("keydown", (e) => {
     const moves = { ArrowUp: [0, 10 / 9], ArrowDown: [0, 0.9], ArrowLeft: [-1, 1], ArrowRight: [1, 1] };
     if (!moves[e.key]) return;
     e.preventDefault();
+    if (moves[e.key][0]) state.auto = false;
     setAlignment(state.angle + moves[e.key][0], state.scale * moves[e.key][1]);
   });
 
@@ -108,6 +115,12 @@
       const row = table.insertRow(); cell(row, "reject"); cell(row, name); cell(row, `${value.toFixed(1)} %`, value > 50 ? "reject-high" : "");
     }
     $("model-version").textContent = body.model_version;
+    const sources = { catalogue: "catalogue PA + 90°", measured: "measured PA", manual: "by hand", none: "not turned" };
+    $("pa-measured").textContent = body.pa_measured === null || body.pa_measured === undefined ? "not measurable" : `${body.pa_measured.toFixed(1)}°`;
+    $("pa-source").textContent = sources[body.pa_source] || body.pa_source || "";
+    $("axial-inclination").textContent = body.axial_ratio_inclination === null || body.axial_ratio_inclination === undefined
+      ? "no isophote found" : `${body.axial_ratio_inclination.toFixed(1)}° (b/a = ${body.axial_ratio.toFixed(2)})`;
+    if (state.auto && body.pa_source === "measured" && body.pa_measured !== null) setAlignment(body.pa_measured + 90, state.scale);
     $("alarm").hidden = !body.alarm;
     $("alarm").textContent = body.alarm ? `Check this galaxy by eye: ${body.alarm_reason}.` : "";
     $("results").hidden = false;
@@ -118,7 +131,7 @@
     try {
       const body = await getJSON(`${root}predict/evaluate`, {
         method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ ...state.source, angle: state.angle, scale: state.scale }),
+        body: JSON.stringify({ ...state.source, angle: state.angle, scale: state.scale, auto: state.auto }),
       });
       showResults(body);
     } catch (error) { showError(error.message); }
