@@ -1,0 +1,228 @@
+"""Ensemble builds as jobs (``training.build_services``): a stable folder per build that a resumed build
+reuses, the one-running-build lock, dead owners, time limits recorded as failures, and the staff page
+showing a build and its failure."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import IntegrityError, transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from labeling.tests.factories import UserFactory
+from training import build_services
+from training.build_services import (BuildBusy, build_folder, ensemble_build_claim, ensemble_build_create,
+                                     ensemble_build_execute, ensemble_build_reopen, ensemble_builds_requeue_orphans)
+from training.models import Ensemble, RetrainJob
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
+
+
+@pytest.fixture(autouse=True)
+def _no_messages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the build messages the services would send instead of sending them."""
+    sent: list[int] = []
+    monkeypatch.setattr(build_services, "_send", sent.append)
+    return sent
+
+
+def _dead_pid() -> int:
+    child = multiprocessing.get_context("spawn").Process(target=int)
+    child.start()
+    child.join()
+    return child.pid
+
+
+def _hold(job: RetrainJob, *, pid: int, ago_s: float = 0.0, started_ago_s: float | None = None) -> None:
+    """Make ``job`` a running build owned by ``pid`` on this host, last heard from ``ago_s`` seconds ago."""
+    beat = timezone.now() - timedelta(seconds=ago_s)
+    started = timezone.now() - timedelta(seconds=started_ago_s if started_ago_s is not None else ago_s + 1)
+    RetrainJob.objects.filter(pk=job.pk).update(status="running", worker=f"{socket.gethostname()}:{pid}",
+                                                heartbeat_at=beat, sessions=[{"started": started.isoformat()}])
+
+
+def test_the_version_and_folder_follow_the_job_and_a_failure_leaves_no_empty_folder(monkeypatch, settings) -> None:  # noqa: ANN001
+    job = ensemble_build_create(profile="tiny")
+    assert job.status == "queued" and job.kind == "build"
+    assert job.params["version"] == f"tiny-{job.pk}-{job.key.hex[:8]}"
+    assert build_folder(job=job) == Path(settings.MODEL_STORE) / "ensembles" / job.params["version"]
+
+    def fails_at_once(profile, out, **kwargs):  # noqa: ANN001, ANN003, ANN202 - as the daemonic-pool bug did
+        out.mkdir(parents=True, exist_ok=True)
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr("training.ml.pipeline.build_ensemble", fails_at_once)
+    with pytest.raises(AssertionError):
+        ensemble_build_execute(job_id=job.pk, key=str(job.key))
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "daemonic processes are not allowed to have children" in job.error
+    assert not build_folder(job=job).exists()  # nothing was written, so nothing is left behind
+    # A redelivered message for the failed build does nothing.
+    assert ensemble_build_execute(job_id=job.pk, key=str(job.key))["skipped"]
+
+
+def test_the_soft_time_limit_becomes_a_recorded_failure(monkeypatch) -> None:  # noqa: ANN001
+    job = ensemble_build_create(profile="tiny")
+
+    def runs_too_long(profile, out, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        (out / "runs").mkdir(parents=True)
+        (out / "runs" / "partial.txt").write_text("a checkpoint")
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr("training.ml.pipeline.build_ensemble", runs_too_long)
+    with pytest.raises(SoftTimeLimitExceeded):
+        ensemble_build_execute(job_id=job.pk, key=str(job.key))
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "time limit" in job.error and "900 s" in job.error and f"--resume {job.pk}" in job.error
+    assert (build_folder(job=job) / "runs" / "partial.txt").exists()  # kept for a resume
+
+
+def test_a_second_build_waits_while_one_runs(_no_messages) -> None:  # noqa: ANN001
+    first, second = ensemble_build_create(profile="tiny"), ensemble_build_create(profile="quick")
+    _hold(first, pid=os.getppid())  # alive, and not this process
+    with pytest.raises(BuildBusy) as busy:
+        ensemble_build_claim(job_id=second.pk, key=str(second.key))
+    assert busy.value.running_id == first.pk
+    second.refresh_from_db()
+    assert second.status == "queued" and second.stage == f"waiting for build #{first.pk} to finish"
+    # The database itself refuses a second running build (partial unique index), whatever the code does.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RetrainJob.objects.filter(pk=second.pk).update(status="running")
+    # A duplicate message for the running build is a no-op: its owner is alive.
+    assert ensemble_build_claim(job_id=first.pk, key=str(first.key)) is None
+    # A message with another key (a database that was reset) is ignored.
+    assert ensemble_build_claim(job_id=second.pk, key="00000000-0000-0000-0000-000000000000") is None
+
+
+def test_a_dead_owner_frees_the_lock_and_its_build_is_requeued(_no_messages) -> None:  # noqa: ANN001
+    first, second = ensemble_build_create(profile="tiny"), ensemble_build_create(profile="tiny")
+    _hold(first, pid=_dead_pid())
+    claimed = ensemble_build_claim(job_id=second.pk, key=str(second.key))
+    assert claimed is not None and claimed.status == "running"
+    first.refresh_from_db()
+    assert first.status == "queued" and "died" in first.stage
+    assert len(claimed.sessions) == 1 and claimed.worker.endswith(f":{os.getpid()}")
+
+
+def test_the_sweep_resumes_dead_builds_and_fails_those_past_their_limits(_no_messages, settings) -> None:  # noqa: ANN001
+    settings.TRAINING_BUILD_TIME_LIMITS_S = {"tiny": 600}
+    resumable, too_long, too_often, alive = (ensemble_build_create(profile="tiny") for _ in range(4))
+    dead = _dead_pid()
+    # Only one build may be running at a time in the database, so each is set up and swept in turn.
+    _hold(resumable, pid=dead, ago_s=5)
+    assert ensemble_builds_requeue_orphans() == [resumable.pk]
+    assert _no_messages == [resumable.pk]
+    resumable.refresh_from_db()
+    assert resumable.status == "queued"
+    RetrainJob.objects.filter(pk=resumable.pk).update(status="done")
+
+    _hold(too_long, pid=dead, ago_s=1, started_ago_s=700)  # killed by the hard limit
+    assert ensemble_builds_requeue_orphans() == []
+    too_long.refresh_from_db()
+    assert too_long.status == "failed" and "time limit" in too_long.error
+
+    _hold(too_often, pid=dead, ago_s=5)
+    RetrainJob.objects.filter(pk=too_often.pk).update(sessions=[{"started": timezone.now().isoformat()}] * 3)
+    assert ensemble_builds_requeue_orphans() == []
+    too_often.refresh_from_db()
+    assert too_often.status == "failed" and "died 3 times" in too_often.error
+
+    _hold(alive, pid=os.getppid(), ago_s=5)
+    assert ensemble_builds_requeue_orphans() == []
+    alive.refresh_from_db()
+    assert alive.status == "running"
+
+
+def test_messages_carry_the_profiles_time_limits(monkeypatch, settings) -> None:  # noqa: ANN001
+    from celery import Task
+
+    from training.tasks import build_ensemble
+
+    settings.TRAINING_BUILD_TIME_LIMITS_S = {"tiny": 100, "default": 5000}
+    sent = []
+    monkeypatch.setattr(Task, "apply_async", lambda self, args=None, kwargs=None, **options: sent.append(options))
+    build_ensemble.delay("tiny")
+    build_ensemble.apply_async(kwargs={"profile": "full"})
+    build_ensemble.apply_async(kwargs={"profile": "tiny"}, soft_time_limit=7, time_limit=9)
+    assert [(o["soft_time_limit"], o["time_limit"]) for o in sent] == [(100, 400), (5000, 5500), (7, 9)]
+
+
+def test_staff_page_shows_a_failed_build_with_its_error(monkeypatch) -> None:  # noqa: ANN001
+    job = ensemble_build_create(profile="tiny")
+    monkeypatch.setattr("training.ml.pipeline.build_ensemble",
+                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("GalSim could not draw galaxy 17")))
+    with pytest.raises(RuntimeError):
+        ensemble_build_execute(job_id=job.pk, key=str(job.key))
+    staff = Client()
+    staff.force_login(UserFactory(is_staff=True))
+    page = staff.get(reverse("training:dashboard"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'id="job-{job.pk}"' in html
+    assert f"Build #{job.pk} · tiny · failed" in html
+    assert "RuntimeError: GalSim could not draw galaxy 17" in html
+    jobs = staff.get(reverse("training:api-jobs")).json()["jobs"]
+    build = next(j for j in jobs if j["id"] == job.pk)
+    assert build["kind"] == "build" and build["status"] == "failed" and build["version"] == job.params["version"]
+    assert "GalSim could not draw galaxy 17" in build["error"]
+    volunteer = Client()
+    volunteer.force_login(UserFactory())
+    assert volunteer.get(reverse("training:dashboard")).status_code == 403
+
+
+def test_a_build_reports_progress_resumes_from_its_checkpoints_and_promotes(monkeypatch, capsys) -> None:  # noqa: ANN001
+    """A real tiny build: the first attempt dies while training the second member; resumed, it keeps the
+    first member's checkpoint (not trained again), finishes in the same folder and is promoted."""
+    from training.ml import pipeline
+
+    job = ensemble_build_create(profile="tiny", promote=True)
+    real_train = pipeline.train
+    calls = {"n": 0}
+    seen: list[tuple[str, float]] = []
+    real_write = build_services._Reporter.write
+
+    def write(self, **kwargs):  # noqa: ANN001, ANN003, ANN202 - record what the staff page would have shown
+        seen.append((self.stage, self.fraction))
+        return real_write(self, **kwargs)
+
+    def dies_on_second_member(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker lost")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(build_services._Reporter, "write", write)
+    monkeypatch.setattr(pipeline, "train", dies_on_second_member)
+    monkeypatch.setattr("training.services._queue_predict_catalogue", lambda: None)  # no broker message
+    with pytest.raises(RuntimeError):
+        ensemble_build_execute(job_id=job.pk, key=str(job.key))
+    job.refresh_from_db()
+    assert job.status == "failed" and job.stage.startswith("training compact1")
+    assert 0.08 < job.progress < 0.5
+    first_state = build_folder(job=job) / "runs" / "compact" / "state.json"
+    stamp = first_state.stat().st_mtime_ns
+    assert json.loads(first_state.read_text())["epoch"] == 1
+
+    monkeypatch.setattr(pipeline, "train", real_train)
+    ensemble_build_reopen(job_id=job.pk)
+    result = ensemble_build_execute(job_id=job.pk, key=str(job.key))
+    job.refresh_from_db()
+    assert job.status == "done", job.error
+    assert job.progress == 1.0 and "promoted" in job.stage
+    assert first_state.stat().st_mtime_ns == stamp  # resumed from its checkpoint, not trained again
+    assert len(job.sessions) == 2
+    assert result["version"] == job.params["version"] == job.ensemble.version
+    assert Ensemble.objects.get(status="active").version == job.params["version"]
+    fractions = [f for _, f in seen]
+    assert any(stage.startswith("evaluating") for stage, _ in seen)
+    assert fractions[-1] == 1.0

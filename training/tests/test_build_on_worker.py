@@ -1,0 +1,100 @@
+"""Integration: ensemble builds on real prefork Celery workers, whose pool children are daemonic.
+
+- ``make run``'s path, end to end (≈ 1 min): SQLite, kombu's filesystem broker, a worker with
+  ``--concurrency 2``, the ``tiny`` profile queued as ``run.sh`` does; the build completes and becomes
+  active. Everything runs in subprocesses with their own ``VAR_DIR``, so it needs neither Redis nor
+  PostgreSQL.
+- The soft time limit on the PostgreSQL/Redis worker of the other integration tests becomes a recorded
+  failure.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+from .helpers import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _embedded_env(var: Path) -> dict[str, str]:
+    env = {**os.environ, "VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var / 'db.sqlite3'}",
+           "MODEL_STORE": str(var / "model_store"), "MEDIA_ROOT": str(var / "media"), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("REDIS_URL", None)  # the filesystem broker, as `make run` without environment
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_make_run_path_builds_tiny_on_a_prefork_filesystem_worker(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    env = _embedded_env(var)
+    _manage(env, "migrate", "--noinput", "-v0")
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "inclinet_site", "worker", "-Q", "default,train,predict",
+             "--concurrency", "2", "--pool", "prefork", "-n", f"build-{time.time_ns()}@%h", "--loglevel", "INFO"],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        queued = _manage(env, "build_ensemble", "--profile", "tiny", "--promote", "--if-none-active", "--on-worker")
+        assert "is queued" in queued
+
+        def job() -> tuple | None:
+            with sqlite3.connect(var / "db.sqlite3") as db:
+                row = db.execute("select status, progress, stage, error, params from training_retrainjob "
+                                 "where kind = 'build'").fetchone()
+            return row if row and row[0] in ("done", "failed") else None
+
+        status, progress, stage, error, params = wait_for(
+            job, timeout=240, what="the tiny build on the worker", log=lambda: log.read_text(errors="replace"),
+            interval=1.0)
+        assert status == "done", error + "\n" + log.read_text(errors="replace")[-4000:]
+        assert progress == 1.0 and "promoted" in stage
+        with sqlite3.connect(var / "db.sqlite3") as db:
+            active = db.execute("select version, folder from training_ensemble where status = 'active'").fetchall()
+        assert len(active) == 1 and active[0][0] in params
+        assert (var / "model_store" / active[0][1] / "manifest.json").exists()
+        assert "daemonic processes are not allowed" not in log.read_text(errors="replace")
+        # Queued again (a restarted `make run`): an active ensemble, so nothing new is built.
+        _manage(env, "build_ensemble", "--profile", "tiny", "--promote", "--if-none-active", "--on-worker")
+        with sqlite3.connect(var / "db.sqlite3") as db:
+            assert db.execute("select count(*) from training_retrainjob where kind = 'build'").fetchone()[0] == 1
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_soft_time_limit_on_a_worker_is_a_recorded_failure(celery_worker_process, settings) -> None:  # noqa: ANN001
+    from training.build_services import build_folder, ensemble_build_queue
+    from training.models import RetrainJob
+
+    settings.TRAINING_BUILD_TIME_LIMITS_S = {"tiny": 2}  # the sender puts the limits into the message
+    job = ensemble_build_queue(profile="tiny", promote=False, if_none_active=False)
+    wait_for(lambda: RetrainJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).exists(), timeout=120,
+             what="the build to stop", log=celery_worker_process.log)
+    job.refresh_from_db()
+    assert job.status == "failed", job.stage
+    assert "Stopped at the time limit" in job.error and "2 s" in job.error
+    assert len(job.sessions) == 1
+    folder = build_folder(job=job)
+    assert not folder.exists() or any(p.is_file() for p in folder.rglob("*"))  # never an empty folder
