@@ -115,3 +115,18 @@ def test_a_single_star_is_round() -> None:
     image = np.repeat(star.astype(np.uint8)[:, :, None], 3, axis=2)
     o = measure_orientation(image)
     assert not o.ok and o.pa_image_deg is None
+
+
+@pytest.mark.parametrize("pa", [0, 37, 90, 128])
+def test_alignment_is_idempotent(pa: float) -> None:
+    """Turned by its measured angle about its measured centre, a galaxy measures horizontal and centred."""
+    from catalog.imaging import prepare_model_input
+
+    image = disk_image(pa_deg=pa, q=0.35, size=300, centre=(160.0, 135.0), seed=7)
+    o = measure_orientation(image)
+    aligned = prepare_model_input(image, angle_deg=o.pa_image_deg, centre=(o.x, o.y))
+    again = measure_orientation(aligned)
+    assert again.ok and _pa_error(again.pa_image_deg, 0.0) <= 1.5
+    assert math.hypot(again.x - 63.5, again.y - 63.5) < 1.5
+    twice = prepare_model_input(aligned, angle_deg=again.pa_image_deg, centre=(again.x, again.y))
+    assert np.abs(twice.astype(float) - aligned.astype(float)).mean() < 3.0
