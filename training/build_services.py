@@ -170,7 +170,8 @@ def ensemble_build_claim(*, job_id: int, key: str) -> RetrainJob | None:
         return None
     for other in RetrainJob.objects.filter(kind=BUILD, status=Status.RUNNING).exclude(pk=job.pk):
         if lease_owner_dead(worker=other.worker, heartbeat_at=other.heartbeat_at):
-            _requeue_or_fail_dead(other)  # frees the lock; the dead build is sent again and waits its turn
+            if _requeue_or_fail_dead(other):  # frees the lock; the dead build is sent again and waits its turn
+                _send(other.pk)
         else:
             _wait_for(job, other.pk)
     now = timezone.now()

@@ -111,6 +111,7 @@ def test_a_dead_owner_frees_the_lock_and_its_build_is_requeued(_no_messages) -> 
     assert claimed is not None and claimed.status == "running"
     first.refresh_from_db()
     assert first.status == "queued" and "died" in first.stage
+    assert _no_messages == [first.pk]  # sent again: it resumes once this one is done
     assert len(claimed.sessions) == 1 and claimed.worker.endswith(f":{os.getpid()}")
 
 
