@@ -411,7 +411,7 @@ def read_truth(folder: Path) -> list[dict[str, Any]]:
 
 
 def contact_sheet(path: Path, *, seed: int = 1, tile: int = 160) -> None:
-    """A PNG of 12 clean galaxies (45–90°) and one image of each reject reason, labelled with their truth."""
+    """A PNG or JPEG (by suffix) of 12 clean galaxies (45–90°) and one image of each reject reason, labelled with their truth."""
     from PIL import Image, ImageDraw
 
     kinds = ["clean"] * 12 + list(REJECT_REASONS) + ["cut_off"]
@@ -433,7 +433,11 @@ def contact_sheet(path: Path, *, seed: int = 1, tile: int = 160) -> None:
         tiles.append(np.asarray(image))
     cols = 6
     rows = [np.concatenate(tiles[r * cols:(r + 1) * cols], axis=1) for r in range(len(tiles) // cols)]
-    Image.fromarray(np.concatenate(rows, axis=0)).save(path, optimize=True)
+    sheet = Image.fromarray(np.concatenate(rows, axis=0))
+    if Path(path).suffix.lower() in (".jpg", ".jpeg"):
+        sheet.save(path, quality=88)
+    else:
+        sheet.save(path, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> None:
