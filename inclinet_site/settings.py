@@ -3,13 +3,21 @@
 With no environment at all the site runs on embedded defaults: SQLite in ``var/`` and a
 Celery broker on kombu's filesystem transport, so ``make run`` works on a bare machine.
 Set ``DATABASE_URL`` and ``REDIS_URL`` for PostgreSQL and Redis (tests, production).
+
+``DEBUG`` is off unless asked for. *Embedded mode* (``DATABASE_URL`` unset or SQLite, i.e. ``make run``)
+additionally gets a random ``SECRET_KEY`` kept in ``var/secret_key``, plain-http cookies and no HTTPS
+redirect (``INSECURE_HTTP``), and media served by Django (``SERVE_MEDIA``). Anything else (PostgreSQL,
+docker compose) must pass ``SECRET_KEY`` and gets HTTPS-only defaults.
 """
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
+from whitenoise.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -32,13 +40,44 @@ def normalise_webroot(raw: str) -> str:
     return f"/{stripped}/" if stripped else "/"
 
 
-DEBUG = env_bool("DEBUG", True)
-# The embedded default key is only for local development; production must set SECRET_KEY.
+def read_or_create_secret_key(path: Path) -> str:
+    """The key in ``path``; a new random one (mode 0600) when the file does not exist yet."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".secret_key.", delete=False) as handle:
+            handle.write(secrets.token_urlsafe(50))  # NamedTemporaryFile files are created 0600
+        try:
+            # link() never overwrites: when web and worker start together, the first key written wins.
+            os.link(handle.name, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(handle.name)
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"SECRET_KEY_FILE {path} is empty")
+    return key
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'inclinet.sqlite3'}")
+# Embedded mode: one machine, SQLite, plain http on loopback (`make run`). Production uses PostgreSQL.
+EMBEDDED = DATABASE_URL.startswith("sqlite")
+DEBUG = env_bool("DEBUG", False)  # tracebacks are for developers who ask for them, never for visitors
+# Used only with DEBUG on and no other key (e.g. the test run); production refuses it below.
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
-SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+# SECRET_KEY from the environment, else from SECRET_KEY_FILE (created on first use). Only embedded mode has a
+# default file: a PostgreSQL deployment shared by several hosts needs one key that the operator passes in.
+SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE") or (str(VAR_DIR / "secret_key") if EMBEDDED else "")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and SECRET_KEY_FILE:
+    SECRET_KEY = read_or_create_secret_key(Path(SECRET_KEY_FILE))
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = DEV_SECRET_KEY
 if not DEBUG and SECRET_KEY in ("", DEV_SECRET_KEY):
-    # Secrets come only from the environment: production refuses to start without a real one.
-    raise RuntimeError("SECRET_KEY must be set (and not the development key) when DEBUG is off")
+    # Production refuses to start without a real key rather than sign sessions with a guessable one.
+    raise RuntimeError(
+        "SECRET_KEY must be set (and not the development key) when DEBUG is off: pass SECRET_KEY or SECRET_KEY_FILE"
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -55,6 +94,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     "catalog",
     "labeling",
@@ -100,7 +140,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'inclinet.sqlite3'}"),
+        DATABASE_URL,
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
@@ -128,12 +168,21 @@ MODEL_STORE = Path(os.environ.get("MODEL_STORE", VAR_DIR / "model_store"))
 STORAGES = {
     # Files appear whole or not at all (a full disk mid-upload leaves nothing half-written).
     "default": {"BACKEND": "inclinet_site.resilience.AtomicFileSystemStorage"},
+    # Without DEBUG, pages link content-hashed files that whitenoise serves with far-future caching;
+    # that needs `manage.py collectstatic` first (scripts/run.sh, the Docker image build).
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        "BACKEND": "inclinet_site.storage.StaticStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Only the hashed copies are kept and source maps stay uncompressed (browsers fetch them only for developer
+# tools): collectstatic then compresses a third of the bytes.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
+# Django serves the public media folders itself (inclinet_site/media.py) when no web server sits in front of
+# MEDIA_ROOT: `make run` and docker compose run gunicorn alone.
+SERVE_MEDIA = env_bool("SERVE_MEDIA", EMBEDDED or DEBUG)
 LOGIN_URL = "admin:login"
 
 # Upload limits: the original API took at most 1 MB; Django refuses bigger bodies early.
@@ -226,6 +275,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Inclinations of spiral galaxies from a CNN ensemble, and the Galaxy Inclination Zoo.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from this site's static files (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema URL to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
 CORS_URLS_REGEX = r"^.*/api/.*$"
@@ -250,15 +305,24 @@ REMOTE_RESOLVERS_ENABLED = env_bool("REMOTE_RESOLVERS_ENABLED", True)
 IMAGE_SOURCE_ORDER = env_list("IMAGE_SOURCE_ORDER", "sdss,legacysurvey")
 
 # --- Production hardening ----------------------------------------------------------------
-if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS-only unless DEBUG is on or INSECURE_HTTP says the site is reached over plain http (embedded mode's
+# default: `make run` on http://127.0.0.1:8000, where secure-only cookies would make log-in impossible).
+INSECURE_HTTP = env_bool("INSECURE_HTTP", EMBEDDED)
+HTTPS_ONLY = not DEBUG and not INSECURE_HTTP
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS_ONLY)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if HTTPS_ONLY else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS_ONLY)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS_ONLY)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Trust a proxy's "this came over https" header only when told which one: anyone can send X-Forwarded-Proto
+# straight to gunicorn. Format "HTTP_X_FORWARDED_PROTO,https".
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    _header, _, _value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
+    if not _header.strip().startswith("HTTP_") or not _value.strip():
+        raise RuntimeError("SECURE_PROXY_SSL_HEADER must look like HTTP_X_FORWARDED_PROTO,https")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip())
 
 # --- Structured logging ------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

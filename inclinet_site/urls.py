@@ -1,11 +1,13 @@
 """URL configuration. Every route lives under ``WEBROOT`` (e.g. ``/inclinet/``), as the original did."""
-from django.conf import settings
-from django.conf.urls.static import static
-from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+import re
 
-from . import health, views
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from . import health, media, views
+from .api_docs import RedocView, SwaggerView
 from .security import throttle_posts
 
 # The admin log-in is a password form like the Zoo's: same throttle (set before admin.site.urls is built).
@@ -16,8 +18,10 @@ site_patterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema")),
+    # Swagger UI and ReDoc load their scripts from our static files (drf-spectacular-sidecar), not a CDN.
+    path("api/docs", SwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema")),
+    path("api/redoc/", RedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("catalog.urls")),
     path("zoo/", include("labeling.urls")),
     path("api/", include("predictions.urls")),
@@ -27,8 +31,8 @@ site_patterns = [
 
 prefix = settings.WEBROOT.lstrip("/")
 urlpatterns = [path(prefix, include(site_patterns))]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+if settings.SERVE_MEDIA:
+    urlpatterns.append(re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$", media.public_media))
 
 handler404 = "inclinet_site.views.not_found"
 handler500 = "inclinet_site.views.server_error"

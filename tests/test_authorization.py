@@ -48,6 +48,7 @@ POLICY: dict[str, str] = {
     "api/schema/": PUBLIC,
     "api/docs": PUBLIC,
     "api/docs/": PUBLIC,
+    "api/redoc/": PUBLIC,
     # catalogue
     "api/catalog/pgc/<int:pgc>": PUBLIC,
     "api/catalog/resolve": PUBLIC,
@@ -111,7 +112,7 @@ STAFF_VIEW_REFUSALS: dict[str, tuple[int, str]] = {
     "admin/autocomplete/": (403, "autocomplete refuses a request without its term/app/model parameters"),
     "admin/labeling/measurement/<path:object_id>/delete/": (403, "measurements are append-only"),
 }
-# Present only in some configurations (DEBUG serves media through Django).
+# Present only in some configurations (SERVE_MEDIA: Django serves the public media folders).
 OPTIONAL = {"^media/(?P<path>.*)$"}
 
 

@@ -5,21 +5,26 @@ from pathlib import Path
 import dj_database_url
 import yaml
 
+from tests.compose import command_text, compose_config
+
 ROOT = Path(__file__).resolve().parents[2]
+# Settings read most variables; the staff account's come from the ensure_staff command that init runs.
+READERS = [ROOT / "inclinet_site" / "settings.py", ROOT / "catalog" / "management" / "commands" / "ensure_staff.py"]
 
 
 def load_compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    """Resolved as docker compose would, with the secrets an operator must supply."""
+    return compose_config({"SECRET_KEY": "k" * 50, "POSTGRES_PASSWORD": "pgpass", "REDIS_PASSWORD": "redispass"})
 
 
 def test_compose_has_every_service() -> None:
-    assert set(load_compose()["services"]) == {"web", "worker", "beat", "postgres", "redis"}
+    assert set(load_compose()["services"]) == {"init", "web", "worker", "worker-train", "beat", "postgres", "redis"}
 
 
 def test_app_services_share_an_environment_the_settings_understand() -> None:
     services = load_compose()["services"]
-    settings_source = (ROOT / "inclinet_site" / "settings.py").read_text()
-    for name in ("web", "worker", "beat"):
+    settings_source = "".join(path.read_text() for path in READERS)
+    for name in ("init", "web", "worker", "worker-train", "beat"):
         env = services[name]["environment"]
         for key in env:
             assert f'"{key}"' in settings_source, f"{name}: {key} is not read by settings.py"
@@ -28,22 +33,25 @@ def test_app_services_share_an_environment_the_settings_understand() -> None:
         assert database["HOST"] == "postgres" and database["PORT"] == 5432
         assert (database["USER"], database["PASSWORD"], database["NAME"]) == (
             postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_PASSWORD"], postgres_env["POSTGRES_DB"])
-        assert env["REDIS_URL"].startswith("redis://redis:6379")
+        assert env["REDIS_URL"].startswith("redis://:redispass@redis:6379")
 
 
 def test_ports_match_the_processes() -> None:
     services = load_compose()["services"]
-    assert "5432:5432" in services["postgres"]["ports"] and "6379:6379" in services["redis"]["ports"]
-    web_port = services["web"]["ports"][0].split(":")[1]
-    assert f"0.0.0.0:{web_port}" in services["web"]["command"]
-    assert re.search(rf"EXPOSE {web_port}\b", (ROOT / "Dockerfile").read_text())
+    # PostgreSQL and Redis are reached over the compose network only (tests/test_deploy_settings.py).
+    assert "ports" not in services["postgres"] and "ports" not in services["redis"]
+    container_port = services["web"]["ports"][0].rsplit(":", 1)[1]
+    assert f"0.0.0.0:{container_port}" in services["web"]["command"]
+    assert re.search(rf"EXPOSE {container_port}\b", (ROOT / "Dockerfile").read_text())
 
 
-def test_web_migrates_on_start_and_worker_serves_every_queue() -> None:
-    services = load_compose()["services"]
-    assert "migrate" in services["web"]["command"]
-    queues = re.search(r"-Q (\S+)", services["worker"]["command"]).group(1).split(",")
-    assert set(queues) == {"default", "train", "predict"}
+def test_init_migrates_before_start_and_the_workers_serve_every_queue() -> None:
+    config = load_compose()
+    assert "migrate" in (ROOT / "docker" / "init.sh").read_text() and "docker/init.sh" in command_text(config, "init")
+    queues = set()
+    for name in ("worker", "worker-train"):
+        queues |= set(re.search(r"-Q (\S+)", command_text(config, name)).group(1).split(","))
+    assert queues == {"default", "train", "predict"}
 
 
 def test_dockerfile_uses_slim_python_and_pinned_requirements() -> None:
@@ -56,7 +64,7 @@ def test_dockerfile_uses_slim_python_and_pinned_requirements() -> None:
 
 
 def test_redis_persists_queued_tasks_and_secret_key_is_required() -> None:
-    compose = load_compose()
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # as written, before interpolation
     redis = compose["services"]["redis"]
     assert "--appendonly" in redis["command"] and redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
     assert any(volume.endswith(":/data") for volume in redis["volumes"])

@@ -55,6 +55,7 @@ def test_zero_config_uses_sqlite_and_a_real_filesystem_worker(tmp_path: Path) ->
 def test_webroot_serves_the_site_under_a_sub_path(tmp_path: Path) -> None:
     env = bare_env(tmp_path, WEBROOT="inclinet")
     run_manage(env, "migrate", "--noinput", "-v0")
+    run_manage(env, "collectstatic", "--noinput", "-v0")  # DEBUG is off: pages link the hashed static files
     probe = (
         "import json; from django.test import Client; from django.urls import reverse; c = Client(); "
         "print(json.dumps([c.get('/inclinet/').status_code, c.get('/').status_code, "
@@ -68,6 +69,7 @@ def test_webroot_serves_the_site_under_a_sub_path(tmp_path: Path) -> None:
 
 
 def test_production_settings_refuse_a_missing_secret_key(tmp_path: Path) -> None:
-    env = bare_env(tmp_path, DEBUG="false")
+    # Only embedded mode (SQLite) makes itself a key (tests/test_deploy_settings.py); PostgreSQL needs one passed.
+    env = bare_env(tmp_path, DEBUG="false", DATABASE_URL="postgres://inclinet@127.0.0.1:5432/inclinet")
     done = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "SECRET_KEY must be set" in done.stderr
