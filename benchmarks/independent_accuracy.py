@@ -216,7 +216,12 @@ def evaluate_independent(ensemble: str | Path | None, images_dir: str | Path, *,
         results = []
         for k, row in enumerate(rows):
             data = (images_dir / row["file"]).read_bytes()
-            results.append(_predict(data, row["pa"] if aligned_by_truth else None))
+            try:
+                results.append(_predict(data, row["pa"] if aligned_by_truth else None))
+            except Exception as exc:  # noqa: BLE001 - a refused image is a result too (counted as failed)
+                results.append({"median": float("nan"), "reject": float("nan"), "stdev": float("nan"), "alarm": False,
+                                "axial": float("nan"), "axial_source": "", "pa_measured": None, "pa_source": None,
+                                "error": f"{type(exc).__name__}: {exc}"})
             if progress:
                 progress(k + 1, len(rows))
         set_seconds = time.perf_counter() - started
@@ -230,7 +235,8 @@ def evaluate_independent(ensemble: str | Path | None, images_dir: str | Path, *,
         "set": {"folder": str(images_dir), **set_info, "n_images": len(rows)},
         "alignment": "truth PA" if aligned_by_truth else ("measured by the serving path" if aligns
                                                           else "none (this serving path does not align uploads)"),
-        "axial_source": results[0]["axial_source"] if results else None,
+        "axial_source": next((r["axial_source"] for r in results if r["axial_source"]), None),
+        "errors": {rows[k]["file"]: r["error"] for k, r in enumerate(results) if "error" in r},
         "in_family": in_family(manifest),
         "real_photos": real,
         "seconds": {"independent_set": round(set_seconds, 1),
@@ -383,6 +389,8 @@ def markdown_report(report: dict[str, Any]) -> list[str]:
             f"| real photographs rejected (≥ {REJECT_THRESHOLD:.0f}%) / put below 45° | {_pct(real['rejected_fraction'])} "
             f"(spirals {_pct(real['rejected_fraction_spirals'])}) | {_pct(real['axial_below_45_fraction'])} |",
         ]
+    if report.get("errors"):
+        lines.append(f"| images the serving path refused (counted as failed) | {len(report['errors'])} | |")
     lines += ["", f"time: {report['seconds']['independent_set']:.0f} s for the set "
                   f"({report['seconds']['per_image_ms']:.0f} ms per image through the serving path)"]
     return lines
