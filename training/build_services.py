@@ -297,12 +297,12 @@ class _Reporter:
             raise LeaseLost(f"Build #{self.job.pk} was taken over by another worker.")
 
 
-def _describe(exc: BaseException, job: RetrainJob) -> str:
+def _describe(exc: BaseException, job: RetrainJob, soft_time_limit: float | None = None) -> str:
     from celery.exceptions import SoftTimeLimitExceeded
 
     folder = build_folder(job=job)
     if isinstance(exc, SoftTimeLimitExceeded):
-        soft, _ = build_time_limits(job.params["profile"])
+        soft = soft_time_limit or build_time_limits(job.params["profile"])[0]
         name = job.params["profile"].upper().replace("-", "_")
         return (f"Stopped at the time limit: the build ran longer than {soft:.0f} s "
                 f"(TRAINING_BUILD_TIME_LIMIT_{name}_S). Checkpoints, if any, are kept in {folder}; "
@@ -330,9 +330,11 @@ def _evaluated(folder: Path) -> bool:
         return False
 
 
-def ensemble_build_execute(*, job_id: int, key: str, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def ensemble_build_execute(*, job_id: int, key: str, log: Callable[[str], None] | None = None,
+                           soft_time_limit: float | None = None) -> dict[str, Any]:
     """Run (or resume) a build job: generate, train every member (resuming from its checkpoints), evaluate,
-    register, and promote when asked. Any failure, the soft time limit included, is recorded on the job."""
+    register, and promote when asked. Any failure, the soft time limit included, is recorded on the job
+    (``soft_time_limit``: the one the task runs under, for the message)."""
     job = ensemble_build_claim(job_id=job_id, key=key)
     if job is None:
         current = RetrainJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
@@ -353,7 +355,7 @@ def ensemble_build_execute(*, job_id: int, key: str, log: Callable[[str], None] 
         raise
     except (Exception, KeyboardInterrupt) as exc:
         logger.exception("ensemble build failed", extra={"job": job.pk})
-        _fail(job.pk, job.worker, _describe(exc, job))
+        _fail(job.pk, job.worker, _describe(exc, job, soft_time_limit))
         raise
     return {"job": job.pk, "skipped": False, "version": ensemble.version, "status": ensemble.status}
 

@@ -47,8 +47,9 @@ def build_ensemble(self: Task, profile: str = "quick", promote: bool = True, if_
         job = ensemble_build_for_message(message_id=self.request.id, profile=profile, promote=promote,
                                          if_none_active=if_none_active)
         job_id, key = job.pk, str(job.key)
+    _, soft = self.request.timelimit or (None, None)
     try:
-        return ensemble_build_execute(job_id=job_id, key=str(key))
+        return ensemble_build_execute(job_id=job_id, key=str(key), soft_time_limit=soft)
     except BuildBusy as busy:
         raise self.retry(countdown=float(training_setting("BUILD_WAIT_S")), max_retries=None, exc=busy) from None
 
