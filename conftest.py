@@ -15,6 +15,20 @@ pytest_plugins = ["tests.fixtures_services"]
 REPO_ROOT = Path(__file__).resolve().parent
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None,
+                                 request: pytest.FixtureRequest) -> None:
+    """On SQLite the test database is a file next to the configured one, not Django's in-memory default:
+    threads (the Zoo's concurrency test, the live server) and worker processes need their own connections
+    to the same database, with SQLite's file locks between them."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3" and not db.setdefault("TEST", {}).get("NAME"):
+        worker = getattr(request.config, "workerinput", {}).get("workerid")  # pytest-xdist
+        db["TEST"]["NAME"] = f"{db['NAME']}.test{'-' + worker if worker else ''}"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_storage(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Every test writes media and models under its own temporary folder."""
@@ -101,6 +115,8 @@ def celery_worker_process(tmp_path: Path, settings) -> Iterator[CeleryWorker]:  
     if db_url.startswith("postgres"):
         # Point the worker at the test database that pytest-django created.
         env_extra["DATABASE_URL"] = db_url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]
+    elif connection.vendor == "sqlite":
+        env_extra["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"  # the test file
     worker = CeleryWorker(env=_worker_env(env_extra), queues="default,train,predict", log_path=tmp_path / "worker.log")
     worker.start()
     yield worker

@@ -8,20 +8,24 @@ that are never left half-written, and a clear 503 when the database drops away m
 - ``AtomicFileSystemStorage``: writes to a temporary file in the same folder and renames it into place,
   so a full disk (ENOSPC) or a crash mid-write leaves no truncated file behind under the final name.
 - ``DatabaseUnavailableMiddleware``: a connection that PostgreSQL closed under a request (restart,
-  failover, ``pg_terminate_backend``) answers 503 with Retry-After; the next request reconnects
-  (``CONN_HEALTH_CHECKS``).
+  failover, ``pg_terminate_backend``), or a lock the request lost to another (SQLite's "database is locked",
+  a PostgreSQL deadlock), answers 503 with Retry-After; the next request reconnects (``CONN_HEALTH_CHECKS``).
+  Every other database error (bad SQL, a missing table, a violated constraint) is a bug: logged with its
+  traceback and answered 500, in the API's JSON error shape on API paths. ``sqlite3`` raises its syntax
+  errors as ``OperationalError`` too, so the class alone does not tell an outage from a bug.
 """
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.core.files.storage import FileSystemStorage
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
@@ -113,8 +117,43 @@ class AtomicFileSystemStorage(FileSystemStorage):
         return str(name).replace("\\", "/")
 
 
+# PostgreSQL SQLSTATEs worth a retry: the server is going away or starting (57P01-57P03), too many
+# connections (53300), or this transaction lost a lock race (40001, 40P01, 55P03). Class 08 (connection
+# exception) is matched by prefix. Anything else (syntax 42601, undefined table 42P01, disk full 53100, a
+# statement timeout 57014) will not go away by asking again.
+_PG_RETRYABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03"})
+# SQLite's contention: another connection held the write lock for longer than the busy timeout.
+_SQLITE_CONTENTION = ("database is locked", "database table is locked", "database is busy")
+RETRY_AFTER_LOST_CONNECTION_S = 5
+RETRY_AFTER_CONTENTION_S = 2
+
+
+def database_error_retry_after(exc: BaseException) -> int | None:
+    """Seconds a client should wait before retrying after this database error; None when retrying cannot help.
+
+    Django wraps the driver's exception and keeps it as ``__cause__``; that carries what tells them apart.
+    """
+    if isinstance(exc, InterfaceError):  # the connection object is closed or broken
+        return RETRY_AFTER_LOST_CONNECTION_S
+    if not isinstance(exc, OperationalError):  # ProgrammingError, IntegrityError, DataError, ...
+        return None
+    driver = exc.__cause__ if exc.__cause__ is not None else exc
+    contention = any(text in str(driver).lower() for text in _SQLITE_CONTENTION)
+    if isinstance(driver, sqlite3.Error):  # sqlite3 raises syntax errors and missing tables as OperationalError
+        return RETRY_AFTER_CONTENTION_S if contention else None
+    sqlstate = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)  # psycopg 3 / psycopg2
+    if sqlstate is None:
+        # Raised by the client library itself (connection refused, server closed the connection), or by
+        # Django with no driver error behind it.
+        return RETRY_AFTER_CONTENTION_S if contention else RETRY_AFTER_LOST_CONNECTION_S
+    if sqlstate.startswith("08") or sqlstate in _PG_RETRYABLE_SQLSTATES:
+        return RETRY_AFTER_CONTENTION_S if sqlstate[:2] in ("40", "55") else RETRY_AFTER_LOST_CONNECTION_S
+    return None
+
+
 class DatabaseUnavailableMiddleware:
-    """A lost database connection is a 503 the client may retry, not an anonymous 500."""
+    """A lost database connection (or lost lock) is a 503 the client may retry; any other database error is
+    a logged 500, never disguised as an outage."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -123,15 +162,22 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, (OperationalError, InterfaceError)):
+        if not isinstance(exception, DatabaseError):
             return None
+        from .security import _is_api, failed_response
+
+        retry_after = database_error_retry_after(exception)
+        if retry_after is None:
+            if not _is_api(request):
+                return None  # pages: Django's own logged 500 (the debug page while DEBUG is on, else 500.html)
+            logger.error("database error during an API request (a bug, not an outage)", exc_info=exception,
+                         extra={"path": request.path, "error": str(exception)})
+            return failed_response(request, "Internal error; it has been logged.", 500)
         from django.db import connections
 
-        logger.error("database connection lost during a request", extra={"path": request.path,
-                                                                          "error": str(exception)})
+        logger.error("database unavailable during a request", extra={"path": request.path,
+                                                                      "error": str(exception)})
         for conn in connections.all(initialized_only=True):
             conn.close_if_unusable_or_obsolete()
-        from .security import failed_response
-
         return failed_response(request, "The database is briefly unavailable; please retry.", 503,
-                               **{"Retry-After": "5"})
+                               **{"Retry-After": str(retry_after)})

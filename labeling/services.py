@@ -1,8 +1,10 @@
 """Writes of the Zoo: profiles, the queue, assignment, submission, consensus, retirement, calibration, export.
 
-Assignment and submission are the hot path. Both run in one short transaction each; a galaxy's queue row
-(``Consensus``) is the lock that serialises its slots, taken with ``SKIP LOCKED`` when handing out work so
-concurrent volunteers never wait on each other.
+Assignment and submission are the hot path. Both run in one short transaction each. On PostgreSQL a galaxy's
+queue row (``Consensus``) is the lock that serialises its slots, taken with ``SKIP LOCKED`` when handing out
+work so concurrent volunteers never wait on each other. SQLite (the embedded default of ``make run``) has no
+row locks: there every writing transaction takes the database's write lock when it begins
+(``write_transaction``), so assignments are handed out one at a time.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import json
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -38,6 +41,37 @@ from .models import (
 )
 from .selectors import StandardRow, calibrations_for, standard_pool, standards_draw, step_values
 from .stats import fit_line, fit_line_se, round_random, scatter, weighted_median
+
+# --------------------------------------------------------------------------------------------------
+# Transactions
+# --------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """``transaction.atomic()`` for a block that reads and then writes; on SQLite it begins ``IMMEDIATE``.
+
+    SQLite has no row locks (``select_for_update`` is a no-op there) and allows one writer at a time. A
+    default (deferred) transaction reads under a shared lock, and when it then writes while another
+    connection is writing SQLite answers "database is locked" at once instead of waiting (waiting could
+    deadlock). ``BEGIN IMMEDIATE`` takes the write lock up front and waits for it (the busy timeout), so the
+    read-decide-write of an assignment or a submit runs alone: nobody is leased a slot twice. PostgreSQL
+    keeps plain ``atomic()`` and its row locks. Nested blocks are savepoints and change nothing.
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    connection.ensure_connection()  # a new connection would reset transaction_mode from the settings
+    configured = connection.transaction_mode
+    connection.transaction_mode = "IMMEDIATE"  # read by the BEGIN that atomic() issues on entry
+    try:
+        with transaction.atomic():
+            connection.transaction_mode = configured
+            yield
+    finally:
+        connection.transaction_mode = configured
+
 
 # --------------------------------------------------------------------------------------------------
 # Volunteers and standards
@@ -75,7 +109,7 @@ def standard_create(*, galaxy_id: int, inclination: float, chosen_by: Iterable[A
         raise InvalidInput("A standard's inclination must be between 0 and 90 degrees.")
     if not Galaxy.objects.filter(pk=galaxy_id).exists():
         raise NotFound(f"No galaxy with id {galaxy_id}.")
-    with transaction.atomic():
+    with write_transaction():
         standard, _ = Standard.objects.update_or_create(
             galaxy_id=galaxy_id,
             defaults={"inclination": inclination, "morphology": morphology, "display_scale": display_scale,
@@ -109,7 +143,7 @@ def standard_propose(*, expert: AbstractBaseUser, galaxy_id: int, inclination: f
         raise InvalidInput("Expert standards must lie in 45-90 degrees (exclusive of 90, as in the original).")
     if not Galaxy.objects.filter(pk=galaxy_id).exists():
         raise NotFound(f"No galaxy with id {galaxy_id}.")
-    with transaction.atomic():
+    with write_transaction():
         StandardProposal.objects.update_or_create(
             galaxy_id=galaxy_id, expert=expert,
             defaults={"inclination": inclination, "morphology": morphology, "display_scale": display_scale,
@@ -148,12 +182,16 @@ def queue_add(*, galaxy_ids: Iterable[int]) -> int:
 
 def queue_sync_priorities() -> int:
     """Copy ``Galaxy.labeling_priority`` (written by prediction tasks) onto the queue rows that changed."""
+    consensus, galaxy = Consensus._meta.db_table, Galaxy._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = (f"UPDATE {consensus} c SET priority = g.labeling_priority FROM {galaxy} g "
+               "WHERE g.id = c.galaxy_id AND NOT c.retired AND c.priority IS DISTINCT FROM g.labeling_priority")
+    else:
+        # Portable form (SQLite): a correlated subquery, and IS NOT as the null-safe "differs".
+        current = f"(SELECT g.labeling_priority FROM {galaxy} g WHERE g.id = {consensus}.galaxy_id)"
+        sql = f"UPDATE {consensus} SET priority = {current} WHERE NOT retired AND priority IS NOT {current}"
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Consensus._meta.db_table} c SET priority = g.labeling_priority "
-            f"FROM {Galaxy._meta.db_table} g WHERE g.id = c.galaxy_id AND NOT c.retired "
-            "AND c.priority IS DISTINCT FROM g.labeling_priority"
-        )
+        cursor.execute(sql)
         return cursor.rowcount
 
 
@@ -189,9 +227,16 @@ _QUEUES: dict[str, tuple[str, str]] = {
 
 
 @functools.cache
-def _candidates_sql(queue: str) -> str:
+def _candidates_sql(queue: str, vendor: str) -> str:
     where, order = _QUEUES[queue]
     consensus, assignment = Consensus._meta.db_table, Assignment._meta.db_table
+    if vendor == "postgresql":
+        # Rows another request holds are skipped, not waited for: concurrent volunteers never queue up.
+        at_least, lock = "GREATEST", " FOR UPDATE OF c SKIP LOCKED"
+    else:
+        # SQLite: two-argument MAX() is its GREATEST, and no row locks: write_transaction() already holds the
+        # database's write lock, so no other assignment runs until this one commits.
+        at_least, lock = "MAX", ""
     # status is a literal, not a parameter, so the planner can use the partial index on open leases.
     return (
         f"SELECT c.galaxy_id, c.n_votes FROM {consensus} c "
@@ -199,8 +244,8 @@ def _candidates_sql(queue: str) -> str:
         f"AND NOT EXISTS (SELECT 1 FROM {assignment} s WHERE s.galaxy_id = c.galaxy_id AND s.user_id = %(user_id)s) "
         f"AND (SELECT count(*) FROM {assignment} l WHERE l.galaxy_id = c.galaxy_id "
         f"AND l.status = '{AssignmentStatus.OPEN.value}' AND l.leased_until > %(now)s) "
-        "< GREATEST(%(min_votes)s - c.n_votes, 1) "
-        f"AND {where} ORDER BY {order} LIMIT %(limit)s FOR UPDATE OF c SKIP LOCKED"
+        f"< {at_least}(%(min_votes)s - c.n_votes, 1) "
+        f"AND {where} ORDER BY {order} LIMIT %(limit)s{lock}"
     )
 
 
@@ -214,15 +259,16 @@ def _candidates(*, user: AbstractBaseUser, queue: str, rng: random.Random, now: 
 
     Plain SQL: on the hot path the ORM's compilation of this query cost more than running it (~0.3 ms).
     """
-    params = {"user_id": user.pk, "now": now, "max_votes": zoo_setting("MAX_VOTES"),
-              "min_votes": zoo_setting("MIN_VOTES"), "limit": zoo_setting("CANDIDATES"), "pivot": None}
+    params = {"user_id": user.pk, "now": connection.ops.adapt_datetimefield_value(now),
+              "max_votes": zoo_setting("MAX_VOTES"), "min_votes": zoo_setting("MIN_VOTES"),
+              "limit": zoo_setting("CANDIDATES"), "pivot": None}
     if queue in ("fresh", "random"):
         params["pivot"] = rng.random()
     with connection.cursor() as cursor:
-        cursor.execute(_candidates_sql(queue), params)
+        cursor.execute(_candidates_sql(queue, connection.vendor), params)
         rows = [Candidate(*row) for row in cursor.fetchall()]
         if not rows and queue == "random":  # wrap around below the pivot
-            cursor.execute(_candidates_sql("random_wrap"), params)
+            cursor.execute(_candidates_sql("random_wrap", connection.vendor), params)
             rows = [Candidate(*row) for row in cursor.fetchall()]
     return rows
 
@@ -235,11 +281,14 @@ def _pick_with_free_slot(*, rows: list[Candidate], now: datetime) -> Candidate |
     """
     if not rows:
         return None
+    ids = [r.galaxy_id for r in rows]
+    # An IN list rather than PostgreSQL's "= ANY(array)": the same statement runs on SQLite too.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT galaxy_id, count(*) FROM {Assignment._meta.db_table} WHERE galaxy_id = ANY(%s) "
+            f"SELECT galaxy_id, count(*) FROM {Assignment._meta.db_table} "
+            f"WHERE galaxy_id IN ({', '.join(['%s'] * len(ids))}) "
             f"AND status = '{AssignmentStatus.OPEN.value}' AND leased_until > %s GROUP BY galaxy_id",
-            [[r.galaxy_id for r in rows], now],
+            [*ids, connection.ops.adapt_datetimefield_value(now)],
         )
         open_leases = dict(cursor.fetchall())
     min_votes, max_votes = zoo_setting("MIN_VOTES"), zoo_setting("MAX_VOTES")
@@ -261,19 +310,29 @@ def _gold_galaxy(*, user: AbstractBaseUser, rng: random.Random) -> int | None:
 def _profile_count_task(*, user: AbstractBaseUser) -> int:
     """Count one more task served to the volunteer; return the count before it (the gold schedule's input).
 
-    One ``UPDATE … RETURNING`` instead of SELECT + UPDATE; the first task ever creates the profile first.
-    The row stays locked until the caller's transaction ends, so a rolled-back attempt is not counted.
+    One ``UPDATE … RETURNING`` instead of SELECT + UPDATE (PostgreSQL, and SQLite from 3.35); the first task
+    ever creates the profile first. The row stays locked until the caller's transaction ends, so a
+    rolled-back attempt is not counted.
     """
-    sql = (f"UPDATE {VolunteerProfile._meta.db_table} SET tasks_served = tasks_served + 1 "
-           "WHERE user_id = %s RETURNING tasks_served")
+    table = VolunteerProfile._meta.db_table
+    update = f"UPDATE {table} SET tasks_served = tasks_served + 1 WHERE user_id = %s"
+    returning = connection.features.can_return_columns_from_insert  # RETURNING support, by the same token
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk])
-        row = cursor.fetchone()
-        if row is None:
-            profile_get_or_create(user=user)
-            cursor.execute(sql, [user.pk])
-            row = cursor.fetchone()
-    return int(row[0]) - 1
+        for attempt in range(2):
+            if returning:
+                cursor.execute(update + " RETURNING tasks_served", [user.pk])
+                row = cursor.fetchone()
+            else:
+                cursor.execute(update, [user.pk])
+                row = None
+                if cursor.rowcount:
+                    cursor.execute(f"SELECT tasks_served FROM {table} WHERE user_id = %s", [user.pk])
+                    row = cursor.fetchone()
+            if row is not None:
+                return int(row[0]) - 1
+            if attempt == 0:
+                profile_get_or_create(user=user)
+    raise RuntimeError("The volunteer profile vanished while counting a task.")
 
 
 def assignment_next(*, user: AbstractBaseUser, now: datetime | None = None,
@@ -287,7 +346,7 @@ def assignment_next(*, user: AbstractBaseUser, now: datetime | None = None,
     now = now or timezone.now()
     rng = rng or random.Random()
     lease = timedelta(seconds=zoo_setting("LEASE_SECONDS"))
-    with transaction.atomic():
+    with write_transaction():
         held = (Assignment.objects.filter(user=user, status=AssignmentStatus.OPEN, leased_until__gt=now)
                 .order_by("-created_at").first())
         if held is not None:
@@ -363,7 +422,7 @@ def assignment_draw_standards(*, user: AbstractBaseUser, assignment_id: int, ste
         raise InvalidInput("step must be 1 or 2.")
     if step == 2 and (low is None or low not in step_values(step=1)):
         raise InvalidInput("Step 2 needs the step-1 interval: low must be one of 45, 50, ... 85.")
-    with transaction.atomic():
+    with write_transaction():
         assignment = _open_assignment(user=user, assignment_id=assignment_id, now=now, lock=True)
         standards = standards_draw(step=step, low=low, exclude_galaxy_id=assignment.galaxy_id, rng=rng)
         shown = assignment.shown or {"1": [], "2": []}
@@ -379,7 +438,7 @@ def assignment_draw_standards(*, user: AbstractBaseUser, assignment_id: int, ste
 def assignment_skip(*, user: AbstractBaseUser, assignment_id: int, now: datetime | None = None) -> Assignment:
     """Give the task back. The volunteer is not offered this galaxy again."""
     now = now or timezone.now()
-    with transaction.atomic():
+    with write_transaction():
         assignment = Assignment.objects.select_for_update().filter(pk=assignment_id, user=user).first()
         if assignment is None:
             raise NotAssigned("This galaxy is not assigned to you.")
@@ -460,7 +519,7 @@ def measurement_submit(
         raise InvalidInput("Place the galaxy between two standards, or give a reject reason.")
     if started_at and finished_at and finished_at < started_at:
         raise InvalidInput("finished_at is before started_at.")
-    with transaction.atomic():
+    with write_transaction():
         assignment = _open_assignment(user=user, assignment_id=assignment_id, now=now, lock=True)
         consensus = None
         if not assignment.is_gold:
@@ -620,7 +679,7 @@ def consensus_recompute_all(*, batch_size: int = 2000) -> int:
     for start in range(0, len(ids), batch_size):
         chunk = ids[start:start + batch_size]
         votes = _votes_for(galaxy_ids=chunk)
-        with transaction.atomic():
+        with write_transaction():
             rows = list(Consensus.objects.select_for_update().filter(galaxy_id__in=chunk))
             for row in rows:
                 _consensus_values(consensus=row, votes=votes.get(row.galaxy_id, []), calibration=calibration_all)
@@ -630,7 +689,7 @@ def consensus_recompute_all(*, batch_size: int = 2000) -> int:
 
 def consensus_retire(*, galaxy_id: int, by: AbstractBaseUser) -> Consensus:
     """Staff force-retire: no more volunteers are given the galaxy; outstanding leases are refused on submit."""
-    with transaction.atomic():
+    with write_transaction():
         consensus = Consensus.objects.select_for_update().filter(galaxy_id=galaxy_id).first()
         if consensus is None:
             raise NotFound(f"Galaxy {galaxy_id} is not in the Zoo's queue.")
@@ -642,7 +701,7 @@ def consensus_retire(*, galaxy_id: int, by: AbstractBaseUser) -> Consensus:
 
 def consensus_unretire(*, galaxy_id: int, by: AbstractBaseUser) -> Consensus:
     """Staff unretire: the galaxy goes back in the queue (the next vote re-applies the retirement rules)."""
-    with transaction.atomic():
+    with write_transaction():
         consensus = Consensus.objects.select_for_update().filter(galaxy_id=galaxy_id).first()
         if consensus is None:
             raise NotFound(f"Galaxy {galaxy_id} is not in the Zoo's queue.")
@@ -824,7 +883,7 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.2) -> Calibra
     if weight:
         typical = sorted(weight.values())[len(weight) // 2]
         weight = {u: min(max(math.sqrt(w / typical), 0.25), 4.0) for u, w in weight.items()}
-    with transaction.atomic():
+    with write_transaction():
         existing = set(VolunteerCalibration.objects.filter(user_id__in=users).values_list("user_id", flat=True))
         rows_new, rows_old = [], []
         for user_id in users:
@@ -966,7 +1025,7 @@ def consensus_rebuild(*, apply: bool = True, batch_size: int = 2000) -> RebuildR
     for start in range(0, len(ids), batch_size):
         chunk = ids[start:start + batch_size]
         votes = _votes_for(galaxy_ids=chunk)
-        with transaction.atomic():
+        with write_transaction():
             rows = list(Consensus.objects.select_for_update().filter(galaxy_id__in=chunk).order_by("galaxy_id"))
             changed = []
             for row in rows:

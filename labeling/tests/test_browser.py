@@ -1,14 +1,20 @@
 """The measurement page in headless Chromium: log in, step 1 by keys and by drag-and-drop, step 2, submit,
-reject with reasons, face-on skipping step 2, redraw, inversion, and the tutorial's feedback.
+reject with reasons, face-on skipping step 2, redraw, inversion, the tutorial's feedback, and failed or empty
+answers (message, Retry, automatic retry with backoff).
 
 Screenshots go to ``docs/screenshots/labeling-*.png`` with SAVE_SCREENSHOTS=1 (otherwise to the test's tmp dir).
 """
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
+from django.db import connection
 
 from conftest import save_screenshot
 from labeling.models import Assignment, Measurement
+from labeling import services
 from labeling.services import queue_add
 from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
 
@@ -38,11 +44,15 @@ def world(settings):  # noqa: ANN001, ANN201
     return user
 
 
-def _login(page, live_server, username: str = "stargazer") -> None:  # noqa: ANN001
+def _submit_login(page, live_server, username: str = "stargazer") -> None:  # noqa: ANN001
     page.goto(live_server.url + "/zoo/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("#btn-login")
+
+
+def _login(page, live_server, username: str = "stargazer") -> None:  # noqa: ANN001
+    _submit_login(page, live_server, username)
     page.wait_for_selector("#target")
     page.wait_for_function("document.querySelectorAll('#strip .panel.std img').length === 9")
 
@@ -170,3 +180,73 @@ def test_tutorial_gives_immediate_feedback_and_signup(live_server, page, world, 
     _shot(page, tmp_path, "tutorial")
     page.goto(live_server.url + "/zoo/me/")
     assert page.locator("#count").inner_text() == "0"
+
+
+def _message(page) -> str:  # noqa: ANN001
+    return page.locator("#message").inner_text()
+
+
+def _wait_message(page, text: str, timeout_ms: int = 15_000) -> str:  # noqa: ANN001
+    page.wait_for_function("(t) => { const m = document.querySelector('#message'); "
+                           "return !!m && m.textContent.includes(t); }", arg=text, timeout=timeout_ms)
+    return _message(page)
+
+
+def test_failed_and_empty_next_task_answers_retry_with_backoff(live_server, page, world, tmp_path) -> None:  # noqa: ANN001
+    """503 with Retry-After 3, then an empty 200, then 503 with Retry-After 60 (Retry now), then the server."""
+    unavailable = json.dumps({"status": "failed", "message": "The database is briefly unavailable; please retry."})
+    answers = [
+        {"status": 503, "headers": {"Retry-After": "3"}, "body": unavailable},
+        {"status": 200, "headers": {}, "body": json.dumps({"task": None})},
+        {"status": 503, "headers": {"Retry-After": "60"}, "body": unavailable},
+    ]
+    asked_at: list[float] = []
+    page_errors: list[str] = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+
+    def next_task(route) -> None:  # noqa: ANN001
+        asked_at.append(time.monotonic())
+        if answers:
+            answer = answers.pop(0)
+            route.fulfill(status=answer["status"], headers=answer["headers"], content_type="application/json",
+                          body=answer["body"])
+        else:
+            route.continue_()
+
+    page.route("**/zoo/api/tasks/next", next_task)
+    _submit_login(page, live_server)
+    text = _wait_message(page, "briefly unavailable")
+    assert "Trying again in 3 s" in text  # Retry-After (3 s) outweighs the first backoff step (2 s)
+    assert page.locator(".zoo-message.error").count() == 1 and page.locator("#btn-retry").is_visible()
+    assert page.locator("#strip .panel").count() == 0 and page.locator("#position").inner_text() == ""
+    _shot(page, tmp_path, "retry")
+    assert "Trying again in 4 s" in _wait_message(page, "incomplete task")  # empty answer; backoff doubled
+    assert "Trying again in 60 s" in _wait_message(page, "briefly unavailable")
+    page.click("#btn-retry")  # no need to wait a minute
+    page.wait_for_selector("#target", timeout=15_000)
+    page.wait_for_function("document.querySelectorAll('#strip .panel.std img').length === 9")
+    assert _message(page) == "" and page.locator("#btn-retry").is_hidden()
+    assert len(asked_at) == 4
+    gaps = [later - earlier for earlier, later in zip(asked_at, asked_at[1:], strict=False)]
+    assert gaps[0] >= 2.9 and gaps[1] >= 3.9 and gaps[2] < 30, gaps
+    assert not page_errors, page_errors
+
+
+def test_a_server_side_sql_error_is_shown_and_retried_until_it_is_fixed(live_server, page, world,  # noqa: ANN001
+                                                                       monkeypatch) -> None:  # noqa: ANN001
+    """The real server answers 500 (the other vendor's SQL, as SQLite once got PostgreSQL's): a message, not
+    an endless "Loading…"; once the fault is gone the automatic retry brings the galaxy."""
+    page_errors: list[str] = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    real = services._candidates_sql
+    other_vendor = "postgresql" if connection.vendor == "sqlite" else "sqlite"
+    monkeypatch.setattr(services, "_candidates_sql", lambda queue, vendor: real(queue, other_vendor))
+    _submit_login(page, live_server)
+    text = _wait_message(page, "Internal error; it has been logged.")
+    assert "Trying again in" in text and page.locator("#btn-retry").is_visible()
+    assert not Assignment.objects.filter(user=world).exists()
+    monkeypatch.setattr(services, "_candidates_sql", real)
+    page.wait_for_selector("#target", timeout=20_000)
+    assert _message(page) == "" and page.locator("#btn-retry").is_hidden()
+    assert Assignment.objects.filter(user=world, is_gold=False).count() == 1
+    assert not page_errors, page_errors
