@@ -7,7 +7,6 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/inclinet
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_SQLITE ?= $(if $(PYTEST_ARGS),0,1)
-TEST_SQLITE ?= $(if $(PYTEST_ARGS),0,1)
 
 .PHONY: install run test model lint clean benchmarks
 
@@ -27,15 +26,6 @@ run: install
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) TF_CPP_MIN_LOG_LEVEL=2 DEBUG=true \
 		$(PY) -m pytest $(PYTEST_ARGS)
-	@# The Zoo's tests again on SQLite, the database of `make run`, in a fresh file database (threads need a
-	@# file). Left out: tests marked postgres_only, and the simulated crowd (2-3 min, statistics that do not
-	@# depend on the database). On by default; a targeted run (PYTEST_ARGS given) skips it unless TEST_SQLITE=1.
-	@if [ "$(TEST_SQLITE)" = 1 ]; then \
-		tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && echo "== Zoo tests on SQLite ($$tmp) ==" && \
-		DATABASE_URL=sqlite:///$$tmp/inclinet.sqlite3 VAR_DIR=$$tmp REDIS_URL=$(TEST_REDIS_URL) \
-		TF_CPP_MIN_LOG_LEVEL=2 DEBUG=true $(PY) -m pytest labeling/tests -m "not postgres_only" \
-			--deselect labeling/tests/test_crowd.py::test_calibrated_consensus_matches_the_oracle -q; \
-	fi
 	@# The Zoo's tests again on SQLite, the database of `make run`, in a fresh file database (threads need a
 	@# file). Left out: tests marked postgres_only, and the simulated crowd (2-3 min, statistics that do not
 	@# depend on the database). On by default; a targeted run (PYTEST_ARGS given) skips it unless TEST_SQLITE=1.
