@@ -104,9 +104,12 @@ def _send(job_id: int) -> None:
 
 
 def ensemble_build_queue(*, profile: str = "quick", promote: bool = True, if_none_active: bool = True,
-                         user: Any = None) -> RetrainJob:
+                         user: Any = None) -> RetrainJob | None:
     """Queue a build on a Celery worker (``make run``, staff). An unfinished build of the same profile is
-    reused rather than doubled; it is sent again unless a live process is running it."""
+    reused rather than doubled; it is sent again unless a live process is running it. None (nothing
+    queued) when ``if_none_active`` and an ensemble is active; the worker checks that again."""
+    if if_none_active and Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).exists():
+        return None
     existing = (RetrainJob.objects.filter(kind=BUILD, status__in=[Status.QUEUED, Status.RUNNING],
                                           params__profile=profile).order_by("pk").first())
     if existing is not None:

@@ -227,3 +227,23 @@ def test_a_build_reports_progress_resumes_from_its_checkpoints_and_promotes(monk
     fractions = [f for _, f in seen]
     assert any(stage.startswith("evaluating") for stage, _ in seen)
     assert fractions[-1] == 1.0
+
+
+def test_queueing_reuses_an_unfinished_build_and_skips_when_one_is_active(_no_messages, settings) -> None:  # noqa: ANN001
+    from training.build_services import ensemble_build_queue
+    from training.ml.testing import write_tiny_ensemble
+    from training.services import ensemble_promote, ensemble_register
+
+    job = ensemble_build_queue(profile="tiny")
+    assert job is not None and _no_messages == [job.pk]
+    assert ensemble_build_queue(profile="tiny").pk == job.pk  # queued again (a restarted `make run`): the same job
+    _hold(job, pid=os.getppid())
+    assert ensemble_build_queue(profile="tiny").pk == job.pk
+    assert _no_messages == [job.pk, job.pk]  # a live owner runs it: not sent a third time
+    _hold(job, pid=_dead_pid())
+    assert ensemble_build_queue(profile="tiny").pk == job.pk and _no_messages[-1] == job.pk  # resumed
+    RetrainJob.objects.filter(pk=job.pk).update(status="done")
+    write_tiny_ensemble(settings.MODEL_STORE / "ensembles" / "v1", version="v1", families=1, flavours=2)
+    ensemble_promote(ensemble=ensemble_register(folder=settings.MODEL_STORE / "ensembles" / "v1"))
+    assert ensemble_build_queue(profile="tiny", if_none_active=True) is None
+    assert RetrainJob.objects.filter(kind="build").count() == 1

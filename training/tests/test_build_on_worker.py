@@ -71,7 +71,8 @@ def test_make_run_path_builds_tiny_on_a_prefork_filesystem_worker(tmp_path: Path
         assert (var / "model_store" / active[0][1] / "manifest.json").exists()
         assert "daemonic processes are not allowed" not in log.read_text(errors="replace")
         # Queued again (a restarted `make run`): an active ensemble, so nothing new is built.
-        _manage(env, "build_ensemble", "--profile", "tiny", "--promote", "--if-none-active", "--on-worker")
+        again = _manage(env, "build_ensemble", "--profile", "tiny", "--promote", "--if-none-active", "--on-worker")
+        assert "already active" in again
         with sqlite3.connect(var / "db.sqlite3") as db:
             assert db.execute("select count(*) from training_retrainjob where kind = 'build'").fetchone()[0] == 1
     finally:

@@ -28,17 +28,18 @@ class Command(BaseCommand):
                on_worker: bool, resume: int | None, **options: object) -> None:
         from training.models import Ensemble
 
+        if resume is None and if_none_active and Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).exists():
+            self.stdout.write("An ensemble is already active; nothing to build.")
+            return
         try:
             if resume is not None:
                 job = ensemble_build_reopen(job_id=resume)
             elif on_worker:
                 job = ensemble_build_queue(profile=profile, promote=promote, if_none_active=if_none_active)
-                self.stdout.write(f"Build #{job.pk} ({job.params['version']}) is queued on the train queue.")
+                if job is not None:
+                    self.stdout.write(f"Build #{job.pk} ({job.params['version']}) is queued on the train queue.")
                 return
             else:
-                if if_none_active and Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).exists():
-                    self.stdout.write("An ensemble is already active; nothing to build.")
-                    return
                 job = ensemble_build_create(profile=profile, promote=promote, if_none_active=if_none_active,
                                             workers=workers)
         except BuildError as exc:
