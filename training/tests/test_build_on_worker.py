@@ -4,11 +4,13 @@
   ``--concurrency 2``, the ``tiny`` profile queued as ``run.sh`` does; the build completes and becomes
   active. Everything runs in subprocesses with their own ``VAR_DIR``, so it needs neither Redis nor
   PostgreSQL.
+- The same worker SIGKILLed in the middle of a build: the next one resumes it in the same folder.
 - The soft time limit on the PostgreSQL/Redis worker of the other integration tests becomes a recorded
   failure.
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -20,7 +22,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-from .helpers import wait_for
+from .helpers import kill_tree, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +42,37 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A worker as `make run` starts it: prefork, two children, every queue."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "inclinet_site", "worker", "-Q", "default,train,predict",
+             "--concurrency", "2", "--pool", "prefork", "-n", f"build-{time.time_ns()}@%h", "--loglevel", "INFO"],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        kill_tree(worker.pid)
+        worker.wait()
+
+
+def _build_row(var: Path) -> dict | None:
+    with sqlite3.connect(var / "db.sqlite3") as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("select * from training_retrainjob where kind = 'build'").fetchone()
+    return dict(row) if row else None
+
+
 def test_make_run_path_builds_tiny_on_a_prefork_filesystem_worker(tmp_path: Path) -> None:
     var = tmp_path / "var"
     env = _embedded_env(var)
     _manage(env, "migrate", "--noinput", "-v0")
     log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "inclinet_site", "worker", "-Q", "default,train,predict",
-             "--concurrency", "2", "--pool", "prefork", "-n", f"build-{time.time_ns()}@%h", "--loglevel", "INFO"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    worker = _start_worker(env, log)
     try:
         queued = _manage(env, "build_ensemble", "--profile", "tiny", "--promote", "--if-none-active", "--on-worker")
         assert "is queued" in queued
@@ -76,12 +99,42 @@ def test_make_run_path_builds_tiny_on_a_prefork_filesystem_worker(tmp_path: Path
         with sqlite3.connect(var / "db.sqlite3") as db:
             assert db.execute("select count(*) from training_retrainjob where kind = 'build'").fetchone()[0] == 1
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        _stop(worker)
+
+
+def test_a_build_on_a_killed_worker_resumes_in_its_folder_on_the_next_worker(tmp_path: Path) -> None:
+    """SIGKILL of the worker and its pool children while the second member trains (as closing `make run`
+    hard would); the next worker's start-up sweep re-sends the build, which resumes in the same folder: the
+    first member is not trained again."""
+    var = tmp_path / "var"
+    env = _embedded_env(var)
+    _manage(env, "migrate", "--noinput", "-v0")
+    log = tmp_path / "worker.log"
+    worker = _start_worker(env, log)
+    try:
+        _manage(env, "build_ensemble", "--profile", "tiny", "--promote", "--on-worker")
+        row = wait_for(lambda: (r := _build_row(var)) and r["stage"].startswith("training compact1") and r,
+                       timeout=240, what="the second member's training", log=lambda: log.read_text(errors="replace"),
+                       interval=0.2)
+        kill_tree(worker.pid)
+        worker.wait(timeout=10)
+        folder = var / "model_store" / "ensembles" / json.loads(row["params"])["version"]
+        first_state = folder / "runs" / "compact" / "state.json"
+        stamp = first_state.stat().st_mtime_ns
+        assert _build_row(var)["status"] == "running"  # nobody told the database
+        worker = _start_worker(env, log)
+        done = wait_for(lambda: (r := _build_row(var)) and r["status"] in ("done", "failed") and r, timeout=240,
+                        what="the resumed build", log=lambda: log.read_text(errors="replace"), interval=1.0)
+        assert done["status"] == "done", done["error"]
+        sessions = json.loads(done["sessions"])
+        assert len(sessions) == 2 and sessions[0]["worker"] != sessions[1]["worker"]
+        assert first_state.stat().st_mtime_ns == stamp  # resumed from its checkpoint
+        assert sorted(p.name for p in (var / "model_store" / "ensembles").iterdir()) == [folder.name]
+        with sqlite3.connect(var / "db.sqlite3") as db:
+            assert db.execute("select version from training_ensemble where status = 'active'").fetchall() == [
+                (folder.name,)]
+    finally:
+        _stop(worker)
 
 
 @pytest.mark.django_db(transaction=True)
