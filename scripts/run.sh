@@ -49,7 +49,8 @@ WEB_PID=$!
 if [ "$($PY manage.py shell -c 'from training.models import Ensemble; print(Ensemble.objects.filter(status="active").exists())')" != "True" ]; then
   # Nothing shipped and no model yet: the worker trains the BUILD_PROFILE ensemble and promotes it.
   PROFILE=${BUILD_PROFILE:-quick}
-  $PY manage.py shell -c "from training.tasks import build_ensemble; build_ensemble.delay('$PROFILE')"
+  # Recorded as a build job first, so /staff/training/ shows it queued, then its progress or its failure.
+  $PY manage.py build_ensemble --profile "$PROFILE" --promote --if-none-active --on-worker
   echo "No model ensemble yet: building the $PROFILE profile on the worker (progress at ${URL}staff/training/); prediction starts when it is promoted."
 fi
 
