@@ -14,6 +14,7 @@ import io
 import json
 import math
 import random
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -307,6 +308,13 @@ def _gold_galaxy(*, user: AbstractBaseUser, rng: random.Random) -> int | None:
     return rng.choice(ids) if ids else None
 
 
+def _update_returning_supported() -> bool:
+    """PostgreSQL, and SQLite from 3.35 (the one Python links; Django 5.2 itself accepts 3.31)."""
+    if connection.vendor == "sqlite":
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return connection.vendor == "postgresql"
+
+
 def _profile_count_task(*, user: AbstractBaseUser) -> int:
     """Count one more task served to the volunteer; return the count before it (the gold schedule's input).
 
@@ -316,23 +324,23 @@ def _profile_count_task(*, user: AbstractBaseUser) -> int:
     """
     table = VolunteerProfile._meta.db_table
     update = f"UPDATE {table} SET tasks_served = tasks_served + 1 WHERE user_id = %s"
-    returning = connection.features.can_return_columns_from_insert  # RETURNING support, by the same token
-    with connection.cursor() as cursor:
-        for attempt in range(2):
-            if returning:
+
+    def count() -> tuple | None:
+        with connection.cursor() as cursor:
+            if _update_returning_supported():
                 cursor.execute(update + " RETURNING tasks_served", [user.pk])
-                row = cursor.fetchone()
-            else:
-                cursor.execute(update, [user.pk])
-                row = None
-                if cursor.rowcount:
-                    cursor.execute(f"SELECT tasks_served FROM {table} WHERE user_id = %s", [user.pk])
-                    row = cursor.fetchone()
-            if row is not None:
-                return int(row[0]) - 1
-            if attempt == 0:
-                profile_get_or_create(user=user)
-    raise RuntimeError("The volunteer profile vanished while counting a task.")
+                return cursor.fetchone()
+            cursor.execute(update, [user.pk])  # an older SQLite: the same row, read back
+            if not cursor.rowcount:
+                return None
+            cursor.execute(f"SELECT tasks_served FROM {table} WHERE user_id = %s", [user.pk])
+            return cursor.fetchone()
+
+    row = count()
+    if row is None:
+        profile_get_or_create(user=user)
+        row = count()
+    return int(row[0]) - 1
 
 
 def assignment_next(*, user: AbstractBaseUser, now: datetime | None = None,

@@ -53,7 +53,10 @@ def test_next_task_query_budget(grid, targets, no_gold, django_assert_max_num_qu
     assert again["id"] == task["id"] and again["standards"] == task["standards"]
 
 
-def test_tasks_served_counts_only_tasks_handed_out(grid, targets, no_gold) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "update-then-select"])
+def test_tasks_served_counts_only_tasks_handed_out(grid, targets, no_gold, returning, monkeypatch) -> None:  # noqa: ANN001
+    # Without RETURNING (SQLite before 3.35) the counter is an UPDATE and a SELECT: the same counts.
+    monkeypatch.setattr(services, "_update_returning_supported", lambda: returning)
     targets(1)
     user = UserFactory()
     assert not VolunteerProfile.objects.filter(user=user).exists()
