@@ -41,7 +41,7 @@ from catalog.selectors import Target
 from catalog.sources import fetch_cutout
 from training.ml.axial_ratio import axial_ratio, inclination_from_axial_ratio
 from training.ml.ensemble import EnsemblePrediction, FusedEnsemble
-from training.ml.orientation import Orientation, measure_orientation
+from training.ml.orientation import Orientation, astro_from_image, measure_orientation
 
 from .inference import active_ensemble, run_heavy
 
@@ -148,6 +148,8 @@ def orientation_fields(aligned: AlignedImage, *, catalogue_pa: float | None = No
     a catalogue PA and a clear measurement disagree."""
     o = aligned.orientation
     measured = o.pa_astro_deg if o.ok else None
+    if aligned.pa_source == "measured":
+        measured = astro_from_image(aligned.angle_deg)  # the refined angle the image was turned by
     fields = {"pa_measured": None if measured is None else _round(measured, 1), "pa_source": aligned.pa_source}
     reason = ""
     if catalogue_pa is not None and measured is not None and o.q is not None and o.q <= PA_CHECK_MAX_Q:
