@@ -50,7 +50,7 @@ UPLOAD_FORMATS = ("PNG", "JPEG", "GIF")
 # 99th percentile of |ensemble median − axial-ratio inclination| on validation galaxies of the training
 # family (quick profile, measured 2026-12-02; see docs/ml.md). An ensemble calibrated with
 # ``python -m training.ml.axial_ratio --calibrate DIR --write`` carries its own.
-DEFAULT_AXIAL_MARGIN_DEG = 15.0
+DEFAULT_AXIAL_MARGIN_DEG = 9.5
 PA_DISAGREEMENT_DEG = 25.0  # the networks were trained within ±25° of horizontal
 PA_CHECK_MAX_Q = 0.6  # the measured PA is only held against the catalogue's for clearly elongated galaxies
 
