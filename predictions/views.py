@@ -96,8 +96,9 @@ def evaluate(request: HttpRequest) -> JsonResponse:
         angle = float(params.get("angle", 0.0))
         scale = float(params.get("scale", 1.0))
         auto = params.get("auto", False)
-        if not isinstance(auto, bool):
-            raise ValueError("auto must be true or false")
+        catalogue = params.get("catalogue", False)  # the angle is the catalogue PA + 90, untouched by the user
+        if not isinstance(auto, bool) or not isinstance(catalogue, bool):
+            raise ValueError("auto and catalogue must be true or false")
         if not math.isfinite(angle):
             raise ValueError("angle must be a finite number of degrees")
         if not 0.05 <= scale <= 20:
@@ -118,7 +119,8 @@ def evaluate(request: HttpRequest) -> JsonResponse:
             ra, dec, fov = _position(params)
             data = fetch_cutout(ra=ra, dec=dec, fov_arcmin=fov).data
         image = load_image(data, max_bytes=20 * settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS)
-        aligned = run_heavy(align_image, image.pixels, angle_deg=None if auto else angle, scale=scale)
+        aligned = run_heavy(align_image, image.pixels, angle_deg=None if auto else angle, scale=scale,
+                            pa_source="catalogue" if catalogue else "manual")
         body = prediction_for_aligned(aligned)
     except CoordinateError as exc:
         return failed(str(exc), 400)

@@ -19,8 +19,10 @@ def test_load_by_pgc_and_evaluate(live_server, catalogue, fake_services, active_
     page.wait_for_function("document.getElementById('sky').naturalWidth > 0")
     assert "NGC0598 (PGC 5818)" in page.text_content("#target-info")
     assert page.text_content("#angle-readout") == "113"  # PA 23 + 90, as the original
+    assert "catalogue" in page.text_content("#align-mode")
     page.click("#evaluate")
     wait_results(page)
+    assert page.text_content("#pa-source") == "catalogue PA + 90°"
     assert page.text_content("#model-version") == "tiny-1"
     assert page.locator("#per-model tr").count() == 15
     median = float(page.text_content("#inc-median"))

@@ -3,7 +3,7 @@
   "use strict";
   const root = window.WEBROOT || "/";
   const $ = (id) => document.getElementById(id);
-  const state = { source: null, angle: 0, scale: 1, auto: true };
+  const state = { source: null, angle: 0, scale: 1, auto: true, catalogue: false };
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -14,7 +14,8 @@
     $("sky").style.transform = `rotate(${state.angle}deg) scale(${state.scale})`;
     $("scale-readout").textContent = state.scale.toFixed(2);
     $("angle-readout").textContent = Math.round(state.angle);
-    $("align-mode").textContent = state.auto ? "aligned by the measured position angle" : "aligned by hand";
+    $("align-mode").textContent = state.auto ? "aligned by the measured position angle"
+      : state.catalogue ? "aligned by the catalogue position angle" : "aligned by hand";
   }
   function setAlignment(angle, scale) {
     state.angle = ((angle % 360) + 360) % 360; state.scale = Math.min(20, Math.max(0.05, scale)); render();
@@ -40,7 +41,7 @@
     state.source = { ra: target.ra, dec: target.dec, fov: `${target.fov} arcmin` };
     // Without a catalogue PA the server measures the angle on the image (state.auto).
     const hasPa = target.pa !== null && target.pa !== undefined;
-    state.auto = !hasPa;
+    state.auto = !hasPa; state.catalogue = hasPa;
     setAlignment(hasPa ? Math.round(target.pa) + 90 : 0, 1);
     const query = new URLSearchParams({ ra: target.ra, dec: target.dec, fov: `${target.fov} arcmin` });
     const name = target.objname ? `${target.objname}${target.pgc ? " (PGC " + target.pgc + ")" : ""}` : "Sky position";
@@ -78,7 +79,7 @@
     try {
       const body = await getJSON(`${root}predict/upload`, { method: "POST", body: form, headers: { "X-CSRFToken": csrfToken() } });
       state.source = { upload_id: body.upload_id };
-      state.auto = true;  // turned by the angle measured on the image unless the user turns it
+      state.auto = true; state.catalogue = false;  // turned by the measured angle unless the user turns it
       setAlignment(body.angle !== null && body.angle !== undefined ? body.angle : 0, 1);
       showImage(body.image_url, `Uploaded: ${file.name}`);
     } catch (error) { showError(error.message); }
@@ -86,15 +87,16 @@
 
   $("zoom-in").addEventListener("click", () => setAlignment(state.angle, state.scale * 10 / 9));
   $("zoom-out").addEventListener("click", () => setAlignment(state.angle, state.scale * 0.9));
-  $("rot-cw").addEventListener("click", () => { state.auto = false; setAlignment(state.angle + 1, state.scale); });
-  $("rot-ccw").addEventListener("click", () => { state.auto = false; setAlignment(state.angle - 1, state.scale); });
-  $("auto-align").addEventListener("click", () => { state.auto = true; render(); });
+  function byHand() { state.auto = false; state.catalogue = false; }
+  $("rot-cw").addEventListener("click", () => { byHand(); setAlignment(state.angle + 1, state.scale); });
+  $("rot-ccw").addEventListener("click", () => { byHand(); setAlignment(state.angle - 1, state.scale); });
+  $("auto-align").addEventListener("click", () => { state.auto = true; state.catalogue = false; render(); });
   $("viewer").addEventListener("wheel", (e) => { e.preventDefault(); setAlignment(state.angle, state.scale * (e.deltaY < 0 ? 10 / 9 : 0.9)); });
   $("viewer").addEventListener("keydown", (e) => {
     const moves = { ArrowUp: [0, 10 / 9], ArrowDown: [0, 0.9], ArrowLeft: [-1, 1], ArrowRight: [1, 1] };
     if (!moves[e.key]) return;
     e.preventDefault();
-    if (moves[e.key][0]) state.auto = false;
+    if (moves[e.key][0]) byHand();
     setAlignment(state.angle + moves[e.key][0], state.scale * moves[e.key][1]);
   });
 
@@ -131,7 +133,7 @@
     try {
       const body = await getJSON(`${root}predict/evaluate`, {
         method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ ...state.source, angle: state.angle, scale: state.scale, auto: state.auto }),
+        body: JSON.stringify({ ...state.source, angle: state.angle, scale: state.scale, auto: state.auto, catalogue: state.catalogue }),
       });
       showResults(body);
     } catch (error) { showError(error.message); }
