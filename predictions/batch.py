@@ -203,6 +203,9 @@ def _flatten(result: dict[str, Any]) -> dict[str, Any]:
             "inclination_stdev": result["inclinations"]["summary"]["stdev"],
             "rejection_median": result["rejection_likelihood"]["summary"]["median"],
             "alarm": result["alarm"], "model_version": result["model_version"],
+            "pa_measured": result.get("pa_measured", ""), "pa_source": result.get("pa_source", ""),
+            "axial_ratio_inclination": result.get("axial_ratio_inclination", ""),
+            "alarm_reason": result.get("alarm_reason", ""),
         })
     return row
 
@@ -211,7 +214,8 @@ def _write_results(job: BatchJob, partial: str) -> None:
     with open(partial) as handle:
         results = [json.loads(line) for line in handle if line.strip()]
     columns = ["item", "status", "message", "pgc", "objname", "inclination_median", "inclination_mean",
-               "inclination_stdev", "rejection_median", "alarm", "model_version"]
+               "inclination_stdev", "rejection_median", "alarm", "model_version", "pa_measured", "pa_source",
+               "axial_ratio_inclination", "alarm_reason"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()

@@ -37,6 +37,7 @@ def test_csv_batch_runs_on_a_real_worker(client, catalogue, fake_services, activ
     rows = list(csv.DictReader(io.StringIO(b"".join(client.get(done["result_csv"]).streaming_content).decode())))
     assert [row["status"] for row in rows] == ["success", "success", "failed", "success"]
     assert rows[0]["pgc"] == "5818" and 45 <= float(rows[0]["inclination_median"]) <= 90
+    assert rows[0]["pa_source"] == "catalogue" and 0 <= float(rows[0]["axial_ratio_inclination"]) <= 90
     assert "Could not find PGC999999999" in rows[2]["message"]
     results = json.loads(b"".join(client.get(done["result_json"]).streaming_content))
     assert results[0]["inclinations"]["summary"]["median"] == float(rows[0]["inclination_median"])
