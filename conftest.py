@@ -14,6 +14,11 @@ pytest_plugins = ["tests.fixtures_services"]
 
 REPO_ROOT = Path(__file__).resolve().parent
 
+# Builds and retrain jobs judge their ensemble on the independent family before promoting it: a handful of
+# images in tests (the default 240 + 80 takes minutes), in this process and in the workers tests start.
+os.environ.setdefault("TRAINING_INDEPENDENT_N", "6")
+os.environ.setdefault("TRAINING_INDEPENDENT_REJECTS", "5")
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None,
@@ -37,6 +42,7 @@ def _isolated_storage(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     settings = request.getfixturevalue("settings")
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODEL_STORE = tmp_path / "model_store"
+    settings.TRAINING_INDEPENDENT_DIR = str(tmp_path / "independent")
     settings.REMOTE_RESOLVERS_ENABLED = False
     # Each test starts with an empty cache: no throttle counters or cached predictions from earlier tests.
     from django.core.cache import cache

@@ -198,12 +198,14 @@ def _read_truth(images_dir: Path) -> list[dict[str, Any]]:
 
 def evaluate_independent(ensemble: str | Path | None, images_dir: str | Path, *, aligned_by_truth: bool = False,
                          limit: int | None = None, real_photos: str | Path | None = REAL_PHOTOS,
-                         progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                         progress: Callable[[int, int], None] | None = None,
+                         per_image: bool = False) -> dict[str, Any]:
     """Score ``ensemble`` (None / "active", a folder or an archive) on the set in ``images_dir``.
 
     Django must be configured. ``aligned_by_truth`` turns every image by its true PA instead of letting the
     serving path measure it (isolates the PA's share of the error). ``limit`` takes the first N images.
-    ``real_photos``: a folder with ``truth.csv`` (``i_cat``) and JPEGs, or None to skip.
+    ``real_photos``: a folder with ``truth.csv`` (``i_cat``) and JPEGs, or None to skip. ``per_image`` adds
+    ``images``: per file its reason, truth, ensemble median, axial-ratio inclination and reject median.
     """
     images_dir = Path(images_dir)
     rows = _read_truth(images_dir)[:limit] if limit else _read_truth(images_dir)
@@ -242,6 +244,13 @@ def evaluate_independent(ensemble: str | Path | None, images_dir: str | Path, *,
         "seconds": {"independent_set": round(set_seconds, 1),
                     "per_image_ms": round(1000 * set_seconds / max(len(rows), 1), 1)},
     })
+    if per_image:
+        def finite(value: float) -> float | None:
+            return round(float(value), 3) if math.isfinite(value) else None
+
+        report["images"] = [{"file": row["file"], "reason": row["reason"], "accepted": row["accepted"],
+                             "truth": row["inclination"], "median": finite(r["median"]), "axial": finite(r["axial"]),
+                             "reject": finite(r["reject"])} for row, r in zip(rows, results)]
     return report
 
 

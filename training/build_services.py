@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from . import selectors
 from .conf import training_setting
 from .models import Ensemble, RetrainJob
 from .services import LeaseLost, _me, _pid_alive, ensemble_activate, ensemble_register
@@ -79,7 +80,7 @@ def _profiles() -> dict[str, Any]:
 
 def ensemble_build_create(*, profile: str = "quick", promote: bool = True, if_none_active: bool = False,
                           workers: int = 2, user: Any = None, key: uuid.UUID | None = None,
-                          queue: str = "train") -> RetrainJob:
+                          queue: str = "train", independent: bool = True) -> RetrainJob:
     """Record a queued build job; its version (and folder) is fixed now, from its id and key."""
     if profile not in _profiles():
         raise BuildError(f"Unknown profile {profile!r}; choose from {', '.join(sorted(_profiles()))}.")
@@ -88,7 +89,8 @@ def ensemble_build_create(*, profile: str = "quick", promote: bool = True, if_no
         job = RetrainJob.objects.create(
             kind=BUILD, status=Status.QUEUED, key=key or uuid.uuid4(), queue=queue, promote=promote,
             stage="queued", started_by=user if getattr(user, "pk", None) else None,
-            params={"profile": profile, "if_none_active": if_none_active, "workers": int(workers)},
+            params={"profile": profile, "if_none_active": if_none_active, "workers": int(workers),
+                    "independent": bool(independent)},
             timings={"created": now.isoformat()})
         job.params["version"] = f"{profile}-{job.pk}-{job.key.hex[:8]}"
         job.save(update_fields=["params"])
@@ -104,7 +106,7 @@ def _send(job_id: int) -> None:
 
 
 def ensemble_build_queue(*, profile: str = "quick", promote: bool = True, if_none_active: bool = True,
-                         user: Any = None) -> RetrainJob | None:
+                         user: Any = None, independent: bool = True) -> RetrainJob | None:
     """Queue a build on a Celery worker (``make run``, staff). An unfinished build of the same profile is
     reused rather than doubled; it is sent again unless a live process is running it. None (nothing
     queued) when ``if_none_active`` and an ensemble is active; the worker checks that again."""
@@ -117,7 +119,8 @@ def ensemble_build_queue(*, profile: str = "quick", promote: bool = True, if_non
                                                                  heartbeat_at=existing.heartbeat_at):
             transaction.on_commit(lambda: _send(existing.pk))
         return existing
-    job = ensemble_build_create(profile=profile, promote=promote, if_none_active=if_none_active, user=user)
+    job = ensemble_build_create(profile=profile, promote=promote, if_none_active=if_none_active, user=user,
+                                independent=independent)
     transaction.on_commit(lambda: _send(job.pk))
     return job
 
@@ -376,6 +379,8 @@ def _build_and_register(job: RetrainJob, reporter: _Reporter) -> Ensemble:
     reporter.stage, reporter.fraction = "registering", max(reporter.fraction, 0.99)
     reporter.write(force=True)
     ensemble = ensemble_register(folder=folder)
+    if job.params.get("independent", True) and training_setting("INDEPENDENT_CHECK"):
+        _independent_check(ensemble, reporter)
     with transaction.atomic():
         # A build asked for "if none is active" does not replace one that became active meanwhile.
         promote = job.promote and not (job.params.get("if_none_active")
@@ -388,6 +393,23 @@ def _build_and_register(job: RetrainJob, reporter: _Reporter) -> Ensemble:
         reporter.fraction = 1.0
         reporter.write(force=True, status=Status.DONE, ensemble=ensemble, timings=timings)
     return ensemble
+
+
+def _independent_check(ensemble: Ensemble, reporter: _Reporter) -> None:
+    """Judge the new ensemble on the independent family before it is promoted (stored on it, shown by the
+    staff page and the command); the heartbeat thread keeps the lease meanwhile."""
+    from .independent_services import independent_check
+
+    def progress(done: int, total: int) -> None:
+        reporter.stage = f"independent check: {done}/{total} images"
+        reporter.write()
+
+    reporter.stage = "independent check: rendering the set (once, then cached)"
+    reporter.write(force=True)
+    independent_check(ensemble=ensemble, log=reporter.log, progress=progress)
+    # Printed before the promotion: the command's output (and the worker's log) show what is promoted.
+    for line in selectors.independent_comparison_lines(rows=selectors.independent_comparison(ensemble=ensemble)):
+        reporter.echo(line)
 
 
 # --------------------------------------------------------------------------------------------------

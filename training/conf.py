@@ -19,6 +19,13 @@ DEFAULTS: dict[str, Any] = {
     "BUILD_HEARTBEAT_S": 20.0,     # a running ensemble build renews its lease this often (also while generating)
     "BUILD_WAIT_S": 30.0,          # a build that finds another one running retries after this long
     "BUILD_MAX_SESSIONS": 3,       # a build whose worker died this many times is failed, not resumed again
+    # The independent check at promotion (training/independent_services.py): a seeded set of the independent
+    # family, rendered once into INDEPENDENT_DIR (default VAR_DIR/independent-promotion) and reused.
+    "INDEPENDENT_CHECK": True,     # builds and retrain jobs evaluate their candidate on it
+    "INDEPENDENT_N": 240,          # clean galaxies, truth 45–90°
+    "INDEPENDENT_REJECTS": 80,     # rejects, equally of every reason
+    "INDEPENDENT_SEED": 2027,      # not the benchmark's 2026: a set of its own
+    "INDEPENDENT_DIR": "",
 }
 
 

@@ -142,6 +142,9 @@ class Ensemble(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE, db_index=True)
     manifest = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, blank=True)
+    independent_evaluation = models.JSONField(
+        default=dict, blank=True,
+        help_text="the independent family at promotion (training.independent_services): ensemble vs axial ratio")
     snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL)
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

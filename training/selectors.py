@@ -142,3 +142,69 @@ def ensemble_list() -> list[Ensemble]:
 
 def ensemble_active() -> Ensemble | None:
     return Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).first()
+
+
+def independent_row(*, ensemble: Ensemble, role: str) -> dict[str, Any]:
+    """One ensemble's figures for the promotion comparison: in family (its own generator's test set, from the
+    manifest) beside the independent family and the axial-ratio method on the same images."""
+    metrics = ensemble.metrics or {}
+    in_family = ((metrics.get("test") or {}).get("ensemble_median") or {}).get("all") or {}
+    ev = ensemble.independent_evaluation or {}
+    clean, rejects = ev.get("clean") or {}, ev.get("rejects") or {}
+    ens, axial = clean.get("ensemble") or {}, clean.get("axial_ratio") or {}
+    return {
+        "role": role, "version": ensemble.version, "pk": ensemble.pk, "status": ensemble.status,
+        "in_family_rms": in_family.get("rms"), "in_family_mae": in_family.get("mae"),
+        "evaluated": bool(clean), "error": ev.get("error"), "evaluated_at": ev.get("evaluated_at"),
+        "set": ev.get("set") or {}, "n_clean": clean.get("n"),
+        "rms": ens.get("rms"), "mae": ens.get("mae"), "bias": ens.get("bias"),
+        "axial_rms": axial.get("rms"), "axial_mae": axial.get("mae"),
+        "axial_over_ensemble_rms": clean.get("axial_over_ensemble_rms"),
+        "reject_recall": rejects.get("recall"),
+        "recall_by_reason": {k: v.get("recall") for k, v in (rejects.get("by_reason") or {}).items()},
+        "clean_flagged": clean.get("flagged_fraction"),
+        "seconds": ev.get("seconds") or {},
+    }
+
+
+def independent_comparison(*, ensemble: Ensemble) -> list[dict[str, Any]]:
+    """``ensemble`` and, when another one is active, the active one: the rows the staff page and
+    ``build_ensemble --promote`` show before a promotion."""
+    role = "active" if ensemble.status == Ensemble.Status.ACTIVE else "candidate"
+    rows = [independent_row(ensemble=ensemble, role=role)]
+    active = ensemble_active()
+    if active is not None and active.pk != ensemble.pk:
+        rows.append(independent_row(ensemble=active, role="active"))
+    return rows
+
+
+def _fmt(value: float | None, spec: str = ".2f", unit: str = "°") -> str:
+    return "–" if value is None else f"{value:{spec}}{unit}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def independent_comparison_lines(*, rows: list[dict[str, Any]]) -> list[str]:
+    """The comparison as plain text (management commands)."""
+    lines = ["independent family (never trained on; serving path, random PA), clean i 45–90°:",
+             f"  {'':9} {'version':28} {'in-family RMS':>13} {'RMS':>7} {'MAE':>7} {'bias':>7} {'axial RMS':>9} "
+             f"{'axial÷ens':>9} {'rejects caught':>14} {'clean flagged':>13}  set"]
+    for row in rows:
+        if not row["evaluated"]:
+            why = f"check failed: {row['error']}" if row["error"] else "not evaluated (manage.py evaluate_independent)"
+            lines.append(f"  {row['role']:9} {row['version']:28} {_fmt(row['in_family_rms']):>13}  {why}")
+            continue
+        s = row["set"]
+        lines.append(
+            f"  {row['role']:9} {row['version']:28} {_fmt(row['in_family_rms']):>13} {_fmt(row['rms']):>7} "
+            f"{_fmt(row['mae']):>7} {_fmt(row['bias'], '+.2f'):>7} {_fmt(row['axial_rms']):>9} "
+            f"{_fmt(row['axial_over_ensemble_rms'], '.2f', '×'):>9} {_pct(row['reject_recall']):>14} "
+            f"{_pct(row['clean_flagged']):>13}  "
+            f"seed {s.get('seed')}, {s.get('n_images')} images")
+        if row["recall_by_reason"]:
+            lines.append("  " + " " * 9 + " rejects caught per reason: "
+                         + ", ".join(f"{k} {_pct(v)}"
+                                     for k, v in row["recall_by_reason"].items()))
+    return lines

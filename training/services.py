@@ -327,7 +327,8 @@ def retrain_job_advance(*, job_id: int) -> bool:
 
 def retrain_job_evaluate(*, job_id: int) -> Ensemble | None:
     """Assemble the members into an ensemble, evaluate it, register it as a candidate, compare it with the
-    active ensemble on the same test set, and promote it if the job asked for that. Idempotent."""
+    active ensemble on the same test set, judge it on the independent family, and promote it if the job
+    asked for that. Idempotent."""
     from training.ml.retrain import assemble_ensemble, compare_on_test, evaluate_folder, json_safe
     from training.ml.snapshot import load_snapshot
 
@@ -361,6 +362,11 @@ def retrain_job_evaluate(*, job_id: int) -> Ensemble | None:
         comparison = {"error": f"comparison failed: {exc}"}
     ensemble.metrics = json_safe({**ensemble.metrics, "comparison": comparison})
     ensemble.save(update_fields=["snapshot", "metrics"])
+    if job.params.get("independent", True) and training_setting("INDEPENDENT_CHECK"):
+        # Judged on the independent family before anyone promotes it (≈ 1–2 min at 240 + 80 images).
+        from .independent_services import independent_check
+
+        independent_check(ensemble=ensemble, log=logger.info)
     by_name = {r.name: r for r in runs}
     for member in ensemble.members.all():
         run = by_name.get(member.name)

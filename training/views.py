@@ -88,6 +88,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 @staff_only
 def ensembles(request: HttpRequest) -> HttpResponse:
     items = selectors.ensemble_list()
+    for item in items:  # the independent check beside each Promote button
+        item.independent = selectors.independent_row(ensemble=item, role=item.status)
     return render(request, "training/ensembles.html", {
         "ensembles": items, "active": next((e for e in items if e.status == Ensemble.Status.ACTIVE), None),
         "message": request.GET.get("message", "")})
@@ -110,6 +112,7 @@ def ensemble_detail(request: HttpRequest, ensemble_id: int) -> HttpResponse:
         "ensemble": ensemble, "plots": _ensemble_plots(ensemble), "comparison": rows,
         "comparison_error": comparison.get("error"), "test": metrics.get("test", {}),
         "reject": metrics.get("reject", {}), "members": ensemble.members.select_related("run").order_by("name"),
+        "independent": selectors.independent_comparison(ensemble=ensemble),
     })
 
 
@@ -139,7 +142,10 @@ def ensemble_rollback_view(request: HttpRequest) -> HttpResponse:
     try:
         restored = ensemble_rollback_and_rescore()
     except RegistryError as exc:
-        return render(request, "training/ensembles.html", {"ensembles": selectors.ensemble_list(),
+        items = selectors.ensemble_list()
+        for item in items:
+            item.independent = selectors.independent_row(ensemble=item, role=item.status)
+        return render(request, "training/ensembles.html", {"ensembles": items,
                                                            "active": selectors.ensemble_active(),
                                                            "message": str(exc)}, status=409)
     return redirect(f"{reverse('training:ensembles')}?message=Rolled+back+to+{restored.version}")

@@ -226,6 +226,10 @@ def test_a_build_reports_progress_resumes_from_its_checkpoints_and_promotes(monk
     assert Ensemble.objects.get(status="active").version == job.params["version"]
     fractions = [f for _, f in seen]
     assert any(stage.startswith("evaluating") for stage, _ in seen)
+    assert any(stage.startswith("independent check") for stage, _ in seen)
+    # judged on the independent family (conftest: 6 + 5 images) before it was promoted
+    assert job.ensemble.independent_evaluation["set"]["n_images"] == 11
+    assert job.ensemble.independent_evaluation["clean"]["ensemble"]["n"] == 6
     assert fractions[-1] == 1.0
 
 

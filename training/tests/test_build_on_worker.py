@@ -93,6 +93,13 @@ def test_make_run_path_builds_tiny_on_a_prefork_filesystem_worker(tmp_path: Path
         assert len(active) == 1 and active[0][0] in params
         assert (var / "model_store" / active[0][1] / "manifest.json").exists()
         assert "daemonic processes are not allowed" not in log.read_text(errors="replace")
+        # judged on the independent family inside the prefork child before promotion (conftest: 6 + 5 images)
+        with sqlite3.connect(var / "db.sqlite3") as db:
+            (independent,) = db.execute("select independent_evaluation from training_ensemble "
+                                        "where status = 'active'").fetchone()
+        independent = json.loads(independent)
+        assert independent["set"]["n_images"] == 11, independent
+        assert independent["clean"]["ensemble"]["rms"] is not None and independent["clean"]["axial_ratio"]["n"] >= 0
         # Queued again (a restarted `make run`): an active ensemble, so nothing new is built.
         again = _manage(env, "build_ensemble", "--profile", "tiny", "--promote", "--if-none-active", "--on-worker")
         assert "already active" in again

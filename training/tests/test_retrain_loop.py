@@ -63,6 +63,9 @@ def test_volunteers_to_promoted_model_to_priorities(celery_worker_process, activ
     assert ensemble.metrics["test"]["n_galaxies"] >= 1
     assert ensemble.metrics["comparison"]["active"]["version"] == "tiny-1"
     assert ensemble.metrics["comparison"]["candidate"]["version"] == ensemble.version
+    # judged on the independent family before the job promoted it (conftest: 6 + 5 images)
+    assert ensemble.independent_evaluation["set"]["n_images"] == 11
+    assert ensemble.independent_evaluation["clean"]["ensemble"]["n"] == 6
     plots = Path(settings.MODEL_STORE) / ensemble.folder / "plots"
     assert {"ensemble_scatter.png", "rms_per_bin.png", "reject_roc.png"} <= {p.name for p in plots.iterdir()}
 

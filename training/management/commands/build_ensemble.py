@@ -4,6 +4,10 @@ promote it. Every build is a job of kind "build" that the staff pages show (stag
     manage.py build_ensemble --profile quick --promote               # here, in this process
     manage.py build_ensemble --profile quick --promote --on-worker   # queued on a Celery worker (train queue)
     manage.py build_ensemble --resume 12                             # continue failed build #12 from its checkpoints
+
+Before it is promoted, the new ensemble is judged on the independent family (never trained on;
+``training/independent_services.py``), and printed beside its in-family figures, the axial-ratio method on
+the same images and the active ensemble; ``--skip-independent`` leaves that out (tests, CI).
 """
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,9 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--on-worker", action="store_true",
                             help="queue the build on a Celery worker instead of running it here")
         parser.add_argument("--resume", type=int, metavar="JOB", help="run failed build JOB again, from its checkpoints")
+        parser.add_argument("--skip-independent", action="store_true",
+                            help="do not judge the new ensemble on the independent family before promoting it")
 
     def handle(self, *args: object, profile: str, promote: bool, if_none_active: bool, workers: int,
-               on_worker: bool, resume: int | None, **options: object) -> None:
+               on_worker: bool, resume: int | None, skip_independent: bool = False, **options: object) -> None:
         from training.models import Ensemble
 
         if resume is None and if_none_active and Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).exists():
@@ -35,13 +41,14 @@ class Command(BaseCommand):
             if resume is not None:
                 job = ensemble_build_reopen(job_id=resume)
             elif on_worker:
-                job = ensemble_build_queue(profile=profile, promote=promote, if_none_active=if_none_active)
+                job = ensemble_build_queue(profile=profile, promote=promote, if_none_active=if_none_active,
+                                           independent=not skip_independent)
                 if job is not None:
                     self.stdout.write(f"Build #{job.pk} ({job.params['version']}) is queued on the train queue.")
                 return
             else:
                 job = ensemble_build_create(profile=profile, promote=promote, if_none_active=if_none_active,
-                                            workers=workers)
+                                            workers=workers, independent=not skip_independent)
         except BuildError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Build #{job.pk}: {job.params['version']}")
