@@ -1,4 +1,7 @@
-"""Twenty volunteers taking and submitting at once never over-fill a galaxy or see one twice."""
+"""Twenty volunteers taking and submitting at once never over-fill a galaxy or see one twice.
+
+Runs on PostgreSQL (row locks, SKIP LOCKED) and on SQLite (one writer at a time, BEGIN IMMEDIATE).
+"""
 from __future__ import annotations
 
 import random
@@ -32,13 +35,27 @@ def test_twenty_threads_never_overfill_or_repeat(grid, targets, no_gold, setting
         rng = random.Random(user.id)
         client = APIClient()
         client.force_login(user)
+
+        def post(url: str, data: dict | None = None):  # noqa: ANN202
+            """As the page does: a 503 with Retry-After is asked again (sooner here, to keep the test short)."""
+            for _ in range(50):
+                response = client.post(url, data, format="json")
+                with lock:
+                    outcomes["requests"] += 1
+                if response.status_code != 503:
+                    return response
+                assert response.has_header("Retry-After"), response.content
+                with lock:
+                    outcomes["unavailable"] += 1
+                time.sleep(0.1)
+            raise AssertionError("still 503 after 50 tries")
         try:
             barrier.wait()
             done = empties = 0
             # "Nothing free right now" is normal while others hold every open slot: ask again a little
             # later, as the page does, instead of leaving (which made retirement depend on timing).
             while done < 12 and empties < 40:
-                response = client.post(reverse("labeling:api-next"))
+                response = post(reverse("labeling:api-next"))
                 if response.status_code == 404:
                     with lock:
                         outcomes["empty"] += 1
@@ -49,12 +66,10 @@ def test_twenty_threads_never_overfill_or_repeat(grid, targets, no_gold, setting
                 task = response.json()["task"]
                 value = rng.uniform(50, 85)
                 low = min(max(int(value // 5 * 5), 45), 85)
-                seq = client.post(reverse("labeling:api-standards", args=[task["id"]]), {"step": 2, "low": low},
-                                  format="json").json()["standards"]
+                seq = post(reverse("labeling:api-standards", args=[task["id"]]), {"step": 2, "low": low}).json()["standards"]
                 left, right = place(value=value, standards=seq)
-                submitted = client.post(reverse("labeling:api-submit", args=[task["id"]]),
-                                        {"left_standard": left, "right_standard": right, "step1_low": low},
-                                        format="json")
+                submitted = post(reverse("labeling:api-submit", args=[task["id"]]),
+                                 {"left_standard": left, "right_standard": right, "step1_low": low})
                 with lock:
                     outcomes[submitted.status_code] += 1
                 if submitted.status_code not in (200, 409):
@@ -73,6 +88,12 @@ def test_twenty_threads_never_overfill_or_repeat(grid, targets, no_gold, setting
         thread.join(timeout=120)
     assert not errors, errors[:3]
     assert outcomes[200] > 0
+    if connection.vendor == "sqlite":
+        # SQLite's single write lock can stay busy past its timeout on a loaded machine (a 503, retried):
+        # rare, never the rule (it was 17 of 28 requests when the candidate query was PostgreSQL's).
+        assert outcomes["unavailable"] <= 0.1 * outcomes["requests"], outcomes
+    else:
+        assert outcomes["unavailable"] == 0, outcomes  # row locks: nobody waits long enough to give up
     per_galaxy = Counter(Measurement.objects.filter(counted=True).values_list("galaxy_id", flat=True))
     assert max(per_galaxy.values()) <= 4
     pairs = list(Measurement.objects.values_list("user_id", "galaxy_id"))
