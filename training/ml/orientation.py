@@ -141,11 +141,20 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
     from photutils.utils.exceptions import NoDetectionsWarning
     from scipy import ndimage
 
-    full = _grey(image)
-    if min(full.shape) < 8:
-        return _not_found(full.shape, "the image is too small to measure")
-    grey, factor = _shrink(full, work_size)
+    array = np.asarray(image)
+    if array.ndim < 2 or min(array.shape[:2]) < 8:
+        return _not_found(array.shape if array.ndim >= 2 else (1, 1), "the image is too small to measure")
+    full_shape = array.shape[:2]
+    if array.dtype == np.uint8 and array.ndim == 3 and max(full_shape) > work_size:
+        # Shrink the 8-bit image first: a 25-megapixel upload never becomes a float64 copy.
+        from PIL import Image
+
+        factor0 = max(full_shape) / work_size
+        size = (max(1, round(full_shape[1] / factor0)), max(1, round(full_shape[0] / factor0)))
+        array = np.asarray(Image.fromarray(np.ascontiguousarray(array[:, :, :3])).resize(size, Image.Resampling.BOX))
+    grey, _ = _shrink(_grey(array), work_size)
     h, w = grey.shape
+    factor = full_shape[1] / w  # input pixels per work pixel
     smooth = ndimage.gaussian_filter(grey, 1.0)
     sky, sigma = _sky(smooth)
     data = smooth - sky
@@ -154,7 +163,7 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
         warnings.simplefilter("ignore", NoDetectionsWarning)  # an empty frame is answered below, not warned about
         segm = detect_sources(data, 3.0 * sigma, n_pixels=npixels)
     if segm is None:
-        return _not_found(full.shape, "no source stands out from the sky")
+        return _not_found(full_shape, "no source stands out from the sky")
     labels = segm.data
     box = max(2, min(h, w) // 6)
     cy, cx = h // 2, w // 2
@@ -170,14 +179,14 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
         near = [label for label, (yy, xx) in zip(segm.labels.tolist(), centres, strict=True)
                 if math.hypot(xx - cx, yy - cy) < min(h, w) / 3]
         if not near:
-            return _not_found(full.shape, "no galaxy near the centre of the image")
+            return _not_found(full_shape, "no galaxy near the centre of the image")
         galaxy = max(near, key=lambda label: flux_by_label[label])
     galaxy_mask = labels == galaxy
     galaxy_area = int(galaxy_mask.sum())
     peak_index = np.unravel_index(np.argmax(np.where(galaxy_mask, data, -np.inf)), data.shape)
     peak = float(data[peak_index])
     if peak < MIN_PEAK_SIGMA * sigma:
-        return _not_found(full.shape, "no source stands out from the sky")
+        return _not_found(full_shape, "no source stands out from the sky")
 
     # Compact sources on the disk: deblend the galaxy's segment and mask its small children.
     star_mask = np.zeros_like(galaxy_mask)
@@ -200,7 +209,7 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
     above = ndimage.binary_fill_holes(galaxy_mask) & (data > level) & ~star_mask
     parts, n = ndimage.label(above)
     if n == 0:
-        return _not_found(full.shape, "the galaxy is too faint to measure")
+        return _not_found(full_shape, "the galaxy is too faint to measure")
     sizes = ndimage.sum_labels(np.ones_like(parts), parts, index=np.arange(1, n + 1))
     # The part holding the peak and every part at least a tenth of the largest (both halves of a dust lane).
     keep = {int(i + 1) for i, size in enumerate(sizes) if size >= 0.1 * sizes.max()}
@@ -212,11 +221,11 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
     region = ndimage.binary_fill_holes(region)
     moments = region_moments(region)
     if moments is None or region.sum() < MIN_REGION_PIXELS:
-        return _not_found(full.shape, "the galaxy is too small or too faint to measure")
+        return _not_found(full_shape, "the galaxy is too small or too faint to measure")
     x_work, y_work, pa_image, q = moments
     # Back to input pixels (pixel centres: work pixel j covers input [j·f, (j+1)·f)).
-    x = (x_work + 0.5) * factor - 0.5 if factor != 1 else x_work
-    y = (y_work + 0.5) * (full.shape[0] / h) - 0.5 if factor != 1 else y_work
+    x = (x_work + 0.5) * factor - 0.5
+    y = (y_work + 0.5) * (full_shape[0] / h) - 0.5
     area_fraction = float(region.sum()) / (h * w)
     if q > ROUND_Q:
         return Orientation(ok=False, x=x, y=y, pa_image_deg=None, q=q, area_fraction=area_fraction,
