@@ -13,6 +13,9 @@ Builds an ensemble with a pipeline profile (or reads one already built) and prin
     .venv/bin/python -m benchmarks.ensemble_accuracy --profile quick --out var/bench/quick
     .venv/bin/python -m benchmarks.ensemble_accuracy --manifest var/bench/quick/manifest.json
     .venv/bin/python -m benchmarks.ensemble_accuracy --profile quick --out var/bench/quick --evaluate-only
+    .venv/bin/python -m benchmarks.ensemble_accuracy --manifest var/bench/robust/manifest.json --family quick
+        # another profile's held-out galaxies (e.g. the robust ensemble on the quick profile's test set);
+        # evaluated on a copy of the folder, the manifest is left as it is
 """
 from __future__ import annotations
 
@@ -82,6 +85,27 @@ def report(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def cross_family(folder: Path, profile_name: str, *, workers: int) -> dict[str, Any]:
+    """Metrics of the ensemble in ``folder`` on the test and validation galaxies of profile ``profile_name``
+    (regenerated from its seeds), computed on a temporary copy so the folder's manifest and plots stay."""
+    import shutil
+    import tempfile
+
+    from training.ml.evaluate_ensemble import evaluate_ensemble
+    from training.ml.pipeline import PROFILES, _splits, generator_config
+    from training.ml.synthetic import generate
+
+    profile = PROFILES[profile_name]
+    galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))
+    _, test_ids, val_ids = _splits(profile, len(galaxies))
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "ensemble"
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("runs", "plots"))
+        metrics = evaluate_ensemble(copy, test=(galaxies, test_ids), validation=(galaxies, val_ids), log=print)
+    metrics["family"] = profile_name
+    return metrics
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -91,6 +115,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--evaluate-only", action="store_true",
                         help="with --profile: evaluate the ensemble already in --out again, without training")
+    parser.add_argument("--family", help="with --manifest: evaluate that ensemble on this profile's held-out galaxies")
+    parser.add_argument("--json", type=Path, help="also write the metrics here")
     args = parser.parse_args()
     if args.profile:
         from training.ml.pipeline import PROFILES, build_ensemble, evaluate_built
@@ -100,8 +126,13 @@ def main() -> None:
         else:
             manifest = build_ensemble(PROFILES[args.profile], args.out, workers=args.workers)
         metrics = manifest.metrics
+    elif args.family:
+        metrics = cross_family(args.manifest.parent, args.family, workers=args.workers)
+        print(f"{args.manifest.parent} on the {args.family!r} profile's held-out galaxies:")
     else:
         metrics = json.loads(args.manifest.read_text())["metrics"]
+    if args.json:
+        args.json.write_text(json.dumps(metrics, indent=2, default=float))
     print("\n".join(report(metrics)))
 
 

@@ -13,6 +13,15 @@ same run on the same galaxies:
     .venv/bin/python -m benchmarks.recipe_ablation                       # every variant, ≈ 20 min idle
     .venv/bin/python -m benchmarks.recipe_ablation --kind regression --variants before,recipe
     .venv/bin/python -m benchmarks.recipe_ablation --galaxies 200 --epochs 1   # a smoke run
+
+``--robust`` scores whole ensembles instead, each a row of the domain-robust recipe (docs/ml.md), on the
+independent family through the serving path (``benchmarks.independent_accuracy``), beside their in-family
+figures. ``FOLDER:uncalibrated`` is the folder with its reject members' uncalibrated networks
+(``runs/<name>/best.keras``) put back, on a temporary copy:
+
+    .venv/bin/python -m benchmarks.recipe_ablation --robust baseline=var/bench/quick-baseline \
+        "+ augmentation=var/bench/quick-aug" "+ generator=var/bench/robust:uncalibrated" \
+        "+ reject calibration=var/bench/robust" --images var/independent
 """
 from __future__ import annotations
 
@@ -123,8 +132,63 @@ def reject_run(data: dict[str, Any], variant: dict[str, Any], *, folder: Path, e
     return {**{k: metrics["all"][k] for k in ("accuracy", "recall", "roc_auc")}, "auc": auc, "seconds": seconds}
 
 
+def uncalibrated_copy(folder: Path, out: Path) -> Path:
+    """A copy of ``folder`` whose calibrated reject members are replaced by their uncalibrated networks."""
+    import json
+    import shutil
+
+    shutil.copytree(folder, out, ignore=shutil.ignore_patterns("runs", "plots"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for member in manifest["members"]:
+        if member["kind"] == "reject" and member["metrics"].pop("calibration", None) is not None:
+            shutil.copyfile(folder / "runs" / member["name"] / "best.keras", out / member["file"])
+    manifest["version"] += "-uncalibrated"
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return out
+
+
+def robust_rows(rows: list[str], images: Path, *, real_photos: bool = True) -> None:
+    """One line per ensemble: in-family figures from its manifest, independent-family figures measured now."""
+    import json
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inclinet_site.settings")
+    import django
+
+    django.setup()
+    from benchmarks.independent_accuracy import REAL_PHOTOS, evaluate_independent
+
+    header = ("| row | in-family RMS / MAE | independent RMS / MAE | axial ratio RMS | ratio | clean rejected | "
+              "reject recall (face-on / star / companion / low S/N / cut-off) | real photos rejected |")
+    lines = [header, "|" + "---|" * 8]
+    out_dir = Path("var/bench/independent")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="robust-ablation-") as tmp:
+        for index, spec in enumerate(rows):
+            label, _, target = spec.partition("=")
+            folder = Path(target.removesuffix(":uncalibrated"))
+            if target.endswith(":uncalibrated"):
+                folder = uncalibrated_copy(folder, Path(tmp) / f"row{index}")
+            report = evaluate_independent(folder, images, real_photos=REAL_PHOTOS if real_photos else None)
+            (out_dir / f"ablation-{index}.json").write_text(json.dumps({"row": label, **report}, indent=1, default=str))
+            clean, rej = report["clean"], report["rejects"]
+            fam = report.get("in_family") or {}
+            reasons = " / ".join(f"{rej['by_reason'].get(r, {}).get('recall', float('nan')):.2f}"
+                                 for r in ("face_on", "bright_star", "companion", "low_snr", "cut_off"))
+            real = report.get("real_photos") or {}
+            lines.append(f"| {label} | {fam.get('rms', float('nan')):.2f}° / {fam.get('mae', float('nan')):.2f}° | "
+                         f"{clean['ensemble']['rms']:.2f}° / {clean['ensemble']['mae']:.2f}° | "
+                         f"{clean['axial_ratio']['rms']:.2f}° | {clean['axial_over_ensemble_rms'] or float('nan'):.2f}× | "
+                         f"{clean['rejected_fraction']:.1%} | {rej['recall']:.3f} ({reasons}) | "
+                         f"{real.get('rejected_fraction', float('nan')):.0%} |")
+            print(lines[-1], flush=True)
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--robust", nargs="+", metavar="LABEL=FOLDER", help="score ensembles on the independent family")
+    parser.add_argument("--images", type=Path, default=Path("var/independent"), help="with --robust: the set")
+    parser.add_argument("--no-real", action="store_true", help="with --robust: skip the real photographs")
     parser.add_argument("--kind", choices=("regression", "reject", "both"), default="both")
     parser.add_argument("--variants", help="comma-separated variant names (default: all of the kind)")
     parser.add_argument("--galaxies", type=int, default=2400)
@@ -133,6 +197,9 @@ def main() -> None:
     parser.add_argument("--images-per-epoch", type=int, default=2048)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    if args.robust:
+        robust_rows(args.robust, args.images, real_photos=not args.no_real)
+        return
     wanted = set(args.variants.split(",")) if args.variants else None
 
     def chosen(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -8,9 +8,14 @@ Profiles:
   2 CPU cores): the best this machine can train in a working session.
 - ``full``: the original 12 + 3 ensemble (model4/5/6 × flavours 0–3, plus model4/5/6 binary) on a large
   synthetic set; runs on CPU, a GPU is recommended.
+- ``robust``: the quick ensemble's networks trained on a domain-randomised world (``Profile.domain_augment``:
+  augment.DomainConfig; ``Profile.domain_generator``: synthetic.domain_randomised_config) with a reject model
+  calibrated on the training family's validation galaxies (``reject_calibration``); about 25 minutes on
+  2 CPU cores. ``quick-aug`` is the quick profile with the augmentation stage only (an ablation row).
 
 Run: ``python -m training.ml.pipeline quick --out var/model_store/ensembles/quick-<date>`` (add ``--evaluate-only``
-to evaluate a folder built with that profile again, on the same regenerated galaxies).
+to evaluate a folder built with that profile again, on the same regenerated galaxies; ``--calibrate-only 0.02`` to
+calibrate the reject members of a folder built without calibration, then evaluate it).
 """
 from __future__ import annotations
 
@@ -25,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from .augment import ImageSet, evaluation_views
+from .augment import DomainConfig, ImageSet, evaluation_views
 from .ensemble import MANIFEST_NAME, EnsembleManifest, FusedEnsemble, MemberSpec
-from .synthetic import REJECT_REASONS, GeneratorConfig, generate, reject_rich_config, robustness_config
+from .synthetic import (REJECT_REASONS, GeneratorConfig, domain_randomised_config, domain_reject_rich_config, generate,
+                        reject_rich_config, robustness_config)
 from .trainer import Progress, TrainConfig, flavour_splits, train
 
 
@@ -61,7 +67,22 @@ class Profile:
     # Extra reject-rich galaxies (``synthetic.reject_rich_config``, their own seed) added to the reject
     # models' training set only; the test set keeps the ordinary mix.
     reject_extra_galaxies: int = 0
+    # Domain randomisation (docs/ml.md, "Domain-robust training"). ``domain_augment``: every network's training
+    # views also go through augment.DomainConfig (display stretch, sky, PSF, pixel size, noise, JPEG, colour,
+    # field stars); ``domain_generator``: galaxies come from synthetic.domain_randomised_config (all six
+    # morphologies with widened ranges, more varied PSF, noise, stars, stretch laws, JPEG) instead of the
+    # training preset. Both False: the recipe as before, for ablations.
+    domain_augment: bool = False
+    domain_generator: bool = False
+    # Reject calibration (reject_calibration.py): Platt scaling on domain-augmented validation views of the
+    # training family, shifted towards accepting until at most this share of clean views is rejected; baked
+    # into the reject head. None: no calibration.
+    reject_max_clean_flagged: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def domain_randomisation(self) -> bool:
+        return self.domain_augment or self.domain_generator
 
 
 PROFILES = {
@@ -78,6 +99,19 @@ PROFILES = {
                     n_galaxies=6000, n_robustness=300, epochs=24, images_per_epoch=4096, reject_epochs=16,
                     lr_schedule="cosine", learning_rate=4e-3, patience=6, reject_from_regression=True,
                     reject_extra_galaxies=4000),
+    # Domain-robust training (issue 12): the quick networks on a domain-randomised world, trained longer because
+    # the task is harder; the reject model calibrated on the training family's validation galaxies. ≈ 25 min.
+    "robust": Profile("robust", families=("compact",), flavours=(0, 1, 2, 3), reject_families=("compact",),
+                      n_galaxies=2800, n_robustness=300, epochs=14, images_per_epoch=3072, reject_epochs=12,
+                      lr_schedule="cosine", learning_rate=4e-3, patience=6, reject_from_regression=True,
+                      reject_extra_galaxies=1500, domain_augment=True, domain_generator=True,
+                      reject_max_clean_flagged=0.02),
+    # Ablation rows for the robust recipe, each one change on top of the previous (benchmarks/recipe_ablation.py
+    # --robust): the quick budget with domain-randomised augmentation only, then with the widened generator too.
+    "quick-aug": Profile("quick-aug", families=("compact",), flavours=(0, 1, 2, 3), reject_families=("compact",),
+                         n_galaxies=2400, n_robustness=300, epochs=10, images_per_epoch=2048, reject_epochs=8,
+                         lr_schedule="cosine", learning_rate=4e-3, reject_from_regression=True,
+                         reject_extra_galaxies=1500, domain_augment=True),
     # For tests and smoke checks only.
     "tiny": Profile("tiny", families=("compact",), flavours=(0, 1), reject_families=("compact",), n_galaxies=48,
                     n_robustness=12, epochs=1, images_per_epoch=64, reject_epochs=1, batch_size=32, tta="2",
@@ -98,14 +132,38 @@ def images_from_galaxies(galaxies: list, *, labels: np.ndarray) -> ImageSet:
     )
 
 
+# The domain-randomisation stage's settings per kind of network. Reject models get only faint added stars
+# (a bright star on the disk is itself a reason to reject) and keep the mild scale range (a cut-off is one too).
+DOMAIN_REGRESSION = DomainConfig()
+DOMAIN_REJECT = DomainConfig(star_count_max=3, star_peak_max=0.12)
+
+
+def generator_config(profile: Profile, *, reject_rich: bool = False) -> GeneratorConfig:
+    """The galaxies a profile trains and tests on: the training preset, or the domain-randomised one."""
+    if reject_rich:
+        return domain_reject_rich_config() if profile.domain_generator else reject_rich_config()
+    config = domain_randomised_config if profile.domain_generator else GeneratorConfig
+    return config(reject_fraction=profile.reject_fraction)
+
+
+def augment_overrides(profile: Profile, kind: str) -> dict[str, Any]:
+    """AugmentConfig overrides for a network of ``kind`` in ``profile`` (domain stage included if asked)."""
+    base = dict(profile.augment if kind == "regression" else profile.reject_augment)
+    if profile.domain_augment:
+        base["domain"] = asdict(DOMAIN_REGRESSION if kind == "regression" else DOMAIN_REJECT)
+        if kind == "regression":
+            base.setdefault("scale_range", (0.85, 1.12))
+            base.setdefault("translate_fraction", 0.08)
+    return base
+
+
 def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, workers: int = 2,
                    log: Callable[[str], None] = print, progress: Callable[[str, Progress], None] | None = None) -> EnsembleManifest:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     version = version or f"{profile.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     log(f"[{version}] generating {profile.n_galaxies} synthetic galaxies")
-    galaxies = list(generate(GeneratorConfig(reject_fraction=profile.reject_fraction), profile.n_galaxies,
-                             seed=profile.seed, workers=workers))
+    galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))
     inclination = np.array([g.truth["inclination"] for g in galaxies])
     # Reject-model labels: 0 = accepted, k = REJECT_REASONS[k - 1] (training balances the reasons).
     reject_codes = np.array([_reject_code(g) for g in galaxies])
@@ -113,8 +171,8 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
     reject_extra: list = []
     if profile.reject_extra_galaxies and profile.reject_families:
         log(f"[{version}] generating {profile.reject_extra_galaxies} reject-rich galaxies for the reject models")
-        reject_extra = list(generate(reject_rich_config(), profile.reject_extra_galaxies, seed=profile.seed + 7,
-                                     workers=workers))
+        reject_extra = list(generate(generator_config(profile, reject_rich=True), profile.reject_extra_galaxies,
+                                     seed=profile.seed + 7, workers=workers))
     extra_codes = np.array([_reject_code(g) for g in reject_extra], dtype=int)
 
     generation_seconds = time.perf_counter() - started
@@ -136,7 +194,7 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
             config = TrainConfig(architecture=family, kind="regression", flavour=flavour, epochs=profile.epochs,
                                  images_per_epoch=profile.images_per_epoch, batch_size=profile.batch_size,
                                  seed=profile.seed + 10 * group + flavour, output_dir=str(out / "runs" / name),
-                                 augment=dict(profile.augment), **_schedule(profile))
+                                 augment=augment_overrides(profile, "regression"), **_schedule(profile))
             log(f"[{version}] training {name} on {int(accepted_mask[train_ids].sum())} galaxies")
             t0 = time.perf_counter()
             result = train(config, subset(train_ids, kind="regression"), subset(val_ids, kind="regression"),
@@ -153,17 +211,22 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
                              images_per_epoch=profile.images_per_epoch, batch_size=profile.batch_size,
                              seed=profile.seed + 500 + group, output_dir=str(out / "runs" / name),
                              init_weights=str(start) if profile.reject_from_regression and start.exists() else None,
-                             augment=dict(profile.reject_augment), val_modes=("colour", "r"), **_schedule(profile))
+                             augment=augment_overrides(profile, "reject"), val_modes=("colour", "r"), **_schedule(profile))
         reject_labels = np.concatenate([reject_codes[train_ids], extra_codes])
         log(f"[{version}] training {name} on {len(reject_labels)} galaxies ({int((reject_labels > 0).sum())} rejects)")
         train_set = images_from_galaxies([galaxies[k] for k in train_ids] + reject_extra, labels=reject_labels)
         t0 = time.perf_counter()
         result = train(config, train_set, subset(val_ids, kind="reject"),
                        progress=(lambda p, n=name: progress(n, p)) if progress else None)
-        timings[name] = time.perf_counter() - t0
         (out / f"{name}.keras").write_bytes(result.model_path.read_bytes())
+        member_metrics: dict[str, Any] = {"history": result.history}
+        if profile.reject_max_clean_flagged is not None:
+            calibration = calibrate_reject(profile, out / f"{name}.keras", subset(val_ids, kind="reject"), seed=profile.seed + 900 + group)
+            member_metrics["calibration"] = calibration
+            log(f"[{version}] calibrated {name}: {calibration}")
+        timings[name] = time.perf_counter() - t0
         members.append(MemberSpec(name=name, architecture=family, flavour=0, kind="reject", file=f"{name}.keras",
-                                  group=group, metrics={"history": result.history}))
+                                  group=group, metrics=member_metrics))
 
     manifest = EnsembleManifest(version=version, members=tuple(members), tta=profile.tta,
                                 preprocessing={"input": "uint8 RGB 128x128", "scaling": "Rescaling(1/255) in each model"},
@@ -190,13 +253,47 @@ def evaluate_built(profile: Profile, out: Path, *, workers: int = 2, log: Callab
     manifest = _with_bias(manifest, {})
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     log(f"[{manifest.version}] regenerating {profile.n_galaxies} synthetic galaxies")
-    galaxies = list(generate(GeneratorConfig(reject_fraction=profile.reject_fraction), profile.n_galaxies,
-                             seed=profile.seed, workers=workers))
+    galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))
     _, test_ids, val_ids = _splits(profile, len(galaxies))
     log(f"[{manifest.version}] evaluating on {len(test_ids)} test galaxies")
     metrics = _evaluate(profile, out, galaxies, test_ids, val_ids, workers=workers, log=log)
     metrics["timings"] = manifest.metrics.get("timings", {})
     return _write_evaluated(out, manifest, metrics)
+
+
+def calibrate_reject(profile: Profile, path: Path, validation: ImageSet, *, seed: int) -> dict[str, Any]:
+    """Calibrate one reject network in place on the profile's validation galaxies (see reject_calibration)."""
+    from .reject_calibration import calibrate_member
+
+    calibration = calibrate_member(path, validation, augment=augment_overrides(profile, "reject"), seed=seed,
+                                   max_clean_flagged=float(profile.reject_max_clean_flagged or 0.02), tta=profile.tta)
+    return calibration.to_dict()
+
+
+def calibrate_built(profile: Profile, out: Path, *, max_clean_flagged: float, workers: int = 2,
+                    log: Callable[[str], None] = print) -> EnsembleManifest:
+    """Calibrate the reject members of an ensemble folder built with ``profile`` (no calibration yet), on the
+    very validation galaxies it was built with, and re-evaluate it. For the ablation row "+ reject calibration"."""
+    from dataclasses import replace
+
+    manifest = EnsembleManifest.load(out)
+    profile = replace(profile, reject_max_clean_flagged=max_clean_flagged)
+    galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))
+    _, _, val_ids = _splits(profile, len(galaxies))
+    codes = np.array([_reject_code(g) for g in galaxies])
+    validation = images_from_galaxies([galaxies[k] for k in val_ids], labels=codes[val_ids])
+    members = []
+    for group, member in enumerate(manifest.members):
+        if member.kind == "reject":
+            if "calibration" in member.metrics:
+                raise ValueError(f"{member.name} is calibrated already.")
+            calibration = calibrate_reject(profile, out / member.file, validation, seed=profile.seed + 900 + member.group)
+            log(f"[{manifest.version}] calibrated {member.name}: {calibration}")
+            member = MemberSpec(**{**asdict(member), "metrics": {**member.metrics, "calibration": calibration}})
+        members.append(member)
+    manifest = EnsembleManifest.from_dict({**json.loads(manifest.to_json()), "members": [asdict(m) for m in members]})
+    (out / MANIFEST_NAME).write_text(manifest.to_json())
+    return evaluate_built(profile, out, workers=workers, log=log)
 
 
 def _splits(profile: Profile, n_galaxies: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -255,8 +352,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--evaluate-only", action="store_true",
                         help="evaluate the ensemble already in --out again (same galaxies), without training")
+    parser.add_argument("--calibrate-only", type=float, default=None, metavar="MAX_CLEAN_FLAGGED",
+                        help="calibrate the reject members of the ensemble already in --out, then re-evaluate it")
     args = parser.parse_args()
-    if args.evaluate_only:
+    if args.calibrate_only is not None:
+        calibrate_built(PROFILES[args.profile], args.out, max_clean_flagged=args.calibrate_only, workers=args.workers)
+    elif args.evaluate_only:
         evaluate_built(PROFILES[args.profile], args.out, workers=args.workers)
     else:
         build_ensemble(PROFILES[args.profile], args.out, workers=args.workers)

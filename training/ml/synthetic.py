@@ -176,6 +176,10 @@ class GeneratorConfig:
     # Widen every morphology's ranges by this fraction of their width on each side (0: as tabulated), and
     # raise the bar probability by half of it: more varied bulges, arms, flocculence, clumps and dust.
     morphology_widen: float = 0.0
+    # Outer disk truncation: this share of galaxies has its disk light cut off (a soft step of relative width
+    # 0.03–0.12) at ``truncation_range`` × R25. 0: never (the training preset).
+    truncation_fraction: float = 0.0
+    truncation_range: Range = (0.95, 1.4)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -234,6 +238,7 @@ def domain_randomised_config(**overrides: Any) -> GeneratorConfig:
         stretch_range=(0.45, 2.0),
         stretch_modes={"asinh": 0.45, "log": 0.2, "sqrt": 0.15, "linear": 0.1, "power": 0.1},
         jpeg_quality_range=(40.0, 98.0),
+        # truncation_fraction stays 0 here: the shipped robust ensemble was built without it (not yet measured).
     )
     return replace(cfg, **overrides)
 
@@ -326,6 +331,8 @@ class GalaxyParams:
     warp_start: float = 0.6  # warp begins at this fraction of R25
     lopsidedness: float = 0.0
     lopsided_angle: float = 0.0  # radians
+    truncation: float = 0.0  # disk light cut off at this × R25 (0: none)
+    truncation_softness: float = 0.05  # width of the cut-off step, × R25
     disk_colour: tuple[float, float] = (0.55, 0.30)  # (g-r, r-i) mag
     bulge_colour: tuple[float, float] = (0.80, 0.42)
     young_colour: tuple[float, float] = (0.15, 0.05)
@@ -469,7 +476,7 @@ def draw_params(config: GeneratorConfig, *, seed: int, index: int) -> GalaxyPara
     offset = (float(rng.normal(0, jit / 1.4)), float(rng.normal(0, jit / 1.4)))
     pa = u(config.pa_range)
 
-    widen = float(config.morphology_widen)
+    widen = float(getattr(config, "morphology_widen", 0.0))  # getattr: configs pickled by older modules
 
     def wide(interval: Interval, low: float, high: float) -> Interval:
         if widen <= 0:
@@ -542,12 +549,18 @@ def draw_params(config: GeneratorConfig, *, seed: int, index: int) -> GalaxyPara
         jpeg_quality=int(round(u(config.jpeg_quality_range))),
     )
     # The display law comes from its own stream, so sets drawn before it existed keep every other value.
-    if dict(config.stretch_modes) != {"asinh": 1.0}:
+    if dict(getattr(config, "stretch_modes", {"asinh": 1.0})) != {"asinh": 1.0}:
         srng = np.random.default_rng(_seed_sequence(seed, index, 2))
         p.stretch_mode = _choice(srng, config.stretch_modes)
         p.white_point = float(math.exp(sample_range(srng, tuple((math.log(a), math.log(b))
                                                                 for a, b in _intervals(config.white_point_range)))))
         p.stretch_exponent = float(srng.uniform(0.25, 0.7))
+    # Read with getattr: a config pickled by a process that imported an older module may lack the field.
+    if getattr(config, "truncation_fraction", 0.0) > 0:
+        trng = np.random.default_rng(_seed_sequence(seed, index, 3))
+        if trng.random() < config.truncation_fraction:
+            p.truncation = sample_range(trng, config.truncation_range)
+            p.truncation_softness = float(trng.uniform(0.03, 0.12))
     q_app = _apparent_q(p.inclination, 0.2)
 
     def point_in_disk(max_frac: float, min_frac: float = 0.0) -> tuple[float, float]:
@@ -788,12 +801,17 @@ def _disk_maps(
     ok = valid & (jsum > 0)
     jsum = np.where(ok, jsum, 1.0)
     out = {key: np.ones((3, xg.size), np.float32) for key in ("w", "t", "bulge", "bar")}
+    cut = f32(1.0)
+    if p.truncation > 0:  # a soft outer edge of the disk light (dust and clumps are left as they are)
+        r25 = f32(p.r25_over_rs * rs)
+        edge = np.clip((r_mid - f32(p.truncation) * r25) / (f32(p.truncation_softness) * r25), -30.0, 30.0)
+        cut = 1.0 / (1.0 + np.exp(edge))
     for b in range(3):
         att = np.exp(f32(-_EXTINCTION[b]) * tau_front)
         back = np.exp(f32(-_EXTINCTION[b]) * tau_total)
         aj = att * j
         f = f32(p.arm_strength * colour_arm[b])
-        out["w"][b] = np.where(ok, (aj * ((1 - f) + f * arm)).sum(axis=1) / jsum, 1.0)
+        out["w"][b] = np.where(ok, (aj * ((1 - f) + f * arm) * cut).sum(axis=1) / jsum, 1.0)
         out["t"][b] = np.where(ok, aj.sum(axis=1) / jsum, 1.0)
         out["bulge"][b] = np.where(valid, (wb * att).sum(axis=1) + fb + bb * back, 1.0)
         out["bar"][b] = np.where(valid, (wbar * att).sum(axis=1) + fbar + bbar * back, 1.0)
