@@ -34,7 +34,7 @@ def test_domain_stage_is_deterministic_and_in_range() -> None:
     assert np.array_equal(one, two) and not np.array_equal(one, other)
     assert one.min() >= 0 and one.max() <= 255 and np.array_equal(one, np.round(one))
     grey = one[1::2]
-    assert np.abs(grey[..., 0] - grey[..., 1]).max() <= 8  # grey stays (nearly: JPEG) grey
+    assert np.abs(grey[..., 0] - grey[..., 1]).mean() < 1.0  # grey stays grey (JPEG rounding aside)
 
 
 def test_domain_config_round_trips_through_json_overrides() -> None:
