@@ -21,7 +21,7 @@ import numpy as np
 from . import evaluation as ev
 from .augment import evaluation_views
 from .ensemble import MANIFEST_NAME, EnsembleManifest, FusedEnsemble, MemberSpec
-from .pipeline import PROFILES, member_name
+from .pipeline import PROFILES, augment_overrides, member_name
 from .snapshot import SnapshotRows, eval_galaxies, flavour_rows
 from .trainer import Progress, TrainConfig, TrainResult, train
 
@@ -91,12 +91,13 @@ def plan_members(*, profile: str = "quick", architectures: Sequence[str] | None 
             plans.append(MemberPlan(name=member_name(family, flavour), architecture=family, kind="regression",
                                     flavour=flavour, group=group, epochs=epochs or base.epochs, batch_size=batch,
                                     seed=seed + 10 * group + flavour, images_per_epoch=base.images_per_epoch,
-                                    steps_per_epoch=steps_per_epoch, augment=dict(base.augment), **schedule(family)))
+                                    steps_per_epoch=steps_per_epoch, augment=augment_overrides(base, "regression"),
+                                    **schedule(family)))
     for group, family in enumerate(rejects):
         plans.append(MemberPlan(name=member_name(family, 0, reject=True), architecture=family, kind="reject",
                                 flavour=0, group=group, epochs=reject_epochs or epochs or base.reject_epochs,
                                 batch_size=batch, seed=seed + 500 + group, images_per_epoch=base.images_per_epoch,
-                                steps_per_epoch=steps_per_epoch, augment=dict(base.reject_augment),
+                                steps_per_epoch=steps_per_epoch, augment=augment_overrides(base, "reject"),
                                 **schedule(family)))
     if len(plans) < 2:
         # The ensemble's spread steers labeling and its alarm; one network has none.
