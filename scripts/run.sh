@@ -13,7 +13,13 @@ export SECRET_KEY_FILE=${SECRET_KEY_FILE:-${VAR_DIR:-var}/secret_key}
 mkdir -p var/run var/log
 
 $PY manage.py migrate --noinput -v0
-$PY manage.py collectstatic --noinput -v0
+# collectstatic re-hashes every file (≈ 6 s); a second run skips it unless a static source changed.
+STATIC_DIR=${STATIC_ROOT:-${VAR_DIR:-var}/staticfiles}
+if [ ! -f "$STATIC_DIR/staticfiles.json" ] || [ ! -f var/run/collectstatic.stamp ] \
+   || [ -n "$(find static ./*/static requirements.txt -newer var/run/collectstatic.stamp -print -quit 2>/dev/null)" ]; then
+  $PY manage.py collectstatic --noinput -v0
+  touch var/run/collectstatic.stamp
+fi
 if [ "$($PY manage.py shell -c 'from catalog.models import Galaxy; print(Galaxy.objects.filter(source="openngc").exists())')" != "True" ]; then
   echo "Importing the OpenNGC catalogue..."
   $PY manage.py import_openngc -v0
