@@ -33,8 +33,22 @@ $PY manage.py install_shipped_ensemble || echo "The shipped ensemble could not b
 WEBROOT_PATH=$($PY -c 'import os; r=os.environ.get("WEBROOT","/").strip("/"); print("/"+r+"/" if r else "/")')
 URL="http://$HOST:$PORT$WEBROOT_PATH"
 
+alive() { for pid in "$@"; do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && return 0; done; return 1; }
 cleanup() {
-  kill "${WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}" 2>/dev/null || true
+  # Warm shutdown first; a worker still busy after STOP_GRACE_S (a build, a catalogue re-score) gets a cold
+  # shutdown (SIGQUIT): its tasks are acks_late, so the broker hands them out again on the next start and a
+  # build resumes from its checkpoints. Ctrl-C never waits on a long task.
+  kill -TERM "${WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}" 2>/dev/null || true
+  for _ in $(seq 1 "${STOP_GRACE_S:-15}"); do alive "${WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}" || break; sleep 1; done
+  if alive "${WORKER_PID:-}"; then
+    kill -QUIT "$WORKER_PID" 2>/dev/null || true
+    for _ in $(seq 1 10); do alive "$WORKER_PID" || break; sleep 1; done
+  fi
+  for pid in "${WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}"; do
+    [ -n "$pid" ] || continue
+    pkill -KILL -P "$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
