@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from training.ml.ensemble import MANIFEST_NAME, EnsembleManifest
+from training.ml.ship import SHIPPED_MANIFEST, sha256_of
 
 from .conf import training_setting
 from .models import DatasetSnapshot, Ensemble, ModelVersion, RetrainJob, TrainingRun
@@ -720,18 +721,6 @@ def ensemble_import_archive(*, path: Path) -> Ensemble:
 # The ensemble shipped in the repository (models/), installed on first run
 # --------------------------------------------------------------------------------------------------
 
-SHIPPED_MANIFEST = "manifest.json"
-
-
-def _sha256_of(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def shipped_manifest(*, models_dir: Path) -> dict[str, Any] | None:
     """``models/manifest.json`` (keys ``archive``, ``sha256``, ``version``), or None when nothing is shipped."""
@@ -757,7 +746,7 @@ def ensemble_install_shipped(*, models_dir: Path, activate_if_none: bool = True)
         raise RegistryError(f"The shipped archive {manifest['archive']!r} is not a file under {models_dir}.")
     ensemble = Ensemble.objects.filter(version=manifest["version"]).first()
     if ensemble is None:
-        actual = _sha256_of(archive)
+        actual = sha256_of(archive)
         if actual != manifest["sha256"]:
             raise RegistryError(f"{archive.name}: sha256 {actual} does not match the manifest's {manifest['sha256']}.")
         ensemble = ensemble_import_archive(path=archive)
