@@ -77,15 +77,13 @@ def test_make_run_path_builds_tiny_on_a_prefork_filesystem_worker(tmp_path: Path
         queued = _manage(env, "build_ensemble", "--profile", "tiny", "--promote", "--if-none-active", "--on-worker")
         assert "is queued" in queued
 
-        def job() -> tuple | None:
-            with sqlite3.connect(var / "db.sqlite3") as db:
-                row = db.execute("select status, progress, stage, error, params from training_retrainjob "
-                                 "where kind = 'build'").fetchone()
-            return row if row and row[0] in ("done", "failed") else None
+        def finished() -> dict | None:
+            row = _build_row(var)
+            return row if row and row["status"] in ("done", "failed") else None
 
-        status, progress, stage, error, params = wait_for(
-            job, timeout=240, what="the tiny build on the worker", log=lambda: log.read_text(errors="replace"),
-            interval=1.0)
+        row = wait_for(finished, timeout=240, what="the tiny build on the worker",
+                       log=lambda: log.read_text(errors="replace"), interval=1.0)
+        status, progress, stage, error, params = (row[k] for k in ("status", "progress", "stage", "error", "params"))
         assert status == "done", error + "\n" + log.read_text(errors="replace")[-4000:]
         assert progress == 1.0 and "promoted" in stage
         with sqlite3.connect(var / "db.sqlite3") as db:
