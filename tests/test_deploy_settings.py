@@ -10,7 +10,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import stat
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import requests
 
 from tests.compose import (ROOT, ComposeError, command_text, compose_config, depends_on, published_ports,
                            service_environment)
+from tests.ports import free_port
 
 # What an operator puts in .env beside docker-compose.yml.
 OPERATOR_ENV = {
@@ -198,12 +198,6 @@ def test_an_explicit_secret_key_file_is_used_outside_embedded_mode(tmp_path: Pat
     assert values["EMBEDDED"] is False and values["SECURE_SSL_REDIRECT"] is True
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.integration
 def test_embedded_gunicorn_over_plain_http_under_a_webroot(tmp_path: Path) -> None:
     """``make run``'s set-up for real: gunicorn, DEBUG off, http://127.0.0.1, WEBROOT /inclinet/.
@@ -223,7 +217,7 @@ def test_embedded_gunicorn_over_plain_http_under_a_webroot(tmp_path: Path) -> No
     (media / "labeling" / "exports").mkdir(parents=True)
     (media / "labeling" / "exports" / "private.csv").write_text("volunteer,answer\n")
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}/inclinet/"
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "inclinet_site.wsgi", "-b", f"127.0.0.1:{port}",
                                "--workers", "1", "--threads", "4"], cwd=ROOT, env=env,

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -31,18 +30,14 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.ports import free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.integration]
 
 # Environment a new user's shell would not have: the test suite's own services and modes.
 _SUITE_ONLY_ENV = ("DATABASE_URL", "REDIS_URL", "DEBUG", "DJANGO_SETTINGS_MODULE", "VAR_DIR", "MEDIA_ROOT",
                    "MODEL_STORE", "SECRET_KEY", "PYTEST_CURRENT_TEST", "PORT", "HOST", "WEBROOT")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _clean_copy(destination: Path) -> None:
@@ -90,7 +85,7 @@ def running_platform(tmp_path: Path, page):  # noqa: ANN001, ANN201
     tree = tmp_path / "inclinet"
     tree.mkdir()
     _clean_copy(tree)
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in _SUITE_ONLY_ENV}
     env.update({"PORT": str(port), "HOST": "127.0.0.1", "BUILD_PROFILE": "tiny"})
     log_dir = tree / "var" / "log"
