@@ -404,13 +404,19 @@ def _me() -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs. A zombie counts as dead: in a container whose PID 1 does not reap orphans,
+    a killed worker's pool child stays a zombie, and ``kill(pid, 0)`` still succeeds on it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no procfs (not Linux): trust kill()
+    return state not in ("Z", "X")
 
 
 def training_run_owner_dead(*, run: TrainingRun, now: datetime | None = None) -> bool:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import socket
+import subprocess
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -113,6 +116,23 @@ def test_a_dead_owner_frees_the_lock_and_its_build_is_requeued(_no_messages) -> 
     assert first.status == "queued" and "died" in first.stage
     assert _no_messages == [first.pk]  # sent again: it resumes once this one is done
     assert len(claimed.sessions) == 1 and claimed.worker.endswith(f":{os.getpid()}")
+
+
+def test_a_killed_owner_left_as_a_zombie_counts_as_dead(_no_messages) -> None:  # noqa: ANN001
+    """In a container whose PID 1 reaps no orphans, a SIGKILLed pool child stays a zombie; kill(pid, 0)
+    still succeeds on it, and the next worker's sweep must not wait for TRAINING_STALE_S."""
+    zombie = subprocess.Popen(["sleep", "60"])
+    try:
+        zombie.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        job = ensemble_build_create(profile="tiny")
+        _hold(job, pid=zombie.pid, ago_s=1)  # heartbeat fresh: only the pid tells it is dead
+        assert ensemble_builds_requeue_orphans() == [job.pk]
+    finally:
+        zombie.wait()
 
 
 def test_the_sweep_resumes_dead_builds_and_fails_those_past_their_limits(_no_messages, settings) -> None:  # noqa: ANN001
