@@ -146,7 +146,8 @@ def target_resolve_position(*, position: str, field: str | float | None = None) 
 def target_resolve(*, query: str) -> Target:
     """One search box: a PGC number, a name or a position, tried in that order."""
     text = query.strip()
-    if text.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses, and "٣", which nobody means.
+    if text.isascii() and text.isdigit():
         return Target.from_galaxy(galaxy_get_by_pgc(pgc=int(text)))
     try:
         return target_resolve_position(position=text)

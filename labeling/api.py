@@ -310,7 +310,11 @@ class StaffReportApi(APIView):
 
     @extend_schema(operation_id="zoo_staff_report", responses={200: OpenApiResponse(description="report"), **FAILED})
     def get(self, request: Request) -> Response:
-        seed = int(request.query_params.get("seed", "0") or 0)
+        raw_seed = request.query_params.get("seed", "0") or "0"
+        if not (raw_seed.isascii() and raw_seed.isdigit() and len(raw_seed) <= 18):
+            raise ApiError("seed must be a whole number of at most 18 digits.", status=status.HTTP_400_BAD_REQUEST,
+                           code="invalid")
+        seed = int(raw_seed)
         report = selectors.agreement_ab_report(seed=seed)
         return Response({"status": "success", "agreement": report.as_dict(),
                          "progress": selectors.progress_summary(),

@@ -54,7 +54,7 @@ def _staff_or_403(request: HttpRequest) -> HttpResponse | None:
 def staff_report(request: HttpRequest) -> HttpResponse:
     if (refused := _staff_or_403(request)) is not None:
         return refused
-    seed = int(request.GET.get("seed", "0") or 0) if request.GET.get("seed", "0").isdigit() else 0
+    seed = _report_seed(request)
     report = selectors.agreement_ab_report(seed=seed)
     return render(request, "labeling/report.html", {
         "agreement": report.as_dict(), "progress": selectors.progress_summary(),
@@ -66,7 +66,7 @@ def staff_report(request: HttpRequest) -> HttpResponse:
 def staff_report_png(request: HttpRequest) -> HttpResponse:
     if (refused := _staff_or_403(request)) is not None:
         return refused
-    seed = int(request.GET["seed"]) if request.GET.get("seed", "").isdigit() else 0
+    seed = _report_seed(request)
     png = selectors.agreement_ab_plot_png(report=selectors.agreement_ab_report(seed=seed))
     return HttpResponse(png, content_type="image/png")
 
@@ -84,6 +84,12 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @method_decorator(throttle_posts("login"), name="dispatch")
 class ZooLoginView(LoginView):
+def _report_seed(request: HttpRequest) -> int:
+    """The A/B split's seed from ``?seed=``; anything but ASCII digits ("²" passes str.isdigit) means 0."""
+    raw = request.GET.get("seed", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+
+
     template_name = "labeling/login.html"
     redirect_authenticated_user = True
 
