@@ -85,8 +85,10 @@ def task_payload(task: services.Task) -> dict[str, Any]:
     galaxy = cards[assignment.galaxy_id]
     return {
         "id": assignment.id,
-        "galaxy": {"id": galaxy.id, "name": galaxy.name, "pgc": galaxy.pgc},
-        "images": galaxy.images,
+        # A neutral name and one-off image URLs: a gold target cannot be matched to a standard shown elsewhere.
+        "galaxy": {"id": galaxy.id, "name": selectors.volunteer_galaxy_label(galaxy_id=galaxy.id, name=galaxy.name),
+                   "pgc": galaxy.pgc},
+        "images": selectors.task_image_urls(assignment_id=assignment.id),
         "leased_until": assignment.leased_until,
         "standards": [{"id": s.id, "inclination": s.inclination, "scale": s.display_scale,
                        "angle": s.display_angle, "images": cards[s.galaxy_id].images} for s in standard_rows],

@@ -1,4 +1,9 @@
-"""Read-only queries of the Zoo: images, standards, volunteer statistics, progress and agreement reports."""
+"""Read-only queries of the Zoo: images, standards, volunteer statistics, progress and agreement reports.
+
+Also what keeps gold answers hidden: per-assignment signed URLs for task targets (``task_image_urls``), neutral
+names for galaxies whose designation could give their answer away (``volunteer_galaxy_label``), and the split of
+standards into practice ones (tutorial examples, never gold) and gold-eligible ones (``is_practice_standard``).
+"""
 from __future__ import annotations
 
 import io
@@ -15,6 +20,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from catalog.models import Galaxy, GalaxyImage, ImageKind
 
@@ -86,6 +92,62 @@ def galaxy_cards(*, galaxy_ids: list[int]) -> dict[int, GalaxyCard]:
         cards[galaxy_id] = GalaxyCard(id=galaxy_id, name=name, pgc=pgc,
                                       images={kind: have.get(kind, fallback) for kind in KINDS})
     return cards
+
+
+# --- gold answers stay hidden ------------------------------------------------------------------
+
+_TASK_IMAGE_SALT = "labeling.task_image"
+
+
+def task_image_token(*, assignment_id: int, kind: str) -> str:
+    """An unguessable signature of (assignment, band): the target's image URL differs for every task, so it
+    never equals the URL under which the same galaxy is shown as a standard (tutorial, step grids)."""
+    return salted_hmac(_TASK_IMAGE_SALT, f"{assignment_id}:{kind}", algorithm="sha256").hexdigest()[:32]
+
+
+def task_image_token_valid(*, assignment_id: int, kind: str, token: str) -> bool:
+    return kind in KINDS and constant_time_compare(token, task_image_token(assignment_id=assignment_id, kind=kind))
+
+
+def task_image_urls(*, assignment_id: int) -> dict[str, str]:
+    """``{colour, g, r, i}`` URLs of a task's target (a missing band is served as the colour image)."""
+    return {kind: reverse("labeling:task-image",
+                          args=[assignment_id, kind, task_image_token(assignment_id=assignment_id, kind=kind)])
+            for kind in KINDS}
+
+
+def task_image_flip(*, assignment_id: int) -> str:
+    """How this task shows its target: mirrored left-right, top-bottom or both (never as stored), chosen by the
+    signature, so the bytes never match the standard's own file. Any of the three keeps the inclination and
+    the major axis horizontal."""
+    return ("lr", "tb", "both")[int(task_image_token(assignment_id=assignment_id, kind="flip")[:8], 16) % 3]
+
+
+def task_target_image(*, galaxy_id: int, kind: str) -> GalaxyImage | None:
+    """The stored image of a target for one band, else its colour image, else any image."""
+    images = {image.kind: image for image in GalaxyImage.objects.filter(galaxy_id=galaxy_id).order_by("-id")}
+    return images.get(kind) or images.get(ImageKind.COLOUR.value) or next(iter(images.values()), None)
+
+
+def volunteer_galaxy_label(*, galaxy_id: int, name: str) -> str:
+    """The name volunteers see. Generated galaxies (``SYN-…``, e.g. ``SYN-STD-89-1``) carry their answer in the
+    name, so they are shown as "Galaxy <id>"; catalogue designations (NGC, PGC, …) say nothing about it."""
+    return f"Galaxy {galaxy_id}" if name.upper().startswith("SYN-") else name
+
+
+# Every third standard (by id) is a practice standard: a tutorial example whose answer is shown, never a gold
+# task. The rule depends on nothing but the standard itself, so adding or retiring standards never turns a
+# standard that the tutorial has shown into a gold task.
+PRACTICE_EVERY = 3
+
+
+def is_practice_standard(standard_id: int) -> bool:
+    return standard_id % PRACTICE_EVERY == 0
+
+
+def practice_standard_pool(pool: list[StandardRow] | None = None) -> list[StandardRow]:
+    """The active standards the tutorial may use as practice targets (none of them is ever a gold task)."""
+    return [s for s in (pool if pool is not None else standard_pool()) if is_practice_standard(s.id)]
 
 
 @dataclass(frozen=True)
@@ -182,7 +244,8 @@ def measurement_list_for_user(*, user: AbstractBaseUser, limit: int = 200) -> li
     for m in rows:
         c = consensus.get(m.galaxy_id)
         out.append({
-            "id": m.id, "galaxy": str(m.galaxy.pgc or m.galaxy.name), "inclination": m.inclination,
+            "id": m.id, "inclination": m.inclination,
+            "galaxy": str(m.galaxy.pgc or volunteer_galaxy_label(galaxy_id=m.galaxy_id, name=m.galaxy.name)),
             "face_on": m.face_on, "reasons": m.reasons(), "is_gold": m.is_gold, "created_at": m.created_at,
             # Revealed only once the galaxy has retired, so nobody measures with the crowd's answer in view.
             "consensus": _consensus_label(c),

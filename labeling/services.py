@@ -26,6 +26,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
+from django.db.models.functions import Mod
 from django.utils import timezone
 
 from catalog.models import Galaxy
@@ -40,7 +41,9 @@ from .models import (
     Measurement, RetireReason, Role, Standard, StandardMethod, StandardProposal, VolunteerCalibration,
     VolunteerProfile, _reason_field,
 )
-from .selectors import StandardRow, calibrations_for, standard_pool, standards_draw, step_values
+from .selectors import (
+    PRACTICE_EVERY, StandardRow, calibrations_for, standard_pool, standards_draw, step_values,
+)
 from .stats import fit_line, fit_line_se, round_random, scatter, weighted_median
 
 # --------------------------------------------------------------------------------------------------
@@ -303,7 +306,9 @@ def _pick_with_free_slot(*, rows: list[Candidate], now: datetime) -> Candidate |
 
 def _gold_galaxy(*, user: AbstractBaseUser, rng: random.Random) -> int | None:
     seen = Assignment.objects.filter(user=user, galaxy_id=OuterRef("galaxy_id"))
+    # Practice standards are the tutorial's examples, shown with their answers: never a gold task.
     ids = list(Standard.objects.filter(active=True, inclination__gte=45).filter(~Exists(seen))
+               .annotate(practice_slot=Mod("id", PRACTICE_EVERY)).exclude(practice_slot=0)
                .values_list("galaxy_id", flat=True)[:500])
     return rng.choice(ids) if ids else None
 

@@ -1,7 +1,7 @@
 """Zoo routes, mounted at ``<WEBROOT>zoo/``: pages, and the REST API under ``zoo/api/``."""
 from django.urls import path
 
-from . import api, views
+from . import api, task_images, views
 
 app_name = "labeling"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("login/", views.ZooLoginView.as_view(), name="login"),
     path("logout/", views.ZooLogoutView.as_view(), name="logout"),
     path("img/<int:image_id>", views.image, name="image"),
+    path("task/<int:task_id>/img/<str:kind>/<str:token>", task_images.task_image, name="task-image"),
     # API
     path("api/tasks/next", api.NextTaskApi.as_view(), name="api-next"),
     path("api/tasks/<int:task_id>/standards", api.TaskStandardsApi.as_view(), name="api-standards"),

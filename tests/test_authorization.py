@@ -62,6 +62,7 @@ POLICY: dict[str, str] = {
     "zoo/login/": PUBLIC,
     "zoo/logout/": PUBLIC,
     "zoo/img/<int:image_id>": PUBLIC,  # galaxy images are public (cache_control public)
+    "zoo/task/<int:task_id>/img/<str:kind>/<str:token>": LOGIN,  # a task's target: its volunteer (or staff) only
     # Zoo API
     "zoo/api/tasks/next": LOGIN,
     "zoo/api/tasks/<int:task_id>/standards": LOGIN,
