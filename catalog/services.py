@@ -1,4 +1,5 @@
-"""Writes to the catalogue: OpenNGC and HyperLEDA-style imports, galaxies from uploads and synthesis."""
+"""Writes to the catalogue: OpenNGC and HyperLEDA-style imports, galaxies from uploads and synthesis, and the
+Zoo's images of catalogue galaxies (``galaxy_fetch_zoo_images``: colour and g, r, i from FITS cut-outs)."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +9,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -218,3 +219,133 @@ def galaxy_image_store(*, galaxy: Galaxy, kind: str, source: str, pixels: np.nda
                         sha256=hashlib.sha256(data).hexdigest(), rotation_deg=rotation_deg, fov_arcmin=fov_arcmin)
     image.file.save(f"{galaxy.name}_{kind}_{source}.png", ContentFile(data), save=True)
     return image
+
+
+# --- Zoo images of catalogue galaxies (the Zoo's ingestion) ---------------------------------------
+
+ZOO_IMAGE_PREFIX = "zoo-"  # GalaxyImage.source of the images made for volunteers: "zoo-legacysurvey", ...
+ZOO_FIELD_D25 = 3.0  # the original's field: 3 × D25 (2′ when unknown), at most 3°
+ZOO_FIELD_MAX_ARCMIN = 180.0
+
+
+@dataclass
+class ZooImagesReport:
+    """What ``galaxy_fetch_zoo_images`` did for one galaxy."""
+
+    galaxy_id: int
+    skipped: bool = False  # it already had its Zoo images
+    kinds: list[str] | None = None
+    source: str = ""
+    bands: str = ""  # the bands the grey and colour images came from, e.g. "gri", "grz"
+    rotation_deg: float = 0.0
+
+
+def zoo_field_arcmin(galaxy: Galaxy) -> float:
+    return min(ZOO_FIELD_D25 * (galaxy.d25_arcmin or 2.0), ZOO_FIELD_MAX_ARCMIN)
+
+
+def zoo_rotation_deg(galaxy: Galaxy) -> float:
+    """Clockwise turn that lays the major axis horizontal: the catalogue PA + 90 (none without a PA)."""
+    return (float(galaxy.pa) + 90.0) % 180.0 if galaxy.pa is not None else 0.0
+
+
+def zoo_images_present(*, galaxy_id: int) -> bool:
+    return GalaxyImage.objects.filter(galaxy_id=galaxy_id, kind="colour", source__startswith=ZOO_IMAGE_PREFIX).exists()
+
+
+def _request_npix(size: int, rotation_deg: float) -> int:
+    """A field wide enough that turning it by any angle leaves no empty corner inside the central ``size``."""
+    return size if rotation_deg % 180 == 0 else int(math.ceil(size * math.sqrt(2))) + 2
+
+
+def _turn_and_crop(plane: np.ndarray, *, rotation_deg: float, size: int) -> np.ndarray:
+    """Turn clockwise on screen (as ``imaging.rotate``) and keep the central ``size`` × ``size``."""
+    from PIL import Image
+
+    if rotation_deg % 180:
+        if plane.ndim == 2:  # a float band: Pillow's 32-bit float mode keeps the values
+            image = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), mode="F")
+            plane = np.asarray(image.rotate(-rotation_deg, resample=Image.Resampling.BICUBIC))
+        else:
+            plane = np.asarray(Image.fromarray(np.ascontiguousarray(plane)).rotate(
+                -rotation_deg, resample=Image.Resampling.BICUBIC))
+    top, left = (plane.shape[0] - size) // 2, (plane.shape[1] - size) // 2
+    return np.ascontiguousarray(plane[top:top + size, left:left + size])
+
+
+def zoo_colour_composite(g: np.ndarray, r: np.ndarray, red: np.ndarray) -> np.ndarray:
+    """Lupton RGB of calibrated bands (``red`` is i, or z where i is missing): sky subtracted, one common scale
+    (the 99.8th percentile of the mean), so colours keep their ratios and the disk's outskirts stay visible."""
+    from .imaging import lupton_rgb
+
+    skyless = [np.clip(band - np.median(band), 0, None) for band in (g, r, red)]
+    scale = float(np.percentile((skyless[0] + skyless[1] + skyless[2]) / 3.0, 99.8)) or 1.0
+    g_s, r_s, red_s = (band / scale for band in skyless)
+    return lupton_rgb(g_s, r_s, red_s, stretch=0.1, Q=8.0)
+
+
+def galaxy_fetch_zoo_images(*, galaxy: Galaxy, size: int = 512, limiter: Any = None) -> ZooImagesReport:
+    """Fetch and store one galaxy's Zoo images: colour and g, r, i, ``size`` px square, major axis horizontal.
+
+    The Legacy Survey FITS cut-out (``bands=gri``; ``grz`` where i is not observed) gives calibrated bands:
+    each grey image is asinh-stretched (``imaging.asinh_stretch``, as the original's g/r/i PNGs), the colour
+    image is a Lupton composite. Outside the FITS service's reach, the colour JPEG of the configured sources
+    (SDSS, Legacy Survey) is used alone. Field 3 × D25, turned by PA + 90 before cropping, so the corners
+    are sky. A galaxy that already has its Zoo images is skipped: a rerun continues where the last stopped.
+    Raises ``ImageSourceError`` when no source has an image.
+    """
+    from .imaging import asinh_stretch
+    from .sources import ImageSourceError, legacy_fits_source
+
+    if size < 256:
+        raise ValueError("Zoo images are at least 256 pixels square.")
+    if zoo_images_present(galaxy_id=galaxy.id):
+        return ZooImagesReport(galaxy_id=galaxy.id, skipped=True)
+    fov = zoo_field_arcmin(galaxy)
+    rotation = zoo_rotation_deg(galaxy)
+    npix = _request_npix(size, rotation)
+    pixel_scale = fov * 60.0 / size
+    source = legacy_fits_source(limiter=limiter)
+    try:
+        fetched = source.fetch_bands(ra=galaxy.ra, dec=galaxy.dec, pixel_scale=pixel_scale, npix=npix, bands="gri")
+        if not {"g", "r", "i"} <= fetched.bands.keys():
+            wider = source.fetch_bands(ra=galaxy.ra, dec=galaxy.dec, pixel_scale=pixel_scale, npix=npix, bands="grz")
+            fetched = wider if len(wider.bands) > len(fetched.bands) else fetched
+    except ImageSourceError as fits_error:
+        logger.info("no FITS cut-out, trying the colour JPEG", extra={"galaxy": galaxy.id, "error": fits_error.message})
+        return _zoo_colour_only(galaxy=galaxy, size=size, fov=fov, rotation=rotation, limiter=limiter)
+    planes = {name: _turn_and_crop(plane, rotation_deg=rotation, size=size) for name, plane in fetched.bands.items()}
+    red_name = "i" if "i" in planes else "z" if "z" in planes else None
+    stored: list[str] = []
+    with transaction.atomic():
+        for band in ("g", "r", "i"):
+            if band in planes:
+                galaxy_image_store(galaxy=galaxy, kind=band, source=ZOO_IMAGE_PREFIX + "legacysurvey",
+                                   pixels=asinh_stretch(planes[band]), rotation_deg=rotation, fov_arcmin=fov)
+                stored.append(band)
+        if {"g", "r"} <= planes.keys() and red_name:
+            colour = zoo_colour_composite(planes["g"], planes["r"], planes[red_name])
+        else:  # one or two bands: their mean, grey
+            colour = np.repeat(asinh_stretch(np.mean(list(planes.values()), axis=0))[:, :, None], 3, axis=2)
+        # The colour image is written last: its presence marks the galaxy done (``zoo_images_present``).
+        galaxy_image_store(galaxy=galaxy, kind="colour", source=ZOO_IMAGE_PREFIX + "legacysurvey", pixels=colour,
+                           rotation_deg=rotation, fov_arcmin=fov)
+    bands = "".join(sorted(planes, key="grizy".index)) if all(b in "grizy" for b in planes) else "".join(planes)
+    return ZooImagesReport(galaxy_id=galaxy.id, kinds=[*stored, "colour"], source="legacysurvey-fits", bands=bands,
+                           rotation_deg=rotation)
+
+
+def _zoo_colour_only(*, galaxy: Galaxy, size: int, fov: float, rotation: float, limiter: Any) -> ZooImagesReport:
+    """The colour JPEG of the first configured source that has the galaxy, turned, cropped and resized."""
+    from .imaging import load_image, resize
+    from .sources import fetch_cutout
+
+    widen = _request_npix(size, rotation) / size
+    cutout = fetch_cutout(ra=galaxy.ra, dec=galaxy.dec, fov_arcmin=fov * widen, limiter=limiter)
+    rgb = load_image(cutout.data, max_bytes=len(cutout.data) + 1, max_pixels=20_000_000).pixels
+    side = int(round(min(rgb.shape[:2]) / widen))
+    colour = resize(_turn_and_crop(rgb, rotation_deg=rotation, size=side), size)
+    galaxy_image_store(galaxy=galaxy, kind="colour", source=ZOO_IMAGE_PREFIX + cutout.source, pixels=colour,
+                       rotation_deg=rotation, fov_arcmin=fov)
+    return ZooImagesReport(galaxy_id=galaxy.id, kinds=["colour"], source=cutout.source, bands="",
+                           rotation_deg=rotation)

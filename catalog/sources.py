@@ -8,6 +8,10 @@ footprints with a uniform image); anything else becomes ``ImageSourceError`` wit
 
 ``fetch_cutout`` tries the sources named in ``settings.IMAGE_SOURCE_ORDER`` (SDSS first, then the Legacy
 Survey, which also covers much of the southern sky), each through a cache in Django storage.
+
+``LegacySurveyFitsSource`` asks the Legacy Survey viewer's ``fits-cutout`` for calibrated band images
+(``bands=gri`` or ``grz``), read with astropy; the Zoo's ingestion builds its g, r, i and colour images from
+them. Bulk work passes a ``RateLimiter`` so a long run stays polite towards the services.
 """
 from __future__ import annotations
 
@@ -35,6 +39,29 @@ LEGACY_MAX_NPIX = 512  # the viewer allows 3000; 512 keeps cut-outs fast and is 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 USER_AGENT = "IncliNET/1.0 (galaxy inclinations; +https://github.com/ekourkchi/inclinet_project)"
 IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+class RateLimiter:
+    """At most ``per_second`` requests per second from this process (all threads): each ``wait()`` sleeps until
+    its slot. ``per_second`` <= 0 means no limit."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> float:
+        """Block until the next request may go; returns the seconds slept."""
+        if not self.interval:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now)
+            self._next = slot + self.interval
+        delay = slot - now
+        if delay > 0:
+            time.sleep(delay)
+        return max(delay, 0.0)
 
 
 class ImageSourceError(Exception):
@@ -132,6 +159,7 @@ class HttpImageSource:
     def __init__(
         self, base_url: str, *, timeout: float = 10.0, retries: int = 2, session: requests.Session | None = None,
         backoff: float = 0.5, total_timeout: float | None = None, max_bytes: int = MAX_RESPONSE_BYTES,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = float(timeout)
@@ -141,6 +169,7 @@ class HttpImageSource:
         self.total_timeout = float(total_timeout) if total_timeout is not None else 3 * self.timeout
         self.max_bytes = max_bytes
         self.session = session
+        self.limiter = limiter  # every attempt, retries included, waits for its slot
 
     @property
     def identity(self) -> str:
@@ -149,6 +178,8 @@ class HttpImageSource:
 
     def _download(self, params: dict[str, Any]) -> tuple[requests.Response, bytes]:
         session = self.session or _thread_session()
+        if self.limiter is not None:
+            self.limiter.wait()
         started = time.monotonic()
         with session.get(self.base_url, params=params, timeout=self.timeout, stream=True,
                          headers={"User-Agent": USER_AGENT}) as response:
@@ -260,6 +291,107 @@ class LegacySurveySource(HttpImageSource):
         return self._checked(response, body, pixel_scale=pixel_scale, npix=npix)
 
 
+@dataclass(frozen=True)
+class FetchedBands:
+    """Calibrated band images of one cut-out: ``{band: float32 (npix, npix)}``, north up, east left."""
+
+    bands: dict[str, Any]
+    source: str
+    pixel_scale_arcsec: float
+    npix: int
+    url: str
+
+
+def _fits_band_names(header: Any, count: int, requested: str) -> list[str]:
+    """The band of each plane: the viewer writes ``BAND0``, ``BAND1``, …; else ``BANDS``; else the request."""
+    names = [str(header.get(f"BAND{k}", "")).strip().lower() for k in range(count)]
+    if all(names):
+        return names
+    listed = str(header.get("BANDS", "")).strip().lower()
+    if len(listed) == count:
+        return list(listed)
+    return list(requested[:count])
+
+
+def read_fits_bands(data: bytes, *, requested: str) -> dict[str, Any]:
+    """A multi-band FITS cut-out as ``{band: float32 array}`` in display orientation (row 0 = north).
+
+    Planes that hold no data (all zeros or non-finite: the band is not observed there) are left out.
+    Raises ImageSourceError for anything that is not a readable FITS image.
+    """
+    import numpy as np
+    from astropy.io import fits
+
+    if not data.startswith(b"SIMPLE  ="):
+        raise ImageSourceError("The Legacy Survey FITS service returned something that is not FITS.")
+    try:
+        with fits.open(io.BytesIO(data), memmap=False) as hdus:
+            hdu = next((h for h in hdus if h.data is not None and h.data.ndim in (2, 3)), None)
+            if hdu is None:
+                raise ImageSourceError("The Legacy Survey FITS cut-out holds no image.")
+            cube = np.asarray(hdu.data, dtype=np.float32)
+            header = hdu.header
+    except ImageSourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - astropy raises many types on damaged files
+        raise ImageSourceError("The Legacy Survey FITS cut-out is damaged.", retryable=True) from exc
+    if cube.ndim == 2:
+        cube = cube[None]
+    names = _fits_band_names(header, cube.shape[0], requested)
+    bands: dict[str, Any] = {}
+    for name, plane in zip(names, cube, strict=True):
+        finite = np.isfinite(plane)
+        if not finite.any() or float(np.abs(plane[finite]).max()) == 0.0:
+            continue  # not observed in this band here
+        plane = np.where(finite, plane, np.float32(np.median(plane[finite])))
+        bands[name] = np.ascontiguousarray(plane[::-1])  # FITS rows run bottom-up
+    return bands
+
+
+class LegacySurveyFitsSource(HttpImageSource):
+    """Legacy Survey viewer ``fits-cutout?ra=&dec=&layer=&pixscale=&size=&bands=`` (calibrated nanomaggies)."""
+
+    name = "legacysurvey-fits"
+    label = "Legacy Survey FITS service"
+    footprint = "the Legacy Survey footprint"
+
+    def __init__(self, base_url: str, *, layer: str = "ls-dr10", **kwargs: Any) -> None:
+        kwargs.setdefault("max_bytes", 4 * MAX_RESPONSE_BYTES)  # 3 float32 planes of up to 1000² pixels
+        super().__init__(base_url, **kwargs)
+        self.layer = layer
+
+    def fetch_bands(self, *, ra: float, dec: float, pixel_scale: float, npix: int, bands: str) -> FetchedBands:
+        ra = _check_position(ra, dec)
+        params = {"ra": f"{ra:.6f}", "dec": f"{dec:.6f}", "layer": self.layer, "pixscale": f"{pixel_scale:.4f}",
+                  "size": npix, "bands": bands}
+        response, body = self._get(params)
+        if response.status_code != 200:
+            raise ImageSourceError(f"The {self.label} refused the request (HTTP {response.status_code}).")
+        found = read_fits_bands(body, requested=bands)
+        if not found:
+            raise ImageSourceError(f"This position is outside {self.footprint}: the {self.label} has no data here.")
+        shapes = {plane.shape for plane in found.values()}
+        if shapes != {(npix, npix)}:
+            raise ImageSourceError(f"The {self.label} returned planes of {sorted(shapes)} instead of {npix} × {npix}.")
+        return FetchedBands(bands=found, source=self.name, pixel_scale_arcsec=pixel_scale, npix=npix,
+                            url=response.url)
+
+
+def legacy_fits_url() -> str:
+    """``LEGACY_SURVEY_FITS_URL`` when set, else the JPEG cut-out URL's sibling ``…/fits-cutout``."""
+    from django.conf import settings
+
+    explicit = getattr(settings, "LEGACY_SURVEY_FITS_URL", "")
+    return explicit or settings.LEGACY_SURVEY_CUTOUT_URL.replace("jpeg-cutout", "fits-cutout")
+
+
+def legacy_fits_source(*, limiter: RateLimiter | None = None) -> LegacySurveyFitsSource:
+    from django.conf import settings
+
+    return LegacySurveyFitsSource(legacy_fits_url(), layer=getattr(settings, "LEGACY_SURVEY_LAYER", "ls-dr10"),
+                                  timeout=settings.REMOTE_TIMEOUT_S, retries=settings.REMOTE_RETRIES, limiter=limiter)
+
+
 class LocalFileSource:
     """Image files on disk under one root, looked up by a relative name (uploads, synthetic sets, offline
     collections). A name without an extension also finds ``name.jpg``, ``.png``, ``.gif`` or ``.fits``."""
@@ -362,11 +494,11 @@ class CachedSource:
 SOURCE_NAMES = ("sdss", "legacysurvey")
 
 
-def image_source(name: str) -> ImageSource:
+def image_source(name: str, *, limiter: RateLimiter | None = None) -> ImageSource:
     """One uncached sky source built from Django settings."""
     from django.conf import settings
 
-    common = {"timeout": settings.REMOTE_TIMEOUT_S, "retries": settings.REMOTE_RETRIES}
+    common = {"timeout": settings.REMOTE_TIMEOUT_S, "retries": settings.REMOTE_RETRIES, "limiter": limiter}
     key = name.strip().lower()
     if key == "sdss":
         return SdssCutoutSource(settings.SDSS_CUTOUT_URL, **common)
@@ -376,18 +508,20 @@ def image_source(name: str) -> ImageSource:
     raise ValueError(f"Unknown image source {name!r} in IMAGE_SOURCE_ORDER; use {', '.join(SOURCE_NAMES)}.")
 
 
-def image_source_chain(order: Sequence[str] | None = None, *, cached: bool = True) -> list[ImageSource]:
+def image_source_chain(order: Sequence[str] | None = None, *, cached: bool = True,
+                       limiter: RateLimiter | None = None) -> list[ImageSource]:
     """The sky sources in the configured order (``settings.IMAGE_SOURCE_ORDER``), each behind the cache."""
     from django.conf import settings
 
     names = list(order if order is not None else settings.IMAGE_SOURCE_ORDER)
-    sources = [image_source(name) for name in names]
+    sources = [image_source(name, limiter=limiter) for name in names]
     return [CachedSource(source) for source in sources] if cached else sources
 
 
-def fetch_cutout(*, ra: float, dec: float, fov_arcmin: float, order: Sequence[str] | None = None) -> FetchedImage:
+def fetch_cutout(*, ra: float, dec: float, fov_arcmin: float, order: Sequence[str] | None = None,
+                 limiter: RateLimiter | None = None) -> FetchedImage:
     """Try each source in order; the first image wins. When all fail, one error tells what each said."""
-    chain = image_source_chain(order)
+    chain = image_source_chain(order, limiter=limiter)
     if not chain:
         raise ImageSourceError("No image source is configured.")
     errors: list[ImageSourceError] = []

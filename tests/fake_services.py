@@ -329,3 +329,289 @@ class FakeAstroServices:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- HyperLEDA -------------------------------------------------------------------------------------
+
+# Galaxies as HyperLEDA's meandata gives them (al2000 in hours). PGC 987654 is the ESO galaxy above that
+# Sesame knows by name but OpenNGC lacks; PGC 3098765 is known to HyperLEDA alone.
+LEDA_OBJECTS: dict[int, dict[str, Any]] = {
+    987654: {"objname": "ESO123-045", "al2000": 20.0833333, "de2000": -58.5, "type": "Sc", "logd25": 1.12,
+             "pa": 118.5, "logr25": 0.52, "incl": 76.3, "e_incl": 2.1},
+    3098765: {"objname": "SDSSJ123456.78+123456.7", "al2000": 12.5824389, "de2000": 12.5824167, "type": "Sbc",
+              "logd25": 0.71, "pa": 42.0, "logr25": 0.31, "incl": 62.0, "e_incl": 3.4},
+    3098766: {"objname": "PGC3098766", "al2000": 12.60, "de2000": 12.60, "type": "", "logd25": "",
+              "pa": "", "logr25": 0.15, "incl": "", "e_incl": ""},
+}
+
+
+@dataclass
+class FakeHyperLeda:
+    """HyperLEDA's SQL interface (``GET …/fG.cgi?n=meandata&c=o&…&d=<columns>&sql=<where>&a=csv[;]``) on its
+    own local server. Understands ``pgc=N`` and ``objname='X'``; answers ``#`` comments, a header and
+    ``;``-separated padded rows as HyperLEDA does, empty cells for unknown values.
+
+    ``with FakeHyperLeda() as leda: leda.configure(settings)``; ``behaviour`` misbehaves like the others
+    (delay, failures before success, garbage); ``requests`` counts calls, ``last_params`` keeps the last query.
+    """
+
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    objects: dict[int, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(LEDA_OBJECTS))
+    requests: int = 0
+    last_params: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                return
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                parsed = urlparse(self.path)
+                params = {k: v[0] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+                if not parsed.path.endswith("/fG.cgi"):
+                    self._send(404, b"not found", "text/plain")
+                    return
+                with fake._lock:
+                    fake.requests += 1
+                    fake.last_params = params
+                    fail = fake.behaviour.failures_before_success > 0
+                    if fail:
+                        fake.behaviour.failures_before_success -= 1
+                if fake.behaviour.delay_s:
+                    time.sleep(fake.behaviour.delay_s)
+                if fail:
+                    self._send(fake.behaviour.fail_status, b"<html><body>Internal Server Error</body></html>", "text/html")
+                elif fake.behaviour.garbage:
+                    self._send(200, b"<html><body>Down for maintenance</body></html>", "text/html")
+                elif params.get("n") != "meandata" or not params.get("a", "").startswith("csv"):
+                    self._send(200, b"<html>Unknown request</html>", "text/html")
+                else:
+                    self._send(200, fake.answer(params.get("d", ""), params.get("sql", "")).encode(), "text/plain")
+
+            def handle_one_request(self) -> None:
+                try:
+                    super().handle_one_request()
+                except OSError:
+                    self.close_connection = True
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                return
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def select(self, where: str) -> list[int]:
+        where = " ".join(where.split())
+        if where.startswith("pgc="):
+            try:
+                pgc = int(where[4:])
+            except ValueError:
+                return []
+            return [pgc] if pgc in self.objects else []
+        if where.startswith("objname='") and where.endswith("'"):
+            name = where[len("objname='"):-1].upper()
+            return [pgc for pgc, row in self.objects.items() if row["objname"].upper() == name]
+        return []
+
+    def answer(self, columns: str, where: str) -> str:
+        names = [c.strip() for c in columns.split(",") if c.strip()]
+        lines = ["# HyperLeda (fake) SQL output", f"# sql: {where}", ";".join(f" {n:>10} " for n in names)]
+        for pgc in self.select(where):
+            row = {"pgc": pgc, **self.objects[pgc]}
+            lines.append(";".join(f" {row.get(n, '')!s:>10} " for n in names))
+        return "\n".join(lines) + "\n"
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/fG.cgi"
+
+    def configure(self, settings: Any) -> None:
+        """Point Django settings at this server, resolvers on, short time-out, one retry."""
+        settings.HYPERLEDA_URL = self.url
+        settings.REMOTE_RESOLVERS_ENABLED = True
+        settings.REMOTE_TIMEOUT_S = 2.0
+        settings.REMOTE_RETRIES = 1
+
+    def __enter__(self) -> FakeHyperLeda:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- Legacy Survey FITS cut-outs (the Zoo's ingestion) ----------------------------------------------------------
+
+
+@dataclass
+class FakeSkyGalaxy:
+    """A galaxy the fake FITS service draws at its position: astronomical PA (north through east), inclination
+    (Holmberg axis ratio, q0 = 0.2) and D25 in arcmin."""
+
+    ra: float
+    dec: float
+    pa: float = 30.0
+    inclination: float = 60.0
+    d25_arcmin: float = 1.0
+
+
+def fits_cutout_bytes(*, galaxy: FakeSkyGalaxy, npix: int, pixscale: float, bands: str,
+                      observed: str = "griz", seed: int = 0) -> bytes:
+    """A Legacy-Survey-like ``fits-cutout``: a (bands, npix, npix) float32 cube in nanomaggies, rows bottom-up
+    (FITS order), headers ``BANDS`` and ``BAND0``…; a band outside ``observed`` is all zeros, as the viewer sends.
+
+    The galaxy is an exponential disk (scale length D25 / 6.4) with a bulge, redder in i and z, at ``pa`` measured
+    from north (up) towards east (left), plus a field star and sky noise."""
+    from astropy.io import fits
+
+    y, x = np.mgrid[0:npix, 0:npix].astype(np.float64)
+    x -= (npix - 1) / 2
+    y -= (npix - 1) / 2  # display orientation: y grows downwards (south)
+    pa = np.radians(galaxy.pa)
+    along = -x * np.sin(pa) - y * np.cos(pa)  # towards the PA: up and to the left
+    across = -x * np.cos(pa) + y * np.sin(pa)
+    cos_i = np.cos(np.radians(galaxy.inclination))
+    q = np.sqrt(cos_i**2 * (1 - 0.04) + 0.04)
+    scale_px = galaxy.d25_arcmin * 60.0 / 6.4 / pixscale
+    disk = 3.0 * np.exp(-np.hypot(along, across / q) / scale_px)
+    bulge = 6.0 * np.exp(-(np.hypot(along, across / max(q, 0.6)) / (0.15 * scale_px)) ** 2)
+    star = 20.0 * np.exp(-((x - npix * 0.3) ** 2 + (y + npix * 0.28) ** 2) / 4.0)
+    colour = {"g": (0.55, 0.4), "r": (1.0, 1.0), "i": (1.25, 1.5), "z": (1.4, 1.8)}
+    rng = np.random.default_rng(seed)
+    planes = []
+    for band in bands:
+        disk_k, bulge_k = colour.get(band, (1.0, 1.0))
+        plane = disk_k * disk + bulge_k * bulge + star + rng.normal(0.0, 0.03, (npix, npix))
+        planes.append(plane if band in observed else np.zeros((npix, npix)))
+    cube = np.asarray(planes, dtype=np.float32)[:, ::-1, :]  # FITS rows run bottom-up
+    header = fits.Header()
+    header["BANDS"] = bands
+    for k, band in enumerate(bands):
+        header[f"BAND{k}"] = band
+    header["PIXSCALE"] = pixscale
+    buffer = io.BytesIO()
+    fits.PrimaryHDU(data=np.ascontiguousarray(cube), header=header).writeto(buffer)
+    return buffer.getvalue()
+
+
+@dataclass
+class FakeLegacyFitsService:
+    """The Legacy Survey viewer's ``GET /viewer/fits-cutout?ra=&dec=&layer=&pixscale=&size=&bands=`` on its own
+    local server. Galaxies in ``sky`` are drawn where they are (nearest within 1′), elsewhere a default one.
+
+    ``observed`` names the bands that have data (the rest come back as zero planes), ``dec_footprint`` the sky
+    with any data (outside it: all planes zero), ``failures_before_success`` answers HTTP 500 first. Every
+    request's time is kept in ``request_times`` (rate-limit checks) and its parameters in ``params``.
+
+    Use it as ``with FakeLegacyFitsService() as fits_fake: fits_fake.configure(settings)``.
+    """
+
+    sky: list[FakeSkyGalaxy] = field(default_factory=list)
+    observed: str = "griz"
+    dec_footprint: tuple[float, float] = (-90.0, 90.0)
+    failures_before_success: int = 0
+    request_times: list[float] = field(default_factory=list)
+    params: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                return
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                parsed = urlparse(self.path)
+                params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+                if not parsed.path.endswith("/fits-cutout"):
+                    self._send(404, b"not found", "text/plain")
+                    return
+                with fake._lock:
+                    fake.request_times.append(time.monotonic())
+                    fake.params.append(params)
+                    fail = fake.failures_before_success > 0
+                    fake.failures_before_success -= int(fail)
+                if fail:
+                    self._send(500, b"<html>Internal Server Error</html>", "text/html")
+                    return
+                try:
+                    ra, dec = float(params["ra"]), float(params["dec"])
+                    npix, pixscale = int(params.get("size", 256)), float(params.get("pixscale", 0.262))
+                    bands = params.get("bands", "grz")
+                except (KeyError, ValueError):
+                    self._send(400, b"<html>bad request</html>", "text/html")
+                    return
+                if not 0 < npix <= 3000 or not bands or any(b not in "grizy" for b in bands):
+                    self._send(400, b"<html>bad size or bands</html>", "text/html")
+                    return
+                low, high = fake.dec_footprint
+                observed = fake.observed if low <= dec <= high else ""
+                body = fits_cutout_bytes(galaxy=fake.galaxy_at(ra, dec), npix=npix, pixscale=pixscale, bands=bands,
+                                         observed=observed, seed=int(abs(ra * 1000 + dec * 10)) % 2**31)
+                self._send(200, body, "image/fits")
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                return
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def galaxy_at(self, ra: float, dec: float) -> FakeSkyGalaxy:
+        for galaxy in self.sky:
+            if abs(galaxy.dec - dec) < 1 / 60 and abs((galaxy.ra - ra + 180) % 360 - 180) < 1 / 60:
+                return galaxy
+        return FakeSkyGalaxy(ra=ra, dec=dec)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/viewer/fits-cutout"
+
+    def configure(self, settings: Any) -> None:
+        settings.LEGACY_SURVEY_FITS_URL = self.url
+
+    def __enter__(self) -> FakeLegacyFitsService:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
