@@ -691,9 +691,12 @@ def consensus_recompute_all(*, batch_size: int = 2000) -> int:
     fields = ["n_votes", "n_face_on", "n_reject", "face_on_fraction", "reject_fraction", "inc", "inc_e", "status"]
     for start in range(0, len(ids), batch_size):
         chunk = ids[start:start + batch_size]
-        votes = _votes_for(galaxy_ids=chunk)
+        # Lock the rows, then read their votes, in one transaction: a vote committed between an earlier read
+        # and this write would be overwritten with a stale count. A submit waits for the lock instead and
+        # recomputes after us. Locked in galaxy order (as consensus_rebuild does): two runs cannot deadlock.
         with write_transaction():
-            rows = list(Consensus.objects.select_for_update().filter(galaxy_id__in=chunk))
+            rows = list(Consensus.objects.select_for_update().filter(galaxy_id__in=chunk).order_by("galaxy_id"))
+            votes = _votes_for(galaxy_ids=chunk)
             for row in rows:
                 _consensus_values(consensus=row, votes=votes.get(row.galaxy_id, []), calibration=calibration_all)
             Consensus.objects.bulk_update(rows, fields)
@@ -1037,9 +1040,9 @@ def consensus_rebuild(*, apply: bool = True, batch_size: int = 2000) -> RebuildR
     report = RebuildReport()
     for start in range(0, len(ids), batch_size):
         chunk = ids[start:start + batch_size]
-        votes = _votes_for(galaxy_ids=chunk)
-        with write_transaction():
+        with write_transaction():  # lock first, then read the votes (see consensus_recompute_all)
             rows = list(Consensus.objects.select_for_update().filter(galaxy_id__in=chunk).order_by("galaxy_id"))
+            votes = _votes_for(galaxy_ids=chunk)
             changed = []
             for row in rows:
                 stored = {name: getattr(row, name) for name in CONSENSUS_VALUE_FIELDS}
