@@ -50,6 +50,12 @@ def _staff_or_403(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+def _report_seed(request: HttpRequest) -> int:
+    """The A/B split's seed from ``?seed=``; anything but ASCII digits ("²" passes str.isdigit) means 0."""
+    raw = request.GET.get("seed", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+
+
 @login_required(login_url=LOGIN)
 def staff_report(request: HttpRequest) -> HttpResponse:
     if (refused := _staff_or_403(request)) is not None:
@@ -84,12 +90,6 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @method_decorator(throttle_posts("login"), name="dispatch")
 class ZooLoginView(LoginView):
-def _report_seed(request: HttpRequest) -> int:
-    """The A/B split's seed from ``?seed=``; anything but ASCII digits ("²" passes str.isdigit) means 0."""
-    raw = request.GET.get("seed", "")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
-
-
     template_name = "labeling/login.html"
     redirect_authenticated_user = True
 
