@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FIELD_ARCMIN = 3.0
 NEAREST_GALAXY_RADIUS_ARCMIN = 1.0
+MAX_NAME_CHARS = 128  # longer "names" are refused before any look-up (the APIs answer 414)
 
 
 class GalaxyNotFound(LookupError):
@@ -72,8 +73,8 @@ def galaxy_find_local(*, name: str) -> Galaxy | None:
 def target_resolve_name(*, name: str, use_remote: bool = True) -> Target:
     """Resolve a name: local aliases, then the remote resolvers, then a clear 'not found'."""
     cleaned = name.strip()
-    if not cleaned or len(cleaned) > 128:
-        raise GalaxyNotFound("Give an object name of 1 to 128 characters.")
+    if not cleaned or len(cleaned) > MAX_NAME_CHARS:
+        raise GalaxyNotFound(f"Give an object name of 1 to {MAX_NAME_CHARS} characters.")
     galaxy = galaxy_find_local(name=cleaned)
     if galaxy:
         return Target.from_galaxy(galaxy)

@@ -188,6 +188,15 @@ LOGIN_URL = "admin:login"
 # Upload limits: the original API took at most 1 MB; Django refuses bigger bodies early.
 MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", str(1024 * 1024)))
 MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", str(25_000_000)))
+# Uploads and cut-outs larger than this on their longer side are decoded downscaled (catalog.imaging.load_image):
+# alignment on a 25-megapixel image costs seconds, and the networks see 128 × 128 pixels.
+MAX_DECODE_SIDE = int(os.environ.get("MAX_DECODE_SIDE", "2048"))
+# The beat task predictions.tasks.expire_prediction_media (every MEDIA_EXPIRY_INTERVAL_S) deletes page uploads
+# (media uploads/) older than MEDIA_EXPIRY_AGE_S and stored model inputs (media model_inputs/) older than
+# MODEL_INPUT_EXPIRY_AGE_S, which outlives the 7-day prediction cache whose answers link them.
+MEDIA_EXPIRY_AGE_S = float(os.environ.get("MEDIA_EXPIRY_AGE_S", str(24 * 3600)))
+MODEL_INPUT_EXPIRY_AGE_S = float(os.environ.get("MODEL_INPUT_EXPIRY_AGE_S", str(8 * 24 * 3600)))
+MEDIA_EXPIRY_INTERVAL_S = float(os.environ.get("MEDIA_EXPIRY_INTERVAL_S", "3600"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MAX_UPLOAD_BYTES
 # Multipart bodies may be larger (a batch archive is up to 50 MB); anything beyond gets a 413 up front.
@@ -268,6 +277,10 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_USER_RATE", "2000/min"),
         "login": os.environ.get("LOGIN_RATE", "10/min"),
         "signup": os.environ.get("SIGNUP_RATE", "5/hour"),
+        # The astronomer page's JSON helpers (predictions/views.py), per signed-in user or client address.
+        "predict_upload": os.environ.get("PREDICT_UPLOAD_RATE", "30/min"),
+        "predict_evaluate": os.environ.get("PREDICT_EVALUATE_RATE", "60/min"),
+        "predict_cutout": os.environ.get("PREDICT_CUTOUT_RATE", "120/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -24,12 +24,13 @@ from rest_framework.views import APIView
 from catalog.coordinates import CoordinateError, check_position, parse_angle, parse_field
 from catalog.imaging import ImageError
 from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, galaxy_nearest, target_resolve_name
+from catalog.selectors import MAX_NAME_CHARS
 from catalog.sources import ImageSourceError
 from inclinet_site.api import ApiError
 from inclinet_site.security import SignedInUserRateThrottle
 
 from . import serializers as s
-from .inference import NoActiveEnsemble
+from .inference import NoActiveEnsemble, active_pointer
 from .services import prediction_for_target, prediction_for_upload
 
 UPLOAD_HINT = "[Note] Please upload jpg, png, jpeg, and gif files no larger than 1 MB !"
@@ -99,9 +100,12 @@ class ObjnamePredictionView(PredictionView):
         operation_id="predict_objname",
         summary="Evaluate a galaxy by name (local catalogue, then Sesame/NED)",
         parameters=[OpenApiParameter("objname", str, OpenApiParameter.PATH, examples=[OpenApiExample("Sombrero", value="Sombrero")])],
-        responses={200: s.PredictionResponseSerializer, **_failures(404, 429, 502, 503)},
+        responses={200: s.PredictionResponseSerializer, **_failures(404, 414, 429, 502, 503)},
     )
     def get(self, request: Request, objname: str) -> Response:
+        if len(objname) > MAX_NAME_CHARS:  # the name is in the URI, hence 414
+            raise ApiError(f"An object name is at most {MAX_NAME_CHARS} characters; this one has {len(objname):,}.",
+                           status=status.HTTP_414_REQUEST_URI_TOO_LONG)
         try:
             target = target_resolve_name(name=objname)
         except GalaxyNotFound as exc:
@@ -154,6 +158,7 @@ class FilePredictionView(PredictionView):
             raise ApiError(f"{filename} is {upload.size} bytes. {UPLOAD_HINT}",
                            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, filename=filename)
         try:
+            active_pointer()  # no model: answer 503 before decoding anything (issue 16)
             body = prediction_for_upload(data=upload.read())
         except ImageError as exc:
             raise ApiError(f"{exc} {UPLOAD_HINT}", status=status.HTTP_400_BAD_REQUEST, filename=filename) from None

@@ -25,6 +25,7 @@ from django.utils import timezone
 from catalog.imaging import ImageError
 from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, target_resolve_name
 from catalog.sources import ImageSourceError
+from inclinet_site.csv_safety import csv_safe_row
 
 from .inference import NoActiveEnsemble
 from .models import BatchJob
@@ -44,7 +45,11 @@ def _csv_items(data: bytes) -> list[str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BatchInputError("The CSV file must be UTF-8 text.") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
+    try:
+        # newline="": the csv module's own line handling, so a bare CR ends a line instead of failing the read.
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row and row[0].strip()]
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KB limit
+        raise BatchInputError(f"The CSV file cannot be read: {exc}.") from None
     if rows and rows[0][0].strip().lower() in {"pgc", "name", "objname", "galaxy"}:
         rows = rows[1:]
     items = [row[0].strip() for row in rows]
@@ -220,7 +225,7 @@ def _write_results(job: BatchJob, partial: str) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
     for result in results:
-        writer.writerow(_flatten(result))
+        writer.writerow(csv_safe_row(_flatten(result)))  # items and messages echo the uploader's text
     job.result_file.save(f"{job.id}.csv", ContentFile(buffer.getvalue().encode()), save=False)
     default_storage.save(f"batch/results/{job.id}.json", ContentFile(json.dumps(results).encode()))
     job.status = BatchJob.Status.SUCCEEDED

@@ -1,6 +1,9 @@
-"""Celery tasks of the predictions app: thin wrappers around ``predictions.batch``."""
+"""Celery tasks of the predictions app: thin wrappers around ``predictions.batch`` and ``predictions.retention``."""
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
+
+from inclinet_site.celery import app
 
 from .batch import batch_job_run, batch_jobs_orphaned
 
@@ -20,7 +23,22 @@ def requeue_orphaned_batch_jobs() -> list[str]:
     return orphans
 
 
+@shared_task(name="predictions.tasks.expire_prediction_media")
+def expire_prediction_media() -> dict[str, int]:
+    """Periodic: delete page uploads and stored model inputs past their age (``predictions.retention``)."""
+    from .retention import prediction_media_expire
+
+    return prediction_media_expire()
+
+
 @worker_ready.connect
 def _resume_orphaned_batch_jobs(sender, **_: object) -> None:  # noqa: ANN001
     """A (re)started worker resumes killed batch jobs now, not after the broker's one-hour visibility timeout."""
     requeue_orphaned_batch_jobs.apply_async(queue="predict")
+
+
+app.conf.beat_schedule = {
+    **(app.conf.beat_schedule or {}),
+    "predictions-expire-media": {"task": "predictions.tasks.expire_prediction_media",
+                                 "schedule": float(settings.MEDIA_EXPIRY_INTERVAL_S), "options": {"queue": "predict"}},
+}
