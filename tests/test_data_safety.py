@@ -1,19 +1,17 @@
-"""Data safety: append-only measurements, consensus rebuilt from them, backup/restore round trip, and
-migrations forwards and backwards.
+"""Data safety: append-only measurements, consensus rebuilt from them, and migrations forwards and backwards.
+Backups and restores are tested in ``tests/test_backup.py``.
 
-The backup and migration tests work on scratch databases of their own (created and dropped here), so
-the test database and other people's databases are never touched.
+The migration test works on a scratch database of its own (created and dropped here), so the test database
+and other people's databases are never touched.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -141,56 +139,6 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(args)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
-
-
-def _table_digest(dbname: str, table: str, order: str) -> tuple[int, str]:
-    params = connection.get_connection_params()
-    keep = {k: v for k, v in params.items() if k in ("host", "port", "user", "password")}
-    with psycopg.connect(**keep, dbname=dbname) as conn:
-        rows = conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()  # noqa: S608 - fixed names
-    return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
-
-
-def _tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_backup_and_restore_round_trip(scratch_db: str, tmp_path: Path, settings: Any) -> None:
-    """pg_dump -Fc + tar of the model store, restored into a scratch database and folder: identical."""
-    _crowd(4)
-    store = Path(settings.MODEL_STORE)
-    (store / "ensembles" / "v1").mkdir(parents=True)
-    (store / "ensembles" / "v1" / "model4.keras").write_bytes(os.urandom(4096))
-    (store / "active.json").write_text('{"version": "v1", "folder": "ensembles/v1"}')
-    source_db = connection.settings_dict["NAME"]
-    backup = tmp_path / "backup"
-    _run(["bash", "scripts/backup.sh", str(backup)], DATABASE_URL=_url(source_db), MODEL_STORE=str(store))
-    assert {p.name for p in backup.iterdir()} == {"db.dump", "model_store.tar.gz", "SHA256SUMS"}
-    restored_store = tmp_path / "restored" / "model_store"
-    restored_store.parent.mkdir()
-    _run(["bash", "scripts/restore.sh", str(backup)], DATABASE_URL=_url(scratch_db), MODEL_STORE=str(restored_store))
-    for table, order in [("labeling_measurement", "id"), ("labeling_consensus", "galaxy_id"),
-                         ("catalog_galaxy", "id"), ("auth_user", "id")]:
-        original = _table_digest(source_db, table, order)
-        assert original[0] > 0 or table == "auth_user"
-        assert _table_digest(scratch_db, table, order) == original, table
-    assert _tree_digest(restored_store) == _tree_digest(store)
-    # The restored copy is consistent: its consensus matches its measurements.
-    _run([sys.executable, "manage.py", "consensus_rebuild", "--check"], DATABASE_URL=_url(scratch_db))
-
-
-def test_restore_refuses_a_damaged_backup(tmp_path: Path) -> None:
-    backup = tmp_path / "backup"
-    backup.mkdir()
-    (backup / "db.dump").write_bytes(b"not really")
-    (backup / "model_store.tar.gz").write_bytes(b"")
-    (backup / "SHA256SUMS").write_text(f"{'0' * 64}  db.dump\n")
-    done = subprocess.run(["bash", "scripts/restore.sh", str(backup)], cwd=REPO_ROOT, capture_output=True, text=True,
-                          env={**os.environ, "DATABASE_URL": _url("nonexistent_never_created"),
-                               "MODEL_STORE": str(tmp_path / "store")}, timeout=60)
-    assert done.returncode != 0 and not (tmp_path / "store").exists()
 
 
 # --- migrations -----------------------------------------------------------------------------------------
