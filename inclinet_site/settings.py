@@ -145,6 +145,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A database that accepts connections and never answers fails a connect in seconds rather than never.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout",
+                                                              int(os.environ.get("DB_CONNECT_TIMEOUT_S", "5")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -233,12 +237,61 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
+if REDIS_URL:
+    # A Redis that is down or hangs fails a send within seconds (503 to the client) instead of after
+    # redis-py's unbounded waits and the result backend's 20 one-second reconnects (issue 16).
+    CELERY_BROKER_TRANSPORT_OPTIONS.update({"socket_connect_timeout": 2, "socket_timeout": 10})
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+    CELERY_REDIS_SOCKET_TIMEOUT = 10
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 2, "interval_start": 0,
+                                                                "interval_step": 0.5, "interval_max": 0.5}}
+else:
+    # The worker looks for new messages this often (kombu's default 1 s made the /healthz round trip ~1.5 s).
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = float(os.environ.get("CELERY_FS_POLLING_S", "0.1"))
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_NAMES = ("default", "train", "predict")
+# Training alone on `train` (its own worker: a long build never delays exports, batches or the health ping),
+# predictions on `predict`, everything else on `default`. tests/test_queues.py checks every registered task.
+TRAINING_QUEUE_TASKS = ("build_ensemble", "build_snapshot", "train_ensemble", "train_model", "evaluate_model",
+                        "requeue_orphaned_runs", "requeue_orphaned_builds")
 CELERY_TASK_ROUTES = {
-    "training.tasks.*": {"queue": "train"},
+    **{f"training.tasks.{name}": {"queue": "train"} for name in TRAINING_QUEUE_TASKS},
+    "training.tasks.predict_catalogue": {"queue": "predict"},
+    "training.tasks.*": {"queue": "default"},
     "predictions.tasks.*": {"queue": "predict"},
 }
+# Soft time limit (s) per task; the hard limit kills the pool child CELERY_HARD_LIMIT_GRACE_S later (at least
+# 10 %). Unlisted tasks get CELERY_DEFAULT_SOFT_TIME_LIMIT_S. Override one with
+# TASK_SOFT_TIME_LIMIT_<NAME>_S, NAME being the task name upper-cased with "." as "_"
+# (e.g. TASK_SOFT_TIME_LIMIT_PREDICTIONS_TASKS_RUN_BATCH_JOB_S=7200). build_ensemble keeps its per-profile
+# limits (TRAINING_BUILD_TIME_LIMITS_S below), set on each message.
+CELERY_DEFAULT_SOFT_TIME_LIMIT_S = float(os.environ.get("CELERY_DEFAULT_SOFT_TIME_LIMIT_S", "1800"))
+CELERY_HARD_LIMIT_GRACE_S = float(os.environ.get("CELERY_HARD_LIMIT_GRACE_S", "60"))
+TASK_SOFT_TIME_LIMITS_S = {
+    name: float(os.environ.get("TASK_SOFT_TIME_LIMIT_" + name.upper().replace(".", "_") + "_S", default))
+    for name, default in {
+        "inclinet_site.ping": 10,
+        "predictions.tasks.run_batch_job": 6 * 3600,            # 5,000 items, each up to a remote fetch
+        "predictions.tasks.requeue_orphaned_batch_jobs": 120,
+        "predictions.tasks.requeue_stale_batch_jobs": 120,
+        "labeling.export": 1800,
+        "labeling.requeue_stale_exports": 120,
+        "labeling.calibrate": 1800,
+        "labeling.sync_priorities": 600,
+        "training.tasks.build_snapshot": 3600,
+        "training.tasks.train_ensemble": 600,                   # fans out only
+        "training.tasks.train_model": 12 * 3600,                # one member; resumes from its checkpoint
+        "training.tasks.evaluate_model": 2 * 3600,
+        "training.tasks.predict_catalogue": 4 * 3600,
+        "training.tasks.requeue_orphaned_runs": 300,
+        "training.tasks.requeue_orphaned_builds": 300,
+        "training.tasks.export_consensus": 1800,
+        "training.tasks.retrain_if_due": 600,
+    }.items()
+}
+# A job still "queued" this long after it was created lost its message (a broker restart without
+# persistence, a web process killed between commit and send): the periodic sweeps send it again.
+QUEUED_JOB_STALE_S = float(os.environ.get("QUEUED_JOB_STALE_S", "900"))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

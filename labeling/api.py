@@ -189,12 +189,12 @@ class ExportCreateApi(APIView):
     @extend_schema(operation_id="zoo_export_create", request=ExportInSerializer,
                    responses={202: ExportOutSerializer, **FAILED})
     def post(self, request: Request) -> Response:
-        from .tasks import export_consensus
+        from .export_queue import export_job_enqueue
 
         data = _valid(ExportInSerializer, request.data)
         job = _call(services.export_job_create, user=request.user, fmt=data["format"],
                     retired_only=data["retired_only"])
-        export_consensus.delay(str(job.pk))
+        export_job_enqueue(job)  # after commit; a broker outage fails the job and answers 503
         return Response(_export_body(request, job), status=status.HTTP_202_ACCEPTED)
 
 

@@ -24,11 +24,23 @@ def sync_priorities() -> int:
     return queue_sync_priorities()
 
 
-@shared_task(name="labeling.export", bind=True, max_retries=2)
+# ignore_result: the job row holds the outcome, and sending then needs the broker only (not the result store).
+@shared_task(name="labeling.export", bind=True, max_retries=2, ignore_result=True)
 def export_consensus(self, job_id: str) -> str:  # noqa: ANN001 - bound task
     from .services import export_job_run
 
     return str(export_job_run(job_id=job_id).pk)
+
+
+@shared_task(name="labeling.requeue_stale_exports")
+def requeue_stale_exports() -> list[str]:
+    """Periodic: send again the exports whose message was lost (still pending after QUEUED_JOB_STALE_S)."""
+    from .export_queue import export_jobs_stale_pending
+
+    stale = export_jobs_stale_pending()
+    for job_id in stale:
+        export_consensus.delay(job_id)
+    return stale
 
 
 # Periodic work for celery beat; added here so the app owns its schedule without touching settings.
@@ -36,4 +48,5 @@ app.conf.beat_schedule = {
     **(app.conf.beat_schedule or {}),
     "labeling-calibrate": {"task": "labeling.calibrate", "schedule": float(zoo_setting("CALIBRATION_INTERVAL_S"))},
     "labeling-sync-priorities": {"task": "labeling.sync_priorities", "schedule": 600.0},
+    "labeling-requeue-stale-exports": {"task": "labeling.requeue_stale_exports", "schedule": 120.0},
 }

@@ -205,10 +205,9 @@ class BatchCreateView(PredictionView):
 
     @extend_schema(operation_id="batch_create", summary="Start a batch job (CSV of PGCs/names, or zip of images)",
                    request={"multipart/form-data": BatchUploadSerializer},
-                   responses={202: BatchJobSerializer, **_failures(400, 413, 415, 429)})
+                   responses={202: BatchJobSerializer, **_failures(400, 413, 415, 429, 503)})
     def post(self, request: Request) -> Response:
-        from .batch import BatchInputError, batch_job_create
-        from .tasks import run_batch_job
+        from .batch import BatchInputError, batch_job_create, batch_job_enqueue
 
         upload = request.FILES.get("file")
         if upload is None:
@@ -225,7 +224,7 @@ class BatchCreateView(PredictionView):
             job = batch_job_create(kind=kind, filename=upload.name, data=upload.read(), owner=request.user)
         except BatchInputError as exc:
             raise ApiError(str(exc), status=status.HTTP_400_BAD_REQUEST) from None
-        run_batch_job.delay(str(job.id))
+        batch_job_enqueue(job)  # after commit; a broker outage fails the job and answers 503
         return Response(BatchJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 

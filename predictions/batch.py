@@ -2,6 +2,10 @@
 
 Results are appended to a JSON-lines file as items finish, so a worker killed mid-job resumes where it
 stopped (``acks_late``) instead of repeating or losing items.
+
+A job is sent to the worker after its row commits; a broker that is down fails the job at once with the
+reason and answers 503 (``batch_job_enqueue``). A job whose message was lost anyway (a broker restarted
+without persistence) is sent again by the periodic sweep once it has been queued ``QUEUED_JOB_STALE_S``.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import PurePosixPath
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -25,6 +30,8 @@ from django.utils import timezone
 from catalog.imaging import ImageError
 from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, target_resolve_name
 from catalog.sources import ImageSourceError
+from inclinet_site.csv_safety import csv_safe_row
+from inclinet_site.celery import enqueue_on_commit
 from inclinet_site.csv_safety import csv_safe_row
 
 from .inference import NoActiveEnsemble
@@ -93,6 +100,27 @@ def batch_job_create(*, kind: str, filename: str, data: bytes, owner: Any = None
     return job
 
 
+def batch_job_enqueue(job: BatchJob) -> None:
+    """Send ``job`` to the worker once committed; with the broker down the job fails with the reason and
+    ``QueueUnavailable`` (503) is raised."""
+    from .tasks import run_batch_job
+
+    def unavailable(reason: str) -> None:
+        BatchJob.objects.filter(pk=job.pk, status=BatchJob.Status.QUEUED).update(
+            status=BatchJob.Status.FAILED, finished_at=timezone.now(),
+            error=f"Not started: {reason}. Please submit the batch again.")
+
+    enqueue_on_commit(lambda: run_batch_job.delay(str(job.id)), on_unavailable=unavailable,
+                      what=f"batch job {job.id}")
+
+
+def batch_jobs_stale_queued() -> list[str]:
+    """Jobs still queued ``QUEUED_JOB_STALE_S`` after they were created: their message was lost."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=float(settings.QUEUED_JOB_STALE_S))
+    return [str(pk) for pk in BatchJob.objects.filter(status=BatchJob.Status.QUEUED, created_at__lt=cutoff)
+            .values_list("pk", flat=True)]
+
+
 def _items(job: BatchJob) -> Iterator[tuple[str, bytes | None]]:
     with job.input_file.open("rb") as handle:
         data = handle.read()
@@ -143,8 +171,12 @@ def _job_lock(job_id: Any) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(job_id)])
 
 
-def batch_jobs_orphaned() -> list[str]:
-    """Jobs marked running whose runner is gone (nobody holds their lock): to be queued again."""
+def batch_jobs_orphaned(*, only_provable: bool = False) -> list[str]:
+    """Jobs marked running whose runner is gone (nobody holds their lock): to be queued again.
+    Without PostgreSQL's locks a live run cannot be told from a dead one: ``only_provable`` (the periodic
+    sweep) then finds none; a worker that starts finds all (its predecessor's runs are dead)."""
+    if only_provable and connection.vendor != "postgresql":
+        return []
     orphans = []
     for job_id in BatchJob.objects.filter(status=BatchJob.Status.RUNNING).values_list("pk", flat=True):
         with _job_lock(job_id) as free:
@@ -153,14 +185,26 @@ def batch_jobs_orphaned() -> list[str]:
     return orphans
 
 
-def batch_job_run(*, job_id: str) -> BatchJob:
-    """Evaluate every item not yet done; safe to call again after a crash, and twice at once (one waits out)."""
+def batch_job_run(*, job_id: str, resume: bool = True) -> BatchJob:
+    """Evaluate every item not yet done; safe to call again after a crash, and twice at once (one waits out).
+    ``resume=False`` (a first send, or a stale job's resend) leaves alone a job that has started: without
+    PostgreSQL's lock that is how a duplicate message keeps off a live run."""
     with _job_lock(job_id) as mine:
         job = BatchJob.objects.get(pk=job_id)
         if not mine:
             return job  # another worker is running it right now (a redelivered or requeued message)
+        if not resume and connection.vendor != "postgresql" and job.status == BatchJob.Status.RUNNING:
+            return job
         try:
             return _batch_job_run_locked(job)
+        except SoftTimeLimitExceeded:
+            limit = settings.TASK_SOFT_TIME_LIMITS_S.get("predictions.tasks.run_batch_job", 0.0)
+            job.refresh_from_db()
+            BatchJob.objects.filter(pk=job.pk).update(
+                status=BatchJob.Status.FAILED, finished_at=timezone.now(),
+                error=f"Stopped at the time limit of {limit:g} s after {job.done} of {job.total} items.")
+            job.refresh_from_db()
+            return job
         except NoActiveEnsemble as exc:
             # Not an item's fault: the whole job cannot run. Say so instead of leaving it "running" forever.
             BatchJob.objects.filter(pk=job.pk).update(status=BatchJob.Status.FAILED, error=str(exc),

@@ -5,12 +5,13 @@ from django.conf import settings
 
 from inclinet_site.celery import app
 
-from .batch import batch_job_run, batch_jobs_orphaned
+from .batch import batch_job_run, batch_jobs_orphaned, batch_jobs_stale_queued
 
 
-@shared_task(name="predictions.tasks.run_batch_job", acks_late=True, reject_on_worker_lost=True)
-def run_batch_job(job_id: str) -> dict:
-    job = batch_job_run(job_id=job_id)
+# ignore_result: progress lives in the database, and sending then needs the broker only (not the result store).
+@shared_task(name="predictions.tasks.run_batch_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_batch_job(job_id: str, resume: bool = False) -> dict:
+    job = batch_job_run(job_id=job_id, resume=resume)
     return {"job": str(job.id), "status": job.status, "done": job.done, "failed": job.failed}
 
 
@@ -19,8 +20,20 @@ def requeue_orphaned_batch_jobs() -> list[str]:
     """Queue again the batch jobs whose worker died mid-run (SIGKILL, OOM, host loss)."""
     orphans = batch_jobs_orphaned()
     for job_id in orphans:
-        run_batch_job.delay(job_id)
+        run_batch_job.apply_async(args=[job_id], kwargs={"resume": True})
     return orphans
+
+
+@shared_task(name="predictions.tasks.requeue_stale_batch_jobs")
+def requeue_stale_batch_jobs() -> dict[str, list[str]]:
+    """Periodic: send again jobs queued too long (message lost) and, where provable, orphaned runs."""
+    stale = batch_jobs_stale_queued()
+    for job_id in stale:
+        run_batch_job.delay(job_id)
+    orphans = batch_jobs_orphaned(only_provable=True)
+    for job_id in orphans:
+        run_batch_job.apply_async(args=[job_id], kwargs={"resume": True})
+    return {"stale_queued": stale, "orphaned": orphans}
 
 
 @shared_task(name="predictions.tasks.expire_prediction_media")
@@ -39,6 +52,8 @@ def _resume_orphaned_batch_jobs(sender, **_: object) -> None:  # noqa: ANN001
 
 app.conf.beat_schedule = {
     **(app.conf.beat_schedule or {}),
+    "predictions-requeue-stale-batch-jobs": {"task": "predictions.tasks.requeue_stale_batch_jobs",
+                                             "schedule": 120.0, "options": {"queue": "predict"}},
     "predictions-expire-media": {"task": "predictions.tasks.expire_prediction_media",
                                  "schedule": float(settings.MEDIA_EXPIRY_INTERVAL_S), "options": {"queue": "predict"}},
 }

@@ -42,8 +42,8 @@ def test_full_flow_through_the_api(api, grid, targets, no_gold) -> None:  # noqa
     assert len(task["standards"]) == 9
     assert [s["inclination"] for s in task["standards"]] == sorted(s["inclination"] for s in task["standards"])
     assert set(task["images"]) == {"colour", "g", "r", "i"}
-    # Only a colour image exists: the bands fall back to it.
-    assert task["images"]["g"] == task["images"]["colour"]
+    # Only a colour image exists: each band's (one-off) URL serves it.
+    assert api.get(task["images"]["g"]).content == api.get(task["images"]["colour"]).content
     assert "votes" not in str(task) and "consensus" not in str(task)  # blind: nothing about other answers
     seq = _step2(api, task, 70)
     body = {"left_standard": seq[3]["id"], "right_standard": seq[4]["id"], "step1_low": 70,
