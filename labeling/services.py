@@ -30,6 +30,7 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from catalog.models import Galaxy
+from inclinet_site.csv_safety import csv_safe_row
 
 from .conf import zoo_setting
 from .errors import (
@@ -971,7 +972,8 @@ def consensus_export(*, fmt: str, retired_only: bool = True) -> tuple[bytes, int
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        # Notes are volunteers' free text: "=HYPERLINK(...)" must reach a spreadsheet as text, not a formula.
+        writer.writerows(csv_safe_row(row) for row in rows)
         return buffer.getvalue().encode(), len(rows)
     raise InvalidInput("format must be csv or json.")
 

@@ -1,5 +1,6 @@
 """Staff pages of retraining: the Retrain form, live runs, evaluation plots, candidate vs active, promote
-and roll back. Everything here answers 403 to anyone who is not staff (volunteers included)."""
+and roll back. Everything here answers 403 to anyone who is not staff (volunteers included); the JSON endpoints
+answer their failures in the API's shape ``{"status": "failed", "message": ...}``."""
 from __future__ import annotations
 
 import functools
@@ -19,6 +20,10 @@ from .models import Ensemble, RetrainJob, TrainingRun
 from .services import RegistryError, RetrainError, ensemble_activate, ensemble_rollback_and_rescore, retrain_job_create
 
 
+def _failed(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"status": "failed", "message": message}, status=status)
+
+
 def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """403 (not a login redirect) for anyone but active staff: the pages must not exist for volunteers."""
 
@@ -28,7 +33,7 @@ def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         if not (user.is_authenticated and user.is_active and user.is_staff):
             message = "Retraining is for staff only."
             if request.path.rsplit("/", 2)[-2] == "api" or "/api/" in request.path:
-                return JsonResponse({"error": message}, status=403)
+                return _failed(message, 403)
             return HttpResponseForbidden(message)
         return view(request, *args, **kwargs)
 
@@ -63,8 +68,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 def api_jobs(request: HttpRequest) -> JsonResponse:
     job_id = request.GET.get("job")
-    if job_id is not None and not job_id.isdigit():
-        return JsonResponse({"error": "job must be a number."}, status=400)
+    # ASCII digits, at most 18: "²".isdigit() is true but int() refuses it, and the id must fit a bigint.
+    if job_id is not None and not (job_id.isascii() and job_id.isdigit() and len(job_id) <= 18):
+        return _failed("job must be a number.", 400)
     jobs = [get_object_or_404(RetrainJob, pk=int(job_id))] if job_id else selectors.job_list(limit=10)
     return JsonResponse({"jobs": [selectors.job_summary(job=j) for j in jobs]})
 

