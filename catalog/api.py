@@ -12,7 +12,8 @@ from inclinet_site.api import ApiError
 from inclinet_site.security import SignedInUserRateThrottle
 
 from .coordinates import CoordinateError
-from .selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, target_resolve, target_resolve_position
+from .selectors import GalaxyNotFound, NameResolversUnreachable, Target, target_resolve, target_resolve_position
+from .services import galaxy_get_or_fetch_by_pgc
 from .serializers import FailedSerializer, ResolveQuerySerializer, TargetSerializer
 
 
@@ -26,12 +27,15 @@ class GalaxyByPgcView(APIView):
     throttle_classes = [AnonRateThrottle, SignedInUserRateThrottle]
     @extend_schema(
         operation_id="catalog_galaxy_by_pgc",
-        responses={200: TargetSerializer, 404: FailedSerializer, 429: FailedSerializer},
+        responses={200: TargetSerializer, 404: FailedSerializer, 429: FailedSerializer, 503: FailedSerializer},
         parameters=[OpenApiParameter("pgc", int, OpenApiParameter.PATH, examples=[OpenApiExample("M33", value=5818)])],
     )
     def get(self, request: Request, pgc: int) -> Response:
         try:
-            return _target_response(Target.from_galaxy(galaxy_get_by_pgc(pgc=pgc)))
+            # The local catalogue, else HyperLEDA (stored for next time).
+            return _target_response(Target.from_galaxy(galaxy_get_or_fetch_by_pgc(pgc=pgc)))
+        except NameResolversUnreachable as exc:
+            raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE) from None
         except GalaxyNotFound as exc:
             raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None
 
@@ -42,7 +46,8 @@ class ResolveView(APIView):
     @extend_schema(
         operation_id="catalog_resolve",
         parameters=[ResolveQuerySerializer],
-        responses={200: TargetSerializer, 400: FailedSerializer, 404: FailedSerializer, 429: FailedSerializer},
+        responses={200: TargetSerializer, 400: FailedSerializer, 404: FailedSerializer, 429: FailedSerializer,
+                   503: FailedSerializer},
         examples=[OpenApiExample("By name", value={"q": "M33"}), OpenApiExample("By position", value={"q": "10h42m +41d16m"})],
     )
     def get(self, request: Request) -> Response:
@@ -53,8 +58,12 @@ class ResolveView(APIView):
         try:
             if fov:
                 return _target_response(target_resolve_position(position=text, field=fov))
+            if text.strip().isascii() and text.strip().isdigit():
+                return _target_response(Target.from_galaxy(galaxy_get_or_fetch_by_pgc(pgc=int(text.strip()))))
             return _target_response(target_resolve(query=text))
         except CoordinateError as exc:
             raise ApiError(str(exc), status=status.HTTP_400_BAD_REQUEST) from None
+        except NameResolversUnreachable as exc:
+            raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE) from None
         except GalaxyNotFound as exc:
             raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None

@@ -7,6 +7,7 @@ from django.db import models
 class GalaxySource(models.TextChoices):
     OPENNGC = "openngc", "OpenNGC catalogue"
     LEDA = "leda", "HyperLEDA-style CSV"
+    HYPERLEDA = "hyperleda", "HyperLEDA (asked on demand)"
     UPLOAD = "upload", "Uploaded image"
     SYNTHETIC = "synthetic", "Synthetic (generated)"
     MANUAL = "manual", "Entered by staff"
@@ -23,6 +24,10 @@ class Galaxy(models.Model):
     d25_arcmin = models.FloatField(null=True, blank=True, help_text="Major-axis diameter D25, arcmin")
     pa = models.FloatField(null=True, blank=True, help_text="Position angle of the major axis, degrees E of N")
     morph_type = models.CharField(max_length=32, blank=True, default="")
+    # HyperLEDA's axis ratio and inclination, when the galaxy came from HyperLEDA (catalog.resolvers).
+    logr25 = models.FloatField(null=True, blank=True, help_text="log10 of the axis ratio a/b at the 25 mag isophote")
+    leda_inclination = models.FloatField(null=True, blank=True, help_text="HyperLEDA's incl, degrees")
+    leda_inclination_error = models.FloatField(null=True, blank=True, help_text="HyperLEDA's e_incl, degrees")
     source = models.CharField(max_length=16, choices=GalaxySource.choices)
     # Truth for synthetic galaxies (inclination, reason, ...); empty for real ones.
     truth = models.JSONField(default=dict, blank=True)
@@ -48,6 +53,20 @@ class Galaxy(models.Model):
         import math
 
         return math.log10(self.d25_arcmin * 10) if self.d25_arcmin else None
+
+    @property
+    def catalogue_inclination(self) -> float | None:
+        """The catalogue's axis-ratio inclination, degrees: HyperLEDA's ``incl`` when known, else from ``logr25``
+        with Holmberg's q0 = 0.2 (cos² i = (q² − q0²)/(1 − q0²)); None when neither is known."""
+        import math
+
+        if self.leda_inclination is not None:
+            return float(self.leda_inclination)
+        if self.logr25 is None:
+            return None
+        q, q0 = 10 ** -float(self.logr25), 0.2
+        cos2 = min(max((q * q - q0 * q0) / (1 - q0 * q0), 0.0), 1.0)
+        return math.degrees(math.acos(math.sqrt(cos2)))
 
     @property
     def fov_arcmin(self) -> float:

@@ -8,12 +8,20 @@ the form field ``json={"name":{"v":"M33"}}``) answers JSON whose ``ResultCode`` 
 
 ``resolve_remote`` returns ``None`` when every service that answered said "not found", and raises
 ``ResolverUnavailable`` only when none could be asked. Answers are cached briefly in Django's cache.
+
+HyperLEDA (``HyperLedaResolver``, for galaxies the local catalogue lacks) is asked through its SQL
+interface ``fG.cgi?n=meandata&c=o&of=1,leda,simbad&nra=l&nakd=1&d=<columns>&sql=<where>&ob=&a=csv[;]``
+(http://leda.univ-lyon1.fr/fullsql.html): ``#`` comment lines, one header line naming the columns, then
+one line per object, ``;``-separated, cells padded with blanks, empty cells for unknown values. Columns:
+``objname, pgc, al2000`` (hours), ``de2000, type, logd25`` (log of D25 in 0.1 arcmin), ``pa, logr25``
+(log of a/b), ``incl, e_incl`` (HyperLEDA's inclination and its error, degrees).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -43,6 +51,7 @@ class RemoteObject:
 
 class ResolverUnavailable(Exception):
     """No remote resolver could be asked (down, too slow, or answering nonsense). The message is for people."""
+
 
 
 def pgc_from_aliases(aliases: list[str]) -> int | None:
@@ -235,3 +244,132 @@ def resolve_remote(name: str) -> RemoteObject | None:
         raise ResolverUnavailable("; ".join(failures))
     _cache_set(key, {}, NOT_FOUND_CACHE_SECONDS)
     return None
+
+
+# --- HyperLEDA ---------------------------------------------------------------------------------
+
+LEDA_COLUMNS = ("objname", "pgc", "al2000", "de2000", "type", "logd25", "pa", "logr25", "incl", "e_incl")
+_LEDA_DESIGNATION = re.compile(r"^(NGC|IC|UGC|PGC|LEDA|ESO|MCG|UGCA)?\s*0*([0-9]+)$", re.IGNORECASE)
+_SAFE_LEDA_NAME = re.compile(r"^[A-Za-z0-9 +\-.]{1,64}$")
+
+
+@dataclass(frozen=True)
+class LedaRecord:
+    """One HyperLEDA galaxy. ``ra``/``dec`` in degrees (J2000); None where HyperLEDA has no value."""
+
+    pgc: int
+    name: str
+    ra: float
+    dec: float
+    morph_type: str = ""
+    logd25: float | None = None
+    pa: float | None = None
+    logr25: float | None = None
+    incl: float | None = None
+    e_incl: float | None = None
+
+    @property
+    def d25_arcmin(self) -> float | None:
+        return 0.1 * 10**self.logd25 if self.logd25 is not None else None
+
+
+def _leda_float(text: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_hyperleda_csv(body: str) -> list[LedaRecord]:
+    """Records of a ``a=csv[;]`` answer; raises ResolverUnavailable when it is not such an answer."""
+    lines = [line for line in body.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        return []
+    header = [cell.strip().lower() for cell in lines[0].split(";")]
+    if "pgc" not in header or "al2000" not in header or "de2000" not in header:
+        raise ResolverUnavailable("HyperLEDA returned an unexpected answer")
+    records = []
+    for line in lines[1:]:
+        cells = dict(zip(header, (cell.strip() for cell in line.split(";")), strict=False))
+        pgc, ra_hours, dec = (_leda_float(cells.get(k, "")) for k in ("pgc", "al2000", "de2000"))
+        if pgc is None or ra_hours is None or dec is None or pgc <= 0 or not -90 <= dec <= 90:
+            continue  # an object without a position cannot be looked at
+        records.append(LedaRecord(
+            pgc=int(pgc), name=cells.get("objname") or f"PGC{int(pgc)}", ra=(ra_hours * 15.0) % 360.0, dec=dec,
+            morph_type=cells.get("type", "")[:32], logd25=_leda_float(cells.get("logd25", "")),
+            pa=_leda_float(cells.get("pa", "")), logr25=_leda_float(cells.get("logr25", "")),
+            incl=_leda_float(cells.get("incl", "")), e_incl=_leda_float(cells.get("e_incl", "")),
+        ))
+    return records
+
+
+def leda_objname(name: str) -> str | None:
+    """HyperLEDA's own designation for a typed name ("NGC 598" → "NGC0598", "ugc 1117" → "UGC01117"), or
+    the name without spaces; None for text that cannot be a designation (kept out of the SQL)."""
+    text = " ".join(name.split())
+    if not _SAFE_LEDA_NAME.match(text):
+        return None
+    match = _LEDA_DESIGNATION.match(text)
+    if match and match[1]:
+        prefix, number = match[1].upper(), int(match[2])
+        width = {"NGC": 4, "IC": 4, "UGC": 5}.get(prefix)
+        if prefix in ("PGC", "LEDA"):
+            return f"PGC{number}"
+        if width:
+            return f"{prefix}{number:0{width}d}"
+    return text.replace(" ", "")
+
+
+class HyperLedaResolver(_HttpResolver):
+    """HyperLEDA's SQL interface: a PGC number or a designation → one ``LedaRecord`` (None: unknown)."""
+
+    service = "hyperleda"
+    label = "HyperLEDA"
+
+    def query(self, where: str) -> list[LedaRecord]:
+        params = {"n": "meandata", "c": "o", "of": "1,leda,simbad", "nra": "l", "nakd": "1",
+                  "d": ",".join(LEDA_COLUMNS), "sql": where, "ob": "", "a": "csv[;]"}
+        body = self._request("GET", self.url, params=params)
+        return parse_hyperleda_csv(body.decode("utf-8", errors="replace"))
+
+    def by_pgc(self, pgc: int) -> LedaRecord | None:
+        found = [r for r in self.query(f"pgc={int(pgc)}") if r.pgc == int(pgc)]
+        return found[0] if found else None
+
+    def by_name(self, name: str) -> LedaRecord | None:
+        objname = leda_objname(name)
+        if objname is None:
+            return None
+        if objname.startswith("PGC") and objname[3:].isdigit():
+            return self.by_pgc(int(objname[3:]))
+        found = self.query(f"objname='{objname}'")
+        return found[0] if found else None
+
+
+def hyperleda_resolver() -> HyperLedaResolver:
+    """Configured from Django settings: ``HYPERLEDA_URL``, ``REMOTE_TIMEOUT_S``, ``REMOTE_RETRIES``."""
+    from django.conf import settings
+
+    return HyperLedaResolver(settings.HYPERLEDA_URL, timeout=settings.REMOTE_TIMEOUT_S,
+                             retries=min(settings.REMOTE_RETRIES, 2))
+
+
+def hyperleda_lookup(*, pgc: int | None = None, name: str | None = None) -> LedaRecord | None:
+    """HyperLEDA's record of a PGC number or name (cached); None when HyperLEDA does not know it or when
+    ``REMOTE_RESOLVERS_ENABLED`` is off. Raises ResolverUnavailable when HyperLEDA cannot be asked."""
+    from django.conf import settings
+
+    if not settings.REMOTE_RESOLVERS_ENABLED or (pgc is None and not (name or "").strip()):
+        return None
+    key = _cache_key(f"hyperleda:{pgc}" if pgc is not None else f"hyperleda-name:{name}")
+    cached = _cache_get(key)
+    if cached is not None:
+        return LedaRecord(**cached) if cached else None
+    resolver = hyperleda_resolver()
+    record = resolver.by_pgc(pgc) if pgc is not None else resolver.by_name(str(name))
+    _cache_set(key, asdict(record) if record else {}, FOUND_CACHE_SECONDS if record else NOT_FOUND_CACHE_SECONDS)
+    return record

@@ -22,6 +22,11 @@ class GalaxyNotFound(LookupError):
     """No galaxy matches; the message is meant for the person who asked."""
 
 
+class NameResolversUnreachable(GalaxyNotFound):
+    """Not in the local catalogue, and no remote service could be asked: the APIs answer 503 with the reason
+    (a GalaxyNotFound, so callers that know only that still answer instead of failing)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """What a look-up found: a sky position and field, with the catalogue galaxy when there is one."""
@@ -85,7 +90,7 @@ def target_resolve_name(*, name: str, use_remote: bool = True) -> Target:
             remote = resolve_remote(cleaned)
         except ResolverUnavailable as exc:
             logger.warning("remote resolvers unavailable", extra={"object_name": cleaned, "error": str(exc)})
-            raise GalaxyNotFound(
+            raise NameResolversUnreachable(
                 f"Could not find object {cleaned} in the local catalogue, and the remote name resolvers "
                 f"are unreachable ({exc})."
             ) from None

@@ -18,6 +18,7 @@ from django.db import reset_queries, transaction
 from .imaging import encode_png
 from .models import Galaxy, GalaxyAlias, GalaxyImage, GalaxySource
 from .names import normalise_name
+from .resolvers import LedaRecord
 
 logger = logging.getLogger(__name__)
 
@@ -349,3 +350,60 @@ def _zoo_colour_only(*, galaxy: Galaxy, size: int, fov: float, rotation: float, 
                        rotation_deg=rotation, fov_arcmin=fov)
     return ZooImagesReport(galaxy_id=galaxy.id, kinds=["colour"], source=cutout.source, bands="",
                            rotation_deg=rotation)
+
+
+# --- HyperLEDA on demand (galaxies the local catalogue lacks) ---------------------------------
+
+def galaxy_upsert_from_leda(*, record: LedaRecord) -> Galaxy:
+    """Store HyperLEDA's answer for one galaxy (keyed on PGC), with its name as an alias. A galaxy already
+    catalogued keeps its source, name and position; HyperLEDA only fills what it lacks."""
+    with transaction.atomic():
+        galaxy = Galaxy.objects.select_for_update().filter(pgc=record.pgc).first()
+        if galaxy is None:
+            galaxy = Galaxy.objects.create(
+                pgc=record.pgc, name=record.name[:128], name_key=normalise_name(record.name)[:128], ra=record.ra,
+                dec=record.dec, d25_arcmin=record.d25_arcmin, pa=record.pa, morph_type=record.morph_type,
+                source=GalaxySource.HYPERLEDA, logr25=record.logr25, leda_inclination=record.incl,
+                leda_inclination_error=record.e_incl,
+            )
+        else:
+            for field, value in (("d25_arcmin", record.d25_arcmin), ("pa", record.pa), ("logr25", record.logr25),
+                                 ("leda_inclination", record.incl), ("leda_inclination_error", record.e_incl)):
+                if getattr(galaxy, field) is None and value is not None:
+                    setattr(galaxy, field, value)
+            if not galaxy.morph_type and record.morph_type:
+                galaxy.morph_type = record.morph_type
+            galaxy.save()
+        aliases = {record.name, f"PGC{record.pgc}"}
+        GalaxyAlias.objects.bulk_create(
+            [GalaxyAlias(galaxy=galaxy, name=alias[:128], key=normalise_name(alias)[:128]) for alias in aliases],
+            ignore_conflicts=True,
+        )
+    return galaxy
+
+
+def galaxy_get_or_fetch_by_pgc(*, pgc: int) -> Galaxy:
+    """The catalogue's galaxy with this PGC number; when the catalogue lacks it, HyperLEDA's, stored.
+
+    Raises ``selectors.GalaxyNotFound`` when neither knows it, and ``selectors.NameResolversUnreachable`` (a
+    GalaxyNotFound) with the reason when the catalogue lacks it and HyperLEDA cannot be asked.
+    """
+    from .resolvers import ResolverUnavailable, hyperleda_lookup
+    from .selectors import GalaxyNotFound, NameResolversUnreachable, galaxy_get_by_pgc
+
+    if not 0 < pgc < 2**63:  # the column's range; HyperLEDA has nothing beyond it either
+        raise GalaxyNotFound(f"Could not find PGC{pgc} in the database. PGC numbers are positive integers.")
+    try:
+        return galaxy_get_by_pgc(pgc=pgc)
+    except GalaxyNotFound as exc:
+        not_found = exc  # the original API's message, kept when HyperLEDA does not know it either
+    try:
+        record = hyperleda_lookup(pgc=pgc)
+    except ResolverUnavailable as exc:
+        logger.warning("hyperleda unavailable", extra={"pgc": pgc, "error": str(exc)})
+        raise NameResolversUnreachable(
+            f"PGC{pgc} is not in the local catalogue, and HyperLEDA cannot be reached ({exc})."
+        ) from None
+    if record is None:
+        raise not_found
+    return galaxy_upsert_from_leda(record=record)

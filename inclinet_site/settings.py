@@ -365,6 +365,8 @@ LEGACY_SURVEY_CUTOUT_URL = os.environ.get(
 )
 SESAME_URL = os.environ.get("SESAME_URL", "https://cds.unistra.fr/cgi-bin/nph-sesame/-oxp/SNV")
 NED_LOOKUP_URL = os.environ.get("NED_LOOKUP_URL", "https://ned.ipac.caltech.edu/srs/ObjectLookup")
+# HyperLEDA's SQL interface: PGC numbers the local catalogue lacks (catalog.resolvers.HyperLedaResolver).
+HYPERLEDA_URL = os.environ.get("HYPERLEDA_URL", "https://leda.univ-lyon1.fr/fG.cgi")
 REMOTE_TIMEOUT_S = float(os.environ.get("REMOTE_TIMEOUT_S", "10"))
 REMOTE_RETRIES = int(os.environ.get("REMOTE_RETRIES", "2"))
 REMOTE_RESOLVERS_ENABLED = env_bool("REMOTE_RESOLVERS_ENABLED", True)

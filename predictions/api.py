@@ -2,8 +2,13 @@
 
 Paths, fields and messages follow the original IncliNET API so existing scripts keep working; the
 additive fields are ``model_version``, ``alarm``, ``alarm_reason``, ``image_url``, the orientation
-(``pa_measured``, ``pa_source``) and the axial-ratio cross-check (``axial_ratio``,
-``axial_ratio_inclination``); see ``services`` for when the measured angle is used.
+(``pa_measured``, ``pa_source``), the axial-ratio cross-check (``axial_ratio``,
+``axial_ratio_inclination``), the verdict (``verdict``, ``verdict_code``, ``inclination_error``,
+``catalog_inclination``, ``member_inclinations``, ``member_rejections``, see ``verdict``) and
+``permalink``; see ``services`` for when the measured angle is used.
+
+Downloads: each result is JSON by default and CSV with ``?format=csv`` (or ``Accept: text/csv``), one
+header line and one row (``renderers``). Failures stay JSON whatever was asked.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -23,15 +29,17 @@ from rest_framework.views import APIView
 
 from catalog.coordinates import CoordinateError, check_position, parse_angle, parse_field
 from catalog.imaging import ImageError
-from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, galaxy_nearest, target_resolve_name
+from catalog.selectors import GalaxyNotFound, NameResolversUnreachable, Target, galaxy_nearest, target_resolve_name
 from catalog.selectors import MAX_NAME_CHARS
+from catalog.services import galaxy_get_or_fetch_by_pgc
 from catalog.sources import ImageSourceError
 from inclinet_site.api import ApiError
 from inclinet_site.security import SignedInUserRateThrottle
 
 from . import serializers as s
 from .inference import NoActiveEnsemble, active_pointer
-from .services import prediction_for_target, prediction_for_upload
+from .renderers import PredictionCsvRenderer
+from .services import permalink_path, prediction_for_target, prediction_for_upload
 
 UPLOAD_HINT = "[Note] Please upload jpg, png, jpeg, and gif files no larger than 1 MB !"
 
@@ -39,6 +47,19 @@ UPLOAD_HINT = "[Note] Please upload jpg, png, jpeg, and gif files no larger than
 def _failures(*codes: int) -> dict[int, type]:
     """OpenAPI responses for these error statuses: every failure has the documented ``FailedResponse`` shape."""
     return {code: s.FailedResponseSerializer for code in codes}
+
+
+FORMAT_PARAMETER = OpenApiParameter(
+    "format", str, OpenApiParameter.QUERY, required=False, enum=["json", "csv"],
+    description="download format: json (default) or csv (one header line and one row; nested keys joined with "
+                "dots, e.g. inclinations.summary.median). Accept: text/csv does the same. Failures are always JSON.")
+
+
+def _unreachable(exc: GalaxyNotFound) -> ApiError:
+    """503 with the reason when no name service could be asked, 404 when the galaxy is simply unknown."""
+    if isinstance(exc, NameResolversUnreachable):
+        return ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return ApiError(str(exc), status=status.HTTP_404_NOT_FOUND)
 
 
 def galaxy_info(target: Target, *, pgc_as_string: bool) -> dict[str, Any]:
@@ -55,7 +76,8 @@ def galaxy_info(target: Target, *, pgc_as_string: bool) -> dict[str, Any]:
     }
 
 
-def _evaluate_target(target: Target, *, pgc_as_string: bool, trust_pa: bool = True) -> Response:
+def _evaluate_target(target: Target, *, pgc_as_string: bool, trust_pa: bool = True, permalink: str | None = None,
+                     request: Request | None = None) -> Response:
     try:
         body = prediction_for_target(target=target, trust_pa=trust_pa)
     except NoActiveEnsemble as exc:
@@ -65,19 +87,45 @@ def _evaluate_target(target: Target, *, pgc_as_string: bool, trust_pa: bool = Tr
                        status=status.HTTP_502_BAD_GATEWAY) from None
     except ImageError as exc:
         raise ApiError(f"The image service returned an unusable image: {exc}", status=status.HTTP_502_BAD_GATEWAY) from None
+    if permalink is not None and request is not None:
+        body = {**body, "permalink": request.build_absolute_uri(permalink)}
     return Response({"status": "success", "galaxy": galaxy_info(target, pgc_as_string=pgc_as_string), **body})
+
+
+def _with_hyperleda(target: Target) -> Target:
+    """A name only Sesame/NED knew, whose PGC HyperLEDA knows: the catalogue galaxy HyperLEDA describes (field
+    1.5 × D25, PA), stored; the remote target as it was when HyperLEDA cannot help."""
+    try:
+        galaxy = galaxy_get_or_fetch_by_pgc(pgc=int(target.pgc or 0))
+    except GalaxyNotFound:
+        return target
+    return Target.from_galaxy(galaxy, resolved_by=target.resolved_by)
 
 
 class PredictionView(APIView):
     throttle_classes = [AnonRateThrottle, SignedInUserRateThrottle]
 
 
-class PgcPredictionView(PredictionView):
+class DownloadablePredictionView(PredictionView):
+    """A single result, as JSON or CSV; failures are always rendered as the documented JSON."""
+
+    renderer_classes = [JSONRenderer, PredictionCsvRenderer]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class PgcPredictionView(DownloadablePredictionView):
     @extend_schema(
         operation_id="predict_pgc",
         summary="Evaluate a galaxy by its PGC number",
+        description="The local catalogue first; a PGC number it lacks is looked up in HyperLEDA (and stored). "
+                    "503 when the catalogue lacks it and HyperLEDA cannot be reached.",
         parameters=[OpenApiParameter("pgc_id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH,
-                                     examples=[OpenApiExample("M31", value=2557)])],
+                                     examples=[OpenApiExample("M31", value=2557)]), FORMAT_PARAMETER],
         responses={200: s.PredictionResponseSerializer, **_failures(400, 404, 429, 502, 503)},
     )
     def get(self, request: Request, pgc_id: str) -> Response:
@@ -89,17 +137,18 @@ class PgcPredictionView(PredictionView):
             raise ApiError(f"Could not find PGC{pgc_id} in the database. PGC numbers are positive integers.",
                            status=status.HTTP_400_BAD_REQUEST) from None
         try:
-            target = Target.from_galaxy(galaxy_get_by_pgc(pgc=pgc))
+            target = Target.from_galaxy(galaxy_get_or_fetch_by_pgc(pgc=pgc))
         except GalaxyNotFound as exc:
-            raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None
-        return _evaluate_target(target, pgc_as_string=True)
+            raise _unreachable(exc) from None
+        return _evaluate_target(target, pgc_as_string=True, permalink=permalink_path(pgc=pgc), request=request)
 
 
-class ObjnamePredictionView(PredictionView):
+class ObjnamePredictionView(DownloadablePredictionView):
     @extend_schema(
         operation_id="predict_objname",
         summary="Evaluate a galaxy by name (local catalogue, then Sesame/NED)",
-        parameters=[OpenApiParameter("objname", str, OpenApiParameter.PATH, examples=[OpenApiExample("Sombrero", value="Sombrero")])],
+        parameters=[OpenApiParameter("objname", str, OpenApiParameter.PATH, examples=[OpenApiExample("Sombrero", value="Sombrero")]),
+                    FORMAT_PARAMETER],
         responses={200: s.PredictionResponseSerializer, **_failures(404, 414, 429, 502, 503)},
     )
     def get(self, request: Request, objname: str) -> Response:
@@ -109,15 +158,18 @@ class ObjnamePredictionView(PredictionView):
         try:
             target = target_resolve_name(name=objname)
         except GalaxyNotFound as exc:
-            raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None
-        return _evaluate_target(Target(**{**target.__dict__, "name": objname.strip()}), pgc_as_string=False)
+            raise _unreachable(exc) from None
+        if target.galaxy_id is None and target.pgc is not None:
+            target = _with_hyperleda(target)
+        return _evaluate_target(Target(**{**target.__dict__, "name": objname.strip()}), pgc_as_string=False,
+                                permalink=permalink_path(name=objname.strip()), request=request)
 
 
-class CoordsPredictionView(PredictionView):
+class CoordsPredictionView(DownloadablePredictionView):
     @extend_schema(
         operation_id="predict_coords",
         summary="Evaluate the galaxy at a sky position",
-        parameters=[s.CoordsQuerySerializer],
+        parameters=[s.CoordsQuerySerializer, FORMAT_PARAMETER],
         examples=[OpenApiExample("NGC 4826", value={"ra": "194.1825", "dec": "21.6820", "fov": "15.71 arcmin"})],
         responses={200: s.PredictionResponseSerializer, **_failures(400, 429, 502, 503)},
     )
@@ -137,16 +189,19 @@ class CoordsPredictionView(PredictionView):
         target = Target(ra=ra, dec=dec, fov_arcmin=fov, pa=known.pa if known else None,
                         name=known.name if known else "", pgc=known.pgc if known else None, resolved_by="position")
         # The position need not be the catalogue galaxy's centre: the angle is measured on the cut-out.
-        return _evaluate_target(target, pgc_as_string=False, trust_pa=False)
+        link = permalink_path(ra=query.validated_data["ra"], dec=query.validated_data["dec"],
+                              fov=query.validated_data["fov"])
+        return _evaluate_target(target, pgc_as_string=False, trust_pa=False, permalink=link, request=request)
 
 
-class FilePredictionView(PredictionView):
+class FilePredictionView(DownloadablePredictionView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
         operation_id="predict_file",
         summary="Evaluate an uploaded image (PNG, JPEG or GIF, at most 1 MB)",
         request={"multipart/form-data": s.FileUploadSerializer},
+        parameters=[FORMAT_PARAMETER],
         responses={200: s.PredictionResponseSerializer, **_failures(400, 413, 415, 429, 503)},
     )
     def post(self, request: Request) -> Response:

@@ -76,6 +76,38 @@ class PredictionResponseSerializer(serializers.Serializer):
                   "calibrated on validation galaxies. Null when no isophote is found")
 
 
+    inclination_error = serializers.FloatField(
+        help_text="1-sigma error bar of the inclination (inclinations.summary.median), degrees: the true inclination "
+                  "lies within ±inclination_error for about 68% of clean galaxies. sqrt(a² + (b·stdev)² + "
+                  "(c·|median − axial_ratio_inclination|)²), times a factor, with a, b, c and the factor fitted on "
+                  "validation galaxies of the ensemble's training family (training.ml.error_calibration); the "
+                  "coverage measured on the independent family is in docs/benchmarks.md. Only meaningful for "
+                  "verdict_code 'inclined' or 'uncertain'")
+    verdict = serializers.CharField(
+        help_text="one line for people, e.g. 'inclined spiral, i = 74 ± 3°', 'likely face-on (< 45°): …', "
+                  "'rejected: probably not a clean spiral (…)', 'uncertain: i = 62 ± 9° (see the alarm)'; whole "
+                  "degrees, rounded half up, from the same values as the JSON")
+    verdict_code = serializers.ChoiceField(
+        choices=["inclined", "face_on", "rejected", "uncertain"],
+        help_text="face_on: the axial-ratio inclination is below 45° and the galaxy is rejected or the networks sit "
+                  "near their 45° floor (they only measure 45–90°); rejected: reject likelihood (median) ≥ 50%; "
+                  "uncertain: an alarm, an error bar over 8° or a reject likelihood ≥ 30%; inclined: otherwise")
+    catalog_inclination = serializers.FloatField(
+        allow_null=True,
+        help_text="the catalogue's axis-ratio inclination, degrees: HyperLEDA's incl when known, else from its "
+                  "logr25 with q0 = 0.2; null when the catalogue has no axis ratio (e.g. OpenNGC rows, uploads)")
+    member_inclinations = serializers.DictField(
+        child=serializers.FloatField(),
+        help_text="each regression member's inclination by the member's own name (the same values as "
+                  "inclinations.Group_*), whole degrees")
+    member_rejections = serializers.DictField(
+        child=serializers.FloatField(), help_text="each reject member's likelihood by name, percent")
+    permalink = serializers.CharField(
+        allow_null=True,
+        help_text="the page URL that reproduces this result (/predict/?pgc=…, ?name=… or ?ra=&dec=&fov=) with the "
+                  "same model_version; null for uploads")
+
+
 class FailedResponseSerializer(serializers.Serializer):
     status = serializers.CharField(default="failed")
     message = serializers.CharField()

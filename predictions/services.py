@@ -44,6 +44,7 @@ from training.ml.ensemble import EnsemblePrediction, FusedEnsemble
 from training.ml.orientation import Orientation, astro_from_image, measure_orientation
 
 from .inference import active_ensemble, run_heavy
+from .verdict import decide, error_model_for, whole_degrees
 
 CACHE_SECONDS = 7 * 24 * 3600
 UPLOAD_FORMATS = ("PNG", "JPEG", "GIF")
@@ -123,18 +124,20 @@ def axial_margin_deg(ensemble: FusedEnsemble) -> float:
     return float(getattr(settings, "PREDICTION_AXIAL_MARGIN_DEG", DEFAULT_AXIAL_MARGIN_DEG))
 
 
-def _axial_check(model_input: np.ndarray, prediction: EnsemblePrediction, margin: float) -> tuple[dict[str, Any], str]:
-    """The axial-ratio inclination of the model input, and an alarm reason when it disagrees (else '')."""
+def _axial_check(model_input: np.ndarray, median: float, margin: float) -> tuple[dict[str, Any], str]:
+    """The axial-ratio inclination of the model input, and an alarm reason when it disagrees with the
+    reported ensemble median (else ''); the text quotes the reported values in whole degrees."""
     q = axial_ratio(model_input)
     inclination = inclination_from_axial_ratio(q)
     if not math.isfinite(inclination):
         return {"axial_ratio": None, "axial_ratio_inclination": None}, ""
     fields = {"axial_ratio": _round(q, 3), "axial_ratio_inclination": _round(inclination, 1)}
-    gap = abs(prediction.inclination_median - inclination)
+    gap = abs(median - fields["axial_ratio_inclination"])
     if gap <= margin:
         return fields, ""
-    return fields, (f"the axial ratio (b/a = {q:.2f}) gives {inclination:.0f}°, {gap:.0f}° from the networks' "
-                    f"{prediction.inclination_median:.0f}° (more than the {margin:.0f}° seen on validation)")
+    return fields, (f"the axial ratio (b/a = {fields['axial_ratio']:.2f}) gives "
+                    f"{whole_degrees(fields['axial_ratio_inclination'])}°, {whole_degrees(gap)}° from the networks' "
+                    f"{whole_degrees(median)}° (more than the {margin:g}° seen on validation)")
 
 
 def _pa_difference(a: float, b: float) -> float:
@@ -168,51 +171,126 @@ def _with_orientation(body: dict[str, Any], aligned: AlignedImage, *, catalogue_
     if reason:
         out["alarm"] = True
         out["alarm_reason"] = "; ".join(r for r in (body.get("alarm_reason"), reason) if r)
-    return out
+    return with_verdict(out)
 
 
 def _round(value: float, digits: int = 2) -> float:
     return round(float(value), digits)
 
 
+def _disagreement_reasons(stdev: float, prediction: EnsemblePrediction, ensemble: FusedEnsemble) -> list[str]:
+    """The ensemble's own alarms, judged and worded on the reported numbers (the summary's stdev over the
+    whole-degree members), so the alarm text quotes the value the table shows."""
+    threshold = float(ensemble.manifest.alarm_stdev_deg)
+    reasons = []
+    if stdev > threshold:
+        reasons.append(f"the inclination models disagree (stdev {stdev:.2f}° > {threshold:.2f}°)")
+    rejects = [prediction.members[spec.name].reject_percent for spec in ensemble.manifest.reject]
+    if rejects and (prediction.reject_median > 50.0) != (prediction.reject_mean > 50.0):
+        reasons.append("the reject models disagree about this image")
+    return reasons
+
+
 def response_body(prediction: EnsemblePrediction, ensemble: FusedEnsemble,
                   model_input: np.ndarray | None = None) -> dict[str, Any]:
     """``inclinations`` grouped as Group_0..2 and ``rejection_likelihood``, as the original API returned,
-    plus the axial-ratio cross-check of ``model_input`` when given.
+    plus the axial-ratio cross-check of ``model_input`` when given, the calibrated ``inclination_error``
+    and the members by name (``member_inclinations``, ``member_rejections``).
 
     Like the original, member inclinations are rounded to whole degrees and the summary is taken over
-    the rounded values (population stdev).
+    the rounded values (population stdev, 2 decimals); the alarm, the axial check and the error bar use
+    those same summary values, so every number shown agrees.
     """
     groups: dict[str, dict[str, float]] = defaultdict(dict)
     rounded = []
+    members: dict[str, float] = {}
     for spec in ensemble.manifest.regression:
         value = float(np.round(prediction.members[spec.name].inclination))
         groups[f"Group_{spec.group}"][spec.name] = value
+        members[spec.name] = value
         rounded.append(value)
     inclinations: dict[str, Any] = dict(sorted(groups.items()))
-    inclinations["summary"] = {
-        "mean": _round(np.mean(rounded)), "median": _round(np.median(rounded)), "stdev": _round(np.std(rounded)),
-    }
+    summary = {"mean": _round(np.mean(rounded)), "median": _round(np.median(rounded)), "stdev": _round(np.std(rounded))}
+    inclinations["summary"] = summary
     rejection: dict[str, Any] = {
         spec.name: _round(prediction.members[spec.name].reject_percent) for spec in ensemble.manifest.reject
     }
+    member_rejections = {k: v for k, v in rejection.items()}
     rejection["summary"] = {
         "mean": _round(prediction.reject_mean), "median": _round(prediction.reject_median),
         "stdev": _round(prediction.reject_stdev),
     }
-    reasons = [prediction.alarm_reason] if prediction.alarm_reason else []
+    reasons = _disagreement_reasons(summary["stdev"], prediction, ensemble)
     axial: dict[str, Any] = {}
     if model_input is not None:
-        axial, reason = _axial_check(model_input, prediction, axial_margin_deg(ensemble))
+        axial, reason = _axial_check(model_input, summary["median"], axial_margin_deg(ensemble))
         reasons += [reason] if reason else []
+    axial_inclination = axial.get("axial_ratio_inclination")
+    gap = abs(summary["median"] - axial_inclination) if axial_inclination is not None else None
     return {
         "inclinations": inclinations,
         "rejection_likelihood": rejection,
         "model_version": ensemble.version,
-        "alarm": prediction.alarm or bool(reasons),
+        "alarm": bool(reasons),
         "alarm_reason": "; ".join(reasons),
         **axial,
+        "inclination_error": _round(error_model_for(ensemble).sigma(summary["stdev"], gap), 1),
+        "member_inclinations": members,
+        "member_rejections": member_rejections,
     }
+
+
+def with_verdict(body: dict[str, Any]) -> dict[str, Any]:
+    """``verdict`` and ``verdict_code`` of a finished body (after every alarm is in), and the keys a
+    target fills in (``catalog_inclination``, ``permalink``) defaulting to null."""
+    error = body.get("inclination_error")
+    decided = decide(
+        median=float(body["inclinations"]["summary"]["median"]),
+        error=float(error) if error is not None else math.inf,
+        reject_percent=float(body["rejection_likelihood"]["summary"]["median"]),
+        axial_inclination=body.get("axial_ratio_inclination"), alarm=bool(body.get("alarm")),
+        member_rejections={**(body.get("member_rejections") or {}), **_reject_causes(body)},
+    )
+    return {"catalog_inclination": None, "permalink": None, **body, "verdict": decided.text,
+            "verdict_code": decided.code}
+
+
+def _reject_causes(body: dict[str, Any]) -> dict[str, float]:
+    """Reject causes named in the body (``reject_reasons``: each ``{"reason", "likelihood"}``), by reason."""
+    causes = body.get("reject_reasons")
+    if not isinstance(causes, list):
+        return {}
+    return {str(c["reason"]): float(c["likelihood"]) for c in causes
+            if isinstance(c, dict) and "reason" in c and isinstance(c.get("likelihood"), int | float)}
+
+
+def catalog_inclination_of(target: Target) -> float | None:
+    """The catalogue's axis-ratio inclination of the target's galaxy (HyperLEDA's ``incl`` or from logr25)."""
+    from catalog.models import Galaxy
+
+    galaxy = None
+    if target.galaxy_id is not None:
+        galaxy = Galaxy.objects.filter(pk=target.galaxy_id).first()
+    elif target.pgc is not None:
+        galaxy = Galaxy.objects.filter(pgc=target.pgc).first()
+    value = galaxy.catalogue_inclination if galaxy else None
+    return None if value is None else _round(value, 1)
+
+
+def permalink_path(*, pgc: int | None = None, name: str | None = None, ra: float | str | None = None,
+                   dec: float | str | None = None, fov: float | str | None = None) -> str:
+    """The page URL that reproduces a result: ``/predict/?pgc=…``, ``?name=…`` or ``?ra=&dec=&fov=``."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    if pgc is not None:
+        query = {"pgc": pgc}
+    elif name:
+        query = {"name": name}
+    else:
+        query = {"ra": ra, "dec": dec, "fov": fov}
+    return f"{reverse('predict-page')}?{urlencode(query)}"
 
 
 def _store_model_input(model_input: np.ndarray, digest: str) -> str:
@@ -227,7 +305,7 @@ def _store_model_input(model_input: np.ndarray, digest: str) -> str:
 def prediction_for_model_input(*, model_input: np.ndarray) -> dict[str, Any]:
     ensemble = active_ensemble()
     digest = hashlib.sha256(np.ascontiguousarray(model_input).tobytes()).hexdigest()
-    key = f"prediction:v2:{digest}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}"
+    key = f"prediction:v3:{digest}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}"
     body = cache.get(key)
     if body is None:
         body = run_heavy(_predict_and_store, model_input, ensemble, digest)
@@ -271,7 +349,7 @@ def prediction_for_target(*, target: Target, angle_deg: float | None = None, sca
     catalogue gives a PA (and ``trust_pa``), else by the angle measured on the cut-out. /api/coords passes
     ``trust_pa=False``: the position it is given need not be the catalogue galaxy's."""
     ensemble = active_ensemble()
-    key = (f"prediction-target:v2:{target.ra:.5f}:{target.dec:.5f}:{target.fov_arcmin:.3f}:{target.pa}:{trust_pa}:"
+    key = (f"prediction-target:v3:{target.ra:.5f}:{target.dec:.5f}:{target.fov_arcmin:.3f}:{target.pa}:{trust_pa}:"
            f"{angle_deg}:{scale}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}")
     body = cache.get(key)
     if body is None:
@@ -279,7 +357,7 @@ def prediction_for_target(*, target: Target, angle_deg: float | None = None, sca
         source = "manual" if angle_deg is not None else "catalogue"
         body = run_heavy(_target_prediction, target, angle, scale, source)
         cache.set(key, body, CACHE_SECONDS)
-    return body
+    return {**body, "catalog_inclination": catalog_inclination_of(target)}
 
 
 def _target_prediction(target: Target, angle_deg: float | None, scale: float, source: str) -> dict[str, Any]:

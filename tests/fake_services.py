@@ -1,7 +1,7 @@
 """Local HTTP servers that speak the protocols of SDSS SkyServer ImgCutout, the Legacy Survey viewer,
 CDS Sesame and NED ObjectLookup, so the real clients are tested without a network.
 
-One threaded server on 127.0.0.1 (a free port) answers all four on their real paths:
+One threaded server on 127.0.0.1 (a free port) answers all five on their real paths:
 
 - ``GET /dr16/SkyServerWS/ImgCutout/getjpeg?ra=&dec=&scale=&width=&height=``: a JPEG of a synthetic
   inclined disk, width × height; outside ``dec_footprint`` the SkyServer failure (a blank image of the
@@ -9,7 +9,8 @@ One threaded server on 127.0.0.1 (a free port) answers all four on their real pa
 - ``GET /viewer/jpeg-cutout?ra=&dec=&layer=&pixscale=&size=``: the same, size × size (blank outside);
 - ``GET /cgi-bin/nph-sesame/-oxpI/SNV?<name>``: Sesame XML, with ``<alias>`` lines only when the
   output options hold ``I`` (as the real service);
-- ``POST /srs/ObjectLookup`` (form field ``json={"name":{"v":...}}``, or ``GET ?name=``): NED JSON.
+- ``POST /srs/ObjectLookup`` (form field ``json={"name":{"v":...}}``, or ``GET ?name=``): NED JSON;
+- ``GET /hyperleda/fG.cgi?n=meandata&…&sql=pgc=N&a=csv[;]``: HyperLEDA (``LEDA_OBJECTS``, see ``FakeHyperLeda``).
 
 Per-service ``Behaviour`` switches (slow answers, N failures before success, garbage bodies, a sky
 footprint) drive the clients' timeouts, retries and error messages; ``requests`` counts calls.
@@ -35,7 +36,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image
 
-SERVICES = ("sdss", "legacy", "sesame", "ned")
+SERVICES = ("sdss", "legacy", "sesame", "ned", "hyperleda")
 
 # Positions as HyperLEDA gives them; aliases as SIMBAD / NED list them.
 KNOWN_OBJECTS: dict[str, dict[str, Any]] = {
@@ -114,6 +115,7 @@ class FakeAstroServices:
     requests: Counter = field(default_factory=Counter)
     last_params: dict[str, dict] = field(default_factory=dict)
     objects: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(KNOWN_OBJECTS))
+    leda_objects: dict[int, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(LEDA_OBJECTS))
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -172,6 +174,10 @@ class FakeAstroServices:
                     self._send(200, fake.sesame_xml(name, with_aliases="I" in options).encode(), "text/xml")
                 elif parsed.path.endswith("/ObjectLookup"):
                     self._ned(params.get("name", ""), params)
+                elif parsed.path.endswith("/fG.cgi"):  # HyperLEDA, as FakeHyperLeda below
+                    if self._misbehave("hyperleda", params):
+                        return
+                    self._send(200, hyperleda_answer(fake.leda_objects, params).encode(), "text/plain")
                 else:
                     self._send(404, b"not found", "text/plain")
 
@@ -304,6 +310,7 @@ class FakeAstroServices:
             "legacy": f"{self.base}/viewer/jpeg-cutout",
             "sesame": f"{self.base}/cgi-bin/nph-sesame/-oxpI/SNV",
             "ned": f"{self.base}/srs/ObjectLookup",
+            "hyperleda": f"{self.base}/hyperleda/fG.cgi",
         }[service]
 
     def reset(self) -> None:
@@ -319,6 +326,7 @@ class FakeAstroServices:
         settings.LEGACY_SURVEY_CUTOUT_URL = self.url("legacy")
         settings.SESAME_URL = self.url("sesame")
         settings.NED_LOOKUP_URL = self.url("ned")
+        settings.HYPERLEDA_URL = self.url("hyperleda")
         settings.REMOTE_TIMEOUT_S = 2.0
         settings.REMOTE_RETRIES = 1
 
@@ -345,6 +353,34 @@ LEDA_OBJECTS: dict[int, dict[str, Any]] = {
 }
 
 
+def hyperleda_select(objects: dict[int, dict[str, Any]], where: str) -> list[int]:
+    """The PGC numbers an SQL condition ``pgc=N`` or ``objname='X'`` selects (others select nothing)."""
+    where = " ".join(where.split())
+    if where.startswith("pgc="):
+        try:
+            pgc = int(where[4:])
+        except ValueError:
+            return []
+        return [pgc] if pgc in objects else []
+    if where.startswith("objname='") and where.endswith("'"):
+        name = where[len("objname='"):-1].upper()
+        return [pgc for pgc, row in objects.items() if row["objname"].upper() == name]
+    return []
+
+
+def hyperleda_answer(objects: dict[int, dict[str, Any]], params: dict[str, str]) -> str:
+    """HyperLEDA's ``a=csv[;]`` answer to a meandata query: comments, a padded header, padded rows."""
+    if params.get("n") != "meandata" or not params.get("a", "").startswith("csv"):
+        return "<html>Unknown request</html>"
+    names = [c.strip() for c in params.get("d", "").split(",") if c.strip()]
+    where = params.get("sql", "")
+    lines = ["# HyperLeda (fake) SQL output", f"# sql: {where}", ";".join(f" {n:>10} " for n in names)]
+    for pgc in hyperleda_select(objects, where):
+        row = {"pgc": pgc, **objects[pgc]}
+        lines.append(";".join(f" {row.get(n, '')!s:>10} " for n in names))
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class FakeHyperLeda:
     """HyperLEDA's SQL interface (``GET …/fG.cgi?n=meandata&c=o&…&d=<columns>&sql=<where>&a=csv[;]``) on its
@@ -353,6 +389,8 @@ class FakeHyperLeda:
 
     ``with FakeHyperLeda() as leda: leda.configure(settings)``; ``behaviour`` misbehaves like the others
     (delay, failures before success, garbage); ``requests`` counts calls, ``last_params`` keeps the last query.
+    ``FakeAstroServices`` answers the same protocol at ``url("hyperleda")`` (the ``fake_services`` fixture
+    points ``HYPERLEDA_URL`` there), so page and API tests find PGC 3098765 without another server.
     """
 
     behaviour: Behaviour = field(default_factory=Behaviour)
@@ -398,10 +436,8 @@ class FakeHyperLeda:
                     self._send(fake.behaviour.fail_status, b"<html><body>Internal Server Error</body></html>", "text/html")
                 elif fake.behaviour.garbage:
                     self._send(200, b"<html><body>Down for maintenance</body></html>", "text/html")
-                elif params.get("n") != "meandata" or not params.get("a", "").startswith("csv"):
-                    self._send(200, b"<html>Unknown request</html>", "text/html")
                 else:
-                    self._send(200, fake.answer(params.get("d", ""), params.get("sql", "")).encode(), "text/plain")
+                    self._send(200, hyperleda_answer(fake.objects, params).encode(), "text/plain")
 
             def handle_one_request(self) -> None:
                 try:
@@ -418,27 +454,6 @@ class FakeHyperLeda:
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def select(self, where: str) -> list[int]:
-        where = " ".join(where.split())
-        if where.startswith("pgc="):
-            try:
-                pgc = int(where[4:])
-            except ValueError:
-                return []
-            return [pgc] if pgc in self.objects else []
-        if where.startswith("objname='") and where.endswith("'"):
-            name = where[len("objname='"):-1].upper()
-            return [pgc for pgc, row in self.objects.items() if row["objname"].upper() == name]
-        return []
-
-    def answer(self, columns: str, where: str) -> str:
-        names = [c.strip() for c in columns.split(",") if c.strip()]
-        lines = ["# HyperLeda (fake) SQL output", f"# sql: {where}", ";".join(f" {n:>10} " for n in names)]
-        for pgc in self.select(where):
-            row = {"pgc": pgc, **self.objects[pgc]}
-            lines.append(";".join(f" {row.get(n, '')!s:>10} " for n in names))
-        return "\n".join(lines) + "\n"
 
     @property
     def url(self) -> str:
