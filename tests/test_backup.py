@@ -171,6 +171,7 @@ def test_round_trip_through_a_wiped_site(site: dict[str, str], tmp_path: Path) -
     done = _run(["bash", "scripts/backup.sh"], site)  # the default folder: VAR_DIR/backups/<UTC time>
     (backup,) = (var / "backups").iterdir()
     assert str(backup) in done.stdout and not backup.name.endswith(".partial")
+    assert backup.stat().st_mode & 0o777 == 0o700  # the whole database, password hashes included
     vendor_file = "db.sqlite3" if site["DATABASE_URL"].startswith("sqlite") else "db.dump"
     assert {p.name for p in backup.iterdir()} == {vendor_file, "model_store.tar.gz", "media.tar.gz",
                                                    "manifest.json", "SHA256SUMS"}
@@ -182,8 +183,12 @@ def test_round_trip_through_a_wiped_site(site: dict[str, str], tmp_path: Path) -
 
     _wipe(site)
     assert not (var / "model_store").exists() and not (var / "media").exists()
+    (var / "media").mkdir()
+    (var / "media" / "written-after-the-wipe.txt").write_text("kept aside, not deleted")
     restored = _run(["bash", "scripts/restore.sh", str(backup)], site)
     assert "counts checked" in restored.stdout
+    (kept,) = var.glob("media.old-*")
+    assert _tree(kept) == {"written-after-the-wipe.txt": hashlib.sha256(b"kept aside, not deleted").hexdigest()}
 
     assert json.loads(_in_site("digest", site)) == rows_before
     assert _tree(var / "media") == {k: v for k, v in media_before.items() if ".partial-" not in k}
@@ -258,6 +263,25 @@ def test_restore_refuses_damaged_backups_before_touching_anything(tmp_path: Path
         done = _run(["bash", "scripts/restore.sh", str(backup)], other, ok=False)
         assert done.returncode != 0 and "holds a sqlite database" in done.stderr, done.stderr
     assert unchanged()
+
+    # 4. A manifest whose row counts disagree with the database it came with: restored, then reported.
+    miscounted = tmp_path / "miscounted"
+    subprocess.run(["cp", "-a", str(backup), str(miscounted)], check=True)
+    manifest = json.loads((miscounted / "manifest.json").read_text())
+    manifest["database"]["tables"]["labeling_measurement"] += 1
+    (miscounted / "manifest.json").write_text(json.dumps(manifest))
+    _rewrite_sums(miscounted)
+    done = _run(["bash", "scripts/restore.sh", str(miscounted)], site, ok=False)
+    assert done.returncode != 0 and "row counts differ" in done.stderr and "labeling_measurement" in done.stderr
+
+
+def test_a_failed_backup_leaves_no_folder(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    var.mkdir()
+    site = {"VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var / 'never-created.sqlite3'}"}
+    done = _run(["bash", "scripts/backup.sh", str(tmp_path / "backup")], site, ok=False)
+    assert done.returncode != 0 and "does not exist" in done.stderr, done.stderr
+    assert not (tmp_path / "backup").exists() and not (tmp_path / "backup.partial").exists()
 
 
 # --- one point in time -------------------------------------------------------------------------------------
