@@ -132,6 +132,7 @@ def test_target_image_is_served_to_its_volunteer_only_and_not_as_stored(named_st
     original = np.asarray(Image.open(io.BytesIO(stored_bytes)).convert("RGB"))
     assert shown.shape == original.shape and not np.array_equal(shown, original)
     assert any(np.array_equal(shown, flipped) for flipped in (original[:, ::-1], original[::-1], original[::-1, ::-1]))
+    assert client.get(url).content == served  # the same picture again (from the cache)
     # Missing bands are served as the colour image.
     assert client.get(task["images"]["g"]).status_code == 200
     # Anybody else: nothing. A forged or altered token: nothing. Anonymous: to the log-in page.
