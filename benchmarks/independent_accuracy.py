@@ -12,6 +12,8 @@ ensemble with its test-time views, the axial-ratio cross-check. Reported:
 - rejection (median of the reject members ≥ 50 %): recall on rejects, overall and per reason; the share of
   clean galaxies rejected; the ROC AUC of the reject median, clean versus rejects;
 - the ensemble's own in-family test RMS, from its manifest, when it has one;
+- the error bar: the share of clean galaxies whose truth lies within median ± ``inclination_error`` (the
+  response's calibrated 1-sigma bar; target 68 %), per 15° bin and for the verdict ``inclined`` alone;
 - the real photographs of ``../shared/real-photos`` (when present): Spearman of the ensemble median and of
   the axial ratio against the catalogue inclination (i_cat ≥ 45°), and the share rejected.
 
@@ -178,7 +180,9 @@ def _predict(data: bytes, angle_deg: float | None) -> dict[str, Any]:
         axial = _axial_fallback(data)
         axial_source = "training.ml.axial_ratio on the uploaded image"
     pa = body.get("pa_measured")
+    error = body.get("inclination_error")
     return {"median": float(median), "reject": float(reject), "stdev": float(body["inclinations"]["summary"]["stdev"]),
+            "error": float("nan") if error is None else float(error), "verdict_code": body.get("verdict_code"),
             "alarm": bool(body.get("alarm")),
             "axial": float("nan") if axial is None else float(axial), "axial_source": axial_source,
             "pa_measured": None if pa is None else float(pa), "pa_source": body.get("pa_source")}
@@ -222,6 +226,7 @@ def evaluate_independent(ensemble: str | Path | None, images_dir: str | Path, *,
                 results.append(_predict(data, row["pa"] if aligned_by_truth else None))
             except Exception as exc:  # noqa: BLE001 - a refused image is a result too (counted as failed)
                 results.append({"median": float("nan"), "reject": float("nan"), "stdev": float("nan"), "alarm": False,
+                                "error": float("nan"), "verdict_code": None,
                                 "axial": float("nan"), "axial_source": "", "pa_measured": None, "pa_source": None,
                                 "error": f"{type(exc).__name__}: {exc}"})
             if progress:
@@ -264,6 +269,27 @@ def in_family(manifest: dict[str, Any]) -> dict[str, Any] | None:
             "n_galaxies": test.get("n_galaxies")}
 
 
+def error_bar_coverage(truth: np.ndarray, median: np.ndarray, error: np.ndarray, clean: np.ndarray,
+                       verdicts: list[Any]) -> dict[str, Any] | None:
+    """Share of clean galaxies whose truth lies within median ± inclination_error (target 68 %), overall, per
+    15° bin and among those the verdict calls ``inclined``; None when the responses carry no error bar."""
+    ok = clean & np.isfinite(error) & np.isfinite(median)
+    if not ok.any():
+        return None
+    inside = np.abs(median - truth) <= error
+    inclined = ok & (np.array([v == "inclined" for v in verdicts]))
+    per_bin = {}
+    for lo in (45, 60, 75):
+        sel = ok & (truth >= lo) & (truth < lo + 15 if lo < 75 else truth <= 90)
+        per_bin[f"{lo}-{lo + 15}"] = float(inside[sel].mean()) if sel.any() else None
+    codes = sorted({str(v) for k, v in enumerate(verdicts) if ok[k]})
+    return {"n": int(ok.sum()), "coverage": float(inside[ok].mean()), "median_error": float(np.median(error[ok])),
+            "per_bin": per_bin,
+            "inclined_n": int(inclined.sum()),
+            "inclined_coverage": float(inside[inclined].mean()) if inclined.any() else None,
+            "verdicts": {c: int(sum(1 for k, v in enumerate(verdicts) if ok[k] and str(v) == c)) for c in codes}}
+
+
 def summarise(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
     truth = np.array([r["inclination"] for r in rows])
     accepted = np.array([r["accepted"] for r in rows], dtype=bool)
@@ -303,6 +329,8 @@ def summarise(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
             by_reason[reason] = {"n": int(sel.sum()), "recall": float(rejected[sel].mean()),
                                  "reject_median_mean": float(reject[sel].mean())}
     face = reasons == "face_on"
+    out["error_bar"] = error_bar_coverage(truth, median, np.array([r.get("error", math.nan) for r in results], float),
+                                          clean, [r.get("verdict_code") for r in results])
     out["rejects"] = {
         "n": int(is_reject.sum()),
         "recall": float(rejected[is_reject].mean()) if is_reject.any() else None,
@@ -398,6 +426,12 @@ def markdown_report(report: dict[str, Any]) -> list[str]:
             f"| real photographs rejected (≥ {REJECT_THRESHOLD:.0f}%) / put below 45° | {_pct(real['rejected_fraction'])} "
             f"(spirals {_pct(real['rejected_fraction_spirals'])}) | {_pct(real['axial_below_45_fraction'])} |",
         ]
+    bar = report.get("error_bar")
+    if bar:
+        lines.append(f"| clean galaxies with the truth within ± inclination_error (n = {bar['n']}; target 68%) | "
+                     f"{100 * bar['coverage']:.1f}% (median error bar {bar['median_error']:.1f}°; per bin "
+                     + ", ".join(f"{k}° {_pct(v)}" for k, v in bar["per_bin"].items())
+                     + f"; verdict 'inclined' only: {_pct(bar['inclined_coverage'])} of {bar['inclined_n']}) | |")
     if report.get("errors"):
         lines.append(f"| images the serving path refused (counted as failed) | {len(report['errors'])} | |")
     lines += ["", f"time: {report['seconds']['independent_set']:.0f} s for the set "
