@@ -402,7 +402,7 @@ def galaxy_get_or_fetch_by_pgc(*, pgc: int) -> Galaxy:
     except ResolverUnavailable as exc:
         logger.warning("hyperleda unavailable", extra={"pgc": pgc, "error": str(exc)})
         raise NameResolversUnreachable(
-            f"PGC{pgc} is not in the local catalogue, and HyperLEDA cannot be reached ({exc})."
+            f"PGC{pgc} is not in the local catalogue, and HyperLEDA could not be asked: {exc}."
         ) from None
     if record is None:
         raise not_found
