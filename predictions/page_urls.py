@@ -1,11 +1,13 @@
-"""Routes of the astronomer page and its JSON helpers, under ``<WEBROOT>predict/``."""
+"""Routes of the astronomer pages and their JSON helpers, under ``<WEBROOT>predict/``."""
 from django.urls import path
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from . import views
+from . import page_views, views
 
 urlpatterns = [
-    path("", ensure_csrf_cookie(views.page), name="predict-page"),
+    path("", ensure_csrf_cookie(page_views.page), name="predict-page"),
+    path("batch/", ensure_csrf_cookie(page_views.batch_page), name="predict-batch-page"),
+    path("galaxy/<int:pgc>", page_views.galaxy, name="predict-galaxy"),
     path("cutout", views.cutout, name="predict-cutout"),
     path("upload", views.upload, name="predict-upload"),
     path("evaluate", views.evaluate, name="predict-evaluate"),
