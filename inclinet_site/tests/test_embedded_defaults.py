@@ -36,8 +36,9 @@ def test_zero_config_uses_sqlite_and_a_real_filesystem_worker(tmp_path: Path) ->
     )
     try:
         probe = (
-            "import json; from django.test import Client; "
-            "print(json.dumps(Client().get('/healthz').json()))"
+            "import json; from django.test import Client; from django.contrib.auth.models import User; "
+            "c = Client(); c.force_login(User.objects.get_or_create(username='probe', is_staff=True)[0]); "
+            "print(json.dumps(c.get('/healthz').json()))"
         )
         deadline, body = time.monotonic() + 90, {}
         while time.monotonic() < deadline:

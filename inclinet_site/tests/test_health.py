@@ -7,12 +7,19 @@ from django.urls import reverse
 from inclinet_site import health
 
 
+@pytest.fixture
+def staff_client(client, django_user_model):  # noqa: ANN001, ANN201
+    """Error texts and connection details are shown to staff only (issue 16)."""
+    client.force_login(django_user_model.objects.create_user("health-staff", is_staff=True))
+    return client
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.integration
-def test_healthz_sees_database_broker_and_a_real_worker(client, celery_worker_process) -> None:
+def test_healthz_sees_database_broker_and_a_real_worker(staff_client, celery_worker_process) -> None:
     deadline = time.monotonic() + 90
     while True:
-        body = client.get(reverse("healthz")).json()
+        body = staff_client.get(reverse("healthz")).json()
         if body["checks"]["worker"]["ok"] or time.monotonic() > deadline:
             break
     assert body["checks"]["database"] == {**body["checks"]["database"], "ok": True, "vendor": "postgresql"}
@@ -23,12 +30,12 @@ def test_healthz_sees_database_broker_and_a_real_worker(client, celery_worker_pr
 
 
 @pytest.mark.django_db
-def test_healthz_without_a_worker_is_503(client, monkeypatch) -> None:
+def test_healthz_without_a_worker_is_503(staff_client, monkeypatch) -> None:
     monkeypatch.setattr(health, "WORKER_TIMEOUT_S", 0.5)
     from inclinet_site.celery import app
 
     app.control.purge()  # no worker listens: the ping must go unanswered
-    response = client.get(reverse("healthz"))
+    response = staff_client.get(reverse("healthz"))
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "failing" and body["checks"]["worker"]["ok"] is False
