@@ -51,7 +51,9 @@
     $("scale-readout").textContent = state.scale.toFixed(2);
     $("angle-readout").textContent = Math.round(state.angle);
     if (document.activeElement !== $("angle")) $("angle").value = String(Math.round(state.angle * 10) / 10);
-    $("align-mode").textContent = state.auto ? "aligned by the measured position angle"
+    const unturned = state.auto && state.result && state.result.body.pa_source === "none";
+    $("align-mode").textContent = unturned ? "not turned: too round for a position angle"
+      : state.auto ? "aligned by the measured position angle"
       : state.catalogue ? "aligned by the catalogue position angle" : "aligned by hand";
     $("align-pa").disabled = !isNum(state.paMeasured);
     $("pa-hint").textContent = isNum(state.paMeasured) ? `(measured PA ${deg(state.paMeasured)})` : "";
@@ -143,11 +145,12 @@
     return state.loadSerial;
   }
   // Load a catalogue answer; `named` targets (PGC, name) get an editable field size.
-  async function loadTarget(target, serial, { named, alignment } = {}) {
+  async function loadTarget(target, serial, { named = false, alignment } = {}) {
     state.target = named ? { ...target } : null;
     // As the original: rotate by PA + 90 so the major axis lies horizontal; field = 1.5 × D25.
     // Without a catalogue PA the server measures the angle on the image (state.auto).
-    const hasPa = isNum(target.pa);
+    // A position need not be the catalogue galaxy's centre: as /api/coords, its angle is measured on the image.
+    const hasPa = named && isNum(target.pa);
     state.auto = !hasPa; state.catalogue = hasPa;
     setAlignment(hasPa ? Math.round(target.pa) + 90 : 0, 1);
     if (alignment) applyAlignment(alignment);
@@ -371,6 +374,8 @@
 
   // ---- results ----
   function showCatalogue(value) {
+    // An upload or a bare sky position has no catalogue galaxy to compare with.
+    $("catalogue-block").hidden = value === null && !(state.target && state.target.pgc);
     $("catalog-inclination").textContent = value !== null ? deg(value) : "not known";
     $("scale-catalogue").hidden = value === null;
     if (value !== null) placeOnScale($("scale-catalogue"), value, value);
@@ -461,6 +466,8 @@
       if (serial !== state.loadSerial) return;
       showModelBanner(false);
       showResults(body);
+      // One column (phones): the answer is below the image, so bring it into view.
+      if (window.matchMedia("(max-width: 1100px)").matches) $("results").scrollIntoView({ block: "start" });
     } catch (error) {
       if (serial === state.loadSerial) showError(friendly(error));
     } finally {
