@@ -77,11 +77,18 @@ class NoActiveEnsemble(RuntimeError):
 
 
 def active_pointer() -> dict:
+    """``active.json``, written only after a promotion commits and reconciled with the database at start-up
+    (``training.services.ensemble_pointer_reconcile``)."""
     pointer = Path(settings.MODEL_STORE) / "active.json"
     try:
-        return json.loads(pointer.read_text())
+        found = json.loads(pointer.read_text())
     except FileNotFoundError:
         raise NoActiveEnsemble("No model ensemble is active yet; train one (make model) and promote it.") from None
+    except ValueError:
+        raise NoActiveEnsemble(f"{pointer} is unreadable; `manage.py reconcile_active_model` rewrites it.") from None
+    if not isinstance(found, dict) or not {"version", "folder"} <= found.keys():
+        raise NoActiveEnsemble(f"{pointer} names no ensemble; `manage.py reconcile_active_model` rewrites it.")
+    return found
 
 
 def prediction_precision() -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bring IncliNET up on embedded defaults (SQLite + filesystem Celery broker unless DATABASE_URL /
-# REDIS_URL are set): migrate, load the catalogue and demo data, create staff, start worker and web.
+# REDIS_URL are set): migrate, load the catalogue and demo data, create staff, start workers, beat and web.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -29,6 +29,8 @@ $PY manage.py zoo_seed_demo
 $PY manage.py ensure_staff
 # The ensemble shipped under models/ (checksum verified) becomes active when none is: predictions at once.
 $PY manage.py install_shipped_ensemble || echo "The shipped ensemble could not be installed (see above); the worker will build one."
+# active.json must name the database's active ensemble (a crash between a promotion's commit and its pointer).
+$PY manage.py reconcile_active_model
 
 WEBROOT_PATH=$($PY -c 'import os; r=os.environ.get("WEBROOT","/").strip("/"); print("/"+r+"/" if r else "/")')
 URL="http://$HOST:$PORT$WEBROOT_PATH"
@@ -38,13 +40,15 @@ cleanup() {
   # Warm shutdown first; a worker still busy after STOP_GRACE_S (a build, a catalogue re-score) gets a cold
   # shutdown (SIGQUIT): its tasks are acks_late, so the broker hands them out again on the next start and a
   # build resumes from its checkpoints. Ctrl-C never waits on a long task.
-  kill -TERM "${WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}" 2>/dev/null || true
-  for _ in $(seq 1 "${STOP_GRACE_S:-15}"); do alive "${WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}" || break; sleep 1; done
-  if alive "${WORKER_PID:-}"; then
-    kill -QUIT "$WORKER_PID" 2>/dev/null || true
-    for _ in $(seq 1 10); do alive "$WORKER_PID" || break; sleep 1; done
-  fi
-  for pid in "${WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}"; do
+  kill -TERM "${WORKER_PID:-}" "${TRAIN_WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}" 2>/dev/null || true
+  for _ in $(seq 1 "${STOP_GRACE_S:-15}"); do
+    alive "${WORKER_PID:-}" "${TRAIN_WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}" || break; sleep 1
+  done
+  for worker in "${WORKER_PID:-}" "${TRAIN_WORKER_PID:-}"; do
+    if alive "$worker"; then kill -QUIT "$worker" 2>/dev/null || true; fi
+  done
+  for _ in $(seq 1 10); do alive "${WORKER_PID:-}" "${TRAIN_WORKER_PID:-}" || break; sleep 1; done
+  for pid in "${WORKER_PID:-}" "${TRAIN_WORKER_PID:-}" "${BEAT_PID:-}" "${WEB_PID:-}"; do
     [ -n "$pid" ] || continue
     pkill -KILL -P "$pid" 2>/dev/null || true
     kill -KILL "$pid" 2>/dev/null || true
@@ -55,9 +59,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-.venv/bin/celery -A inclinet_site worker -Q default,train,predict --concurrency 2 -n "inclinet@%h" \
-  --loglevel INFO >var/log/worker.log 2>&1 &
+# Two workers, as in docker compose: exports, batches, predictions and the health ping on one; training on
+# its own, so a long build never holds the others up (issue 16). Each task has time limits (settings).
+.venv/bin/celery -A inclinet_site worker -Q default,predict --concurrency "${WORKER_CONCURRENCY:-2}" \
+  -n "inclinet@%h" --loglevel INFO >var/log/worker.log 2>&1 &
 WORKER_PID=$!
+.venv/bin/celery -A inclinet_site worker -Q train --concurrency 1 -n "train@%h" \
+  --loglevel INFO >var/log/worker-train.log 2>&1 &
+TRAIN_WORKER_PID=$!
 # Beat runs the scheduled jobs (calibration, orphan sweeps, consensus export, weekly retrain check).
 .venv/bin/celery -A inclinet_site beat --schedule var/run/celerybeat-schedule --pidfile "" \
   --loglevel INFO >var/log/beat.log 2>&1 &
@@ -80,4 +89,4 @@ for _ in $(seq 1 60); do
 done
 echo "IncliNET is running at $URL   (health: ${URL}healthz, API docs: ${URL}api/docs, admin: ${URL}admin/)"
 echo "Logs in var/log/. Press Ctrl-C to stop."
-wait -n "$WORKER_PID" "$BEAT_PID" "$WEB_PID"
+wait -n "$WORKER_PID" "$TRAIN_WORKER_PID" "$BEAT_PID" "$WEB_PID"

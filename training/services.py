@@ -1,8 +1,10 @@
 """Writes to the training domain: dataset snapshots, retrain jobs and their training runs, scoring the
 catalogue, and the model registry (register, promote, roll back, export and import).
 
-Promotion is atomic: the database row flips inside one transaction and ``MODEL_STORE/active.json`` is
-replaced with ``os.replace`` (atomic on POSIX), which every prediction process reads on each request.
+Promotion is atomic: the database row flips inside one transaction and, once that has committed,
+``MODEL_STORE/active.json`` is replaced with ``os.replace`` (atomic on POSIX), which every prediction process
+reads on each request. A pointer that disagrees with the database anyway (a crash between the two) is put
+right at start-up by ``ensemble_pointer_reconcile``: the database's active ensemble wins.
 
 Training runs are leased, not trusted to Celery alone: a run records which process trains it and when it
 last reported. A redelivered or duplicated message for a run that another live process trains, or that
@@ -42,6 +44,11 @@ class RegistryError(RuntimeError):
     """A registry operation that cannot proceed; the message says why."""
 
 
+def _pointer_body(ensemble: Ensemble) -> dict[str, Any]:
+    return {"version": ensemble.version, "folder": ensemble.folder,
+            "models": [member["name"] for member in ensemble.manifest.get("members", [])]}
+
+
 def _write_active_pointer(ensemble: Ensemble | None) -> None:
     store = Path(settings.MODEL_STORE)
     store.mkdir(parents=True, exist_ok=True)
@@ -50,11 +57,19 @@ def _write_active_pointer(ensemble: Ensemble | None) -> None:
         pointer.unlink(missing_ok=True)
         return
     tmp = store / f".active.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({
-        "version": ensemble.version, "folder": ensemble.folder,
-        "models": [member["name"] for member in ensemble.manifest.get("members", [])],
-    }))
+    tmp.write_text(json.dumps(_pointer_body(ensemble)))
     os.replace(tmp, pointer)
+
+
+def _after_commit(func: Callable[[], None]) -> None:
+    """``func`` once the enclosing transaction commits, at once when there is none. A test case's wrapping
+    transaction (pytest-django's ``db``) never commits and does not count, as for Django's durable blocks."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and not all(getattr(block, "_from_testcase", False)
+                                              for block in connection.atomic_blocks):
+        transaction.on_commit(func)
+    else:
+        func()
 
 
 def ensemble_register(*, folder: Path) -> Ensemble:
@@ -83,10 +98,12 @@ def ensemble_register(*, folder: Path) -> Ensemble:
 
 
 def ensemble_promote(*, ensemble: Ensemble) -> Ensemble:
-    """Make ``ensemble`` the active one (atomically); the old one retires. See ``ensemble_activate``."""
+    """Make ``ensemble`` the active one (atomically); the old one retires. ``active.json`` follows once the
+    change has committed: a transaction that rolls back leaves it as it was. See ``ensemble_activate``."""
     with transaction.atomic():
         current = Ensemble.objects.select_for_update().filter(status=Ensemble.Status.ACTIVE).first()
         if current and current.pk == ensemble.pk:
+            _after_commit(lambda: _write_active_pointer(ensemble))  # put right a pointer that lags behind
             return ensemble
         if current:
             current.status = Ensemble.Status.RETIRED
@@ -97,9 +114,36 @@ def ensemble_promote(*, ensemble: Ensemble) -> Ensemble:
         ensemble.promoted_at = timezone.now()
         ensemble.save(update_fields=["status", "previous", "promoted_at"])
         ensemble.members.update(status=ModelVersion.Status.ACTIVE)
-        # Written last, inside the transaction: if this fails the database change rolls back too.
-        _write_active_pointer(ensemble)
+    # Only a committed promotion moves the pointer that every prediction process follows.
+    _after_commit(lambda: _write_active_pointer(ensemble))
     return ensemble
+
+
+def ensemble_pointer_reconcile() -> str | None:
+    """Make ``active.json`` name the database's active ensemble (or remove it when none is active); run at
+    start-up. Returns what was put right, or None when the two agreed."""
+    pointer = Path(settings.MODEL_STORE) / "active.json"
+    active = Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).first()
+    try:
+        current = json.loads(pointer.read_text())
+    except FileNotFoundError:
+        current = None
+    except ValueError:
+        current = {"version": "(unreadable)"}
+    if active is None:
+        if current is None:
+            return None
+        _write_active_pointer(None)
+        fixed = f"active.json named {current.get('version')!r} but no ensemble is active in the database: removed"
+    else:
+        wanted = _pointer_body(active)
+        if current is not None and all(current.get(key) == wanted[key] for key in ("version", "folder")):
+            return None
+        _write_active_pointer(active)
+        before = "was missing" if current is None else f"named {current.get('version')!r}"
+        fixed = f"active.json {before}; the database's active ensemble is {active.version}: rewritten"
+    logger.warning("model pointer reconciled: %s", fixed)
+    return fixed
 
 
 def ensemble_rollback() -> Ensemble:
@@ -126,10 +170,11 @@ def _queue_predict_catalogue() -> None:
 
 
 def ensemble_activate(*, ensemble: Ensemble) -> Ensemble:
-    """Promote ``ensemble`` and, once committed, queue ``predict_catalogue`` so labeling follows the new model."""
-    with transaction.atomic():
-        promoted = ensemble_promote(ensemble=ensemble)
-        transaction.on_commit(_queue_predict_catalogue)
+    """Promote ``ensemble`` and, once committed, queue ``predict_catalogue`` so labeling follows the new model.
+    (No transaction of its own: the promotion commits, or joins the caller's transaction, and the pointer and
+    the re-scoring follow that commit.)"""
+    promoted = ensemble_promote(ensemble=ensemble)
+    transaction.on_commit(_queue_predict_catalogue)
     return promoted
 
 
