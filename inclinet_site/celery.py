@@ -67,6 +67,14 @@ def _ensure_filesystem_broker_dirs(sender: Celery, **_: object) -> None:
         Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
 
+def worker_consumes(sender: Any, queue: str) -> bool:
+    """Whether the worker whose consumer sent ``worker_ready`` serves ``queue`` (all queues without -Q)."""
+    try:
+        return queue in sender.app.amqp.queues.consume_from
+    except AttributeError:
+        return True
+
+
 @app.task(name="inclinet_site.ping")
 def ping() -> str:
     """Round-trip used by /healthz to prove a worker is consuming the default queue."""

@@ -3,7 +3,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from inclinet_site.celery import app
+from inclinet_site.celery import app, worker_consumes
 
 from .batch import batch_job_run, batch_jobs_orphaned, batch_jobs_stale_queued
 
@@ -46,8 +46,10 @@ def expire_prediction_media() -> dict[str, int]:
 
 @worker_ready.connect
 def _resume_orphaned_batch_jobs(sender, **_: object) -> None:  # noqa: ANN001
-    """A (re)started worker resumes killed batch jobs now, not after the broker's one-hour visibility timeout."""
-    requeue_orphaned_batch_jobs.apply_async(queue="predict")
+    """A (re)started worker resumes killed batch jobs now, not after the broker's one-hour visibility timeout.
+    Only a worker of the predict queue: the training worker restarting says nothing about batch runs."""
+    if worker_consumes(sender, "predict"):
+        requeue_orphaned_batch_jobs.apply_async(queue="predict")
 
 
 app.conf.beat_schedule = {

@@ -111,6 +111,11 @@ def test_make_run_path_end_to_end(running_platform, page) -> None:  # noqa: ANN0
 
     body = _wait_for(health, timeout=420, what="/healthz to say ok with an active model", log=logs)
     print(f"healthz ok {time.monotonic() - running_platform['started']:.0f}s after run.sh started: {json.dumps(body)}")
+    # Two workers (issue 16): training on its own queue, everything else on the other.
+    for log_name, queue in (("worker.log", ".> default"), ("worker-train.log", ".> train")):
+        worker_log = _wait_for(lambda name=log_name: "ready." in (logs / name).read_text(errors="replace")
+                               and (logs / name).read_text(errors="replace"), timeout=60, what=log_name, log=logs)
+        assert queue in worker_log and (".> train" in worker_log) == (queue == ".> train"), worker_log[-2000:]
     shipped = REPO_ROOT / "models" / "manifest.json"
     if shipped.is_file():
         assert json.dumps(body).count(json.loads(shipped.read_text())["version"]), "the shipped ensemble is not the active one"

@@ -13,7 +13,7 @@ from celery import Task, shared_task
 from celery.schedules import crontab
 from celery.signals import worker_ready
 
-from inclinet_site.celery import app
+from inclinet_site.celery import app, worker_consumes
 
 from .conf import training_setting
 
@@ -130,9 +130,11 @@ def retrain_if_due() -> int | None:
 @worker_ready.connect
 def _resume_orphans_on_start(sender, **_: object) -> None:  # noqa: ANN001
     """A worker that starts (e.g. after the previous one was killed) picks up runs whose owner died,
-    instead of waiting for the broker's visibility timeout to redeliver their messages."""
-    requeue_orphaned_runs.apply_async(queue="train")
-    requeue_orphaned_builds.apply_async(queue="train")
+    instead of waiting for the broker's visibility timeout to redeliver their messages. Only a worker of the
+    train queue: another worker restarting says nothing about training runs."""
+    if worker_consumes(sender, "train"):
+        requeue_orphaned_runs.apply_async(queue="train")
+        requeue_orphaned_builds.apply_async(queue="train")
 
 
 # Periodic work for celery beat, added the way labeling/tasks.py adds its own.
