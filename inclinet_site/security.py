@@ -10,15 +10,27 @@
 - ``throttle_posts`` rate-limits the POSTs of plain Django views (log-in and sign-up pages, the admin
   log-in) with DRF's cache-backed throttles, so the counters live in Redis and are shared by every
   gunicorn worker.
+- ``LockoutModelBackend`` adds a per-account lock-out to that per-address limit: after
+  ``LOGIN_LOCKOUT_THRESHOLD`` failed log-ins on one account it is refused for ``LOGIN_LOCKOUT_BASE_S``,
+  doubling with each further failure up to ``LOGIN_LOCKOUT_MAX_S``; a successful log-in resets it. The log-in
+  page says so in its form (answered 429 with Retry-After).
+- ``ContentSecurityPolicyMiddleware`` sends ``CONTENT_SECURITY_POLICY`` (no inline scripts or styles) on every
+  response that has not set its own (the API docs pages do).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -125,8 +137,87 @@ def throttle_posts(scope: str) -> Callable[[Callable[..., HttpResponse]], Callab
                     wait = int(throttle.wait() or 60) + 1
                     return failed_response(request, f"Too many attempts; try again in {wait} s.", 429,
                                            **{"Retry-After": str(wait)})
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
+            locked_for = getattr(request, "account_locked_for", 0)
+            if locked_for:  # the page shows the lock-out in its form; clients see the status and when to retry
+                response.status_code = 429
+                response["Retry-After"] = str(locked_for)
+            return response
 
         return wrapped
 
     return decorate
+
+
+# --- per-account log-in lock-out ---------------------------------------------------------------------
+
+
+def _lockout_key(username: str) -> str:
+    # Hashed: the cache never holds user names, and any name (real or not) is locked alike.
+    return "login-lockout:" + hashlib.sha256(username.strip().casefold().encode()).hexdigest()
+
+
+def account_lockout_wait(username: str) -> int:
+    """Seconds left until ``username`` may try to log in again (0: now)."""
+    state = cache.get(_lockout_key(username)) or {}
+    return max(0, int(state.get("until", 0) - time.time() + 0.999))
+
+
+def account_login_failed(username: str) -> None:
+    key = _lockout_key(username)
+    state = cache.get(key) or {"failures": 0, "until": 0}
+    state["failures"] += 1
+    over = state["failures"] - int(settings.LOGIN_LOCKOUT_THRESHOLD)
+    if over >= 0:
+        wait = min(float(settings.LOGIN_LOCKOUT_BASE_S) * 2 ** over, float(settings.LOGIN_LOCKOUT_MAX_S))
+        state["until"] = time.time() + wait
+    cache.set(key, state, timeout=int(settings.LOGIN_LOCKOUT_MAX_S) * 4)
+
+
+def account_login_succeeded(username: str) -> None:
+    cache.delete(_lockout_key(username))
+
+
+def _minutes_and_seconds(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 90 else f"{-(-seconds // 60)} minutes"
+
+
+class LockoutModelBackend(ModelBackend):
+    """Django's password check, refused while the account is locked out after repeated failures."""
+
+    def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None,
+                     **kwargs: Any) -> Any:
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if username is None or password is None:
+            return None
+        wait = account_lockout_wait(username)
+        if wait:
+            if request is not None:
+                request.account_locked_for = wait  # type: ignore[attr-defined]
+            # Raised through authenticate() into the log-in form, which shows it as its error.
+            raise ValidationError(
+                f"Too many failed log-ins for this account. Try again in {_minutes_and_seconds(wait)}.",
+                code="account_locked")
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            account_login_failed(username)
+        else:
+            account_login_succeeded(username)
+        return user
+
+
+# --- Content-Security-Policy ------------------------------------------------------------------------
+
+
+class ContentSecurityPolicyMiddleware:
+    """``settings.CONTENT_SECURITY_POLICY`` on every response that does not carry its own."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if settings.CONTENT_SECURITY_POLICY and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        return response

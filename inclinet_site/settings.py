@@ -104,6 +104,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # No inline scripts or styles anywhere (issue 16); the API docs pages set their own, wider policy.
+    "inclinet_site.security.ContentSecurityPolicyMiddleware",
     # Before anything reads a body: over-large requests get a 413 from their Content-Length.
     "inclinet_site.security.BodySizeLimitMiddleware",
     # A connection PostgreSQL dropped under a request: 503 + Retry-After; the next request reconnects.
@@ -157,6 +159,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Password log-ins go through a per-account lock-out (inclinet_site/security.py): after this many failures
+# on one account it is refused for LOGIN_LOCKOUT_BASE_S, doubling per further failure up to the maximum; a
+# successful log-in resets it. Counted in the default cache, like the per-address LOGIN_RATE.
+AUTHENTICATION_BACKENDS = ["inclinet_site.security.LockoutModelBackend"]
+LOGIN_LOCKOUT_THRESHOLD = int(os.environ.get("LOGIN_LOCKOUT_THRESHOLD", "5"))
+LOGIN_LOCKOUT_BASE_S = float(os.environ.get("LOGIN_LOCKOUT_BASE_S", "60"))
+LOGIN_LOCKOUT_MAX_S = float(os.environ.get("LOGIN_LOCKOUT_MAX_S", "3600"))
+CONTENT_SECURITY_POLICY = os.environ.get(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
