@@ -111,6 +111,12 @@ class DownloadablePredictionView(PredictionView):
 
     renderer_classes = [JSONRenderer, PredictionCsvRenderer]
 
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        fmt = request.query_params.get("format")
+        if not force and fmt is not None and fmt not in ("json", "csv"):  # DRF would answer a bare 404
+            raise ApiError(f"format must be json or csv, not {fmt[:20]!r}.", status=status.HTTP_400_BAD_REQUEST)
+        return super().perform_content_negotiation(request, force)
+
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
         self.request.accepted_renderer = JSONRenderer()
@@ -149,7 +155,7 @@ class ObjnamePredictionView(DownloadablePredictionView):
         summary="Evaluate a galaxy by name (local catalogue, then Sesame/NED)",
         parameters=[OpenApiParameter("objname", str, OpenApiParameter.PATH, examples=[OpenApiExample("Sombrero", value="Sombrero")]),
                     FORMAT_PARAMETER],
-        responses={200: s.PredictionResponseSerializer, **_failures(404, 414, 429, 502, 503)},
+        responses={200: s.PredictionResponseSerializer, **_failures(400, 404, 414, 429, 502, 503)},
     )
     def get(self, request: Request, objname: str) -> Response:
         if len(objname) > MAX_NAME_CHARS:  # the name is in the URI, hence 414

@@ -190,6 +190,8 @@ def test_csv_download_matches_the_json(client, catalogue, fake_services, fake_le
         assert row["member_inclinations.model4"] == str(as_json["member_inclinations"]["model4"])
     failed = client.get(reverse("api-pgc", args=["999999999"]), {"format": "csv"})
     assert failed.status_code == 404 and failed.json()["status"] == "failed"  # failures stay JSON
+    unknown = client.get(reverse("api-pgc", args=["5818"]), {"format": "xml"})
+    assert unknown.status_code == 400 and "format must be json or csv" in unknown.json()["message"]
 
 
 def test_csv_cells_never_start_a_formula() -> None:
@@ -213,3 +215,15 @@ def test_schema_documents_the_new_keys_and_the_csv_download(client) -> None:
     assert "text/csv" in pgc["responses"]["200"]["content"]
     assert any(p["name"] == "format" and sorted(p["schema"]["enum"]) == ["csv", "json"] for p in pgc["parameters"])
     assert "503" in document["paths"]["/api/catalog/pgc/{pgc}"]["get"]["responses"]
+
+
+def test_the_shipped_ensemble_carries_its_calibration() -> None:
+    """models/error_calibration/<version>.json exists for the ensemble shipped in models/, fitted to 68 %."""
+    from training.ml.error_calibration import load
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    version = json.loads((models / "manifest.json").read_text())["version"]
+    model = load(models / "error_calibration" / f"{version}.json")
+    assert model is not None and model.calibrated and model.version == version
+    assert model.fit["coverage"] == pytest.approx(0.683, abs=0.02)
+    assert model.fit["held_out"]["coverage_after"] == pytest.approx(0.683, abs=0.02) and model.inflation >= 1.0
