@@ -10,8 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MODEL_STORE=/data/model_store \
     STATIC_ROOT=/app/staticfiles
 
+# postgresql-client-15 matches the compose server (postgres:15): manage.py backup runs pg_dump/pg_restore.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 curl \
+ && apt-get install -y --no-install-recommends libpq5 postgresql-client-15 curl \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -294,3 +294,10 @@ def test_a_crash_is_a_friendly_page_for_people_and_json_for_api_clients(monkeypa
     api = client.get("/api/catalog/pgc/5818")
     assert api.status_code == 500 and api.json()["status"] == "failed"
     assert "internal detail" not in api.content.decode()
+
+
+def test_the_image_has_postgresql_tools_matching_the_compose_server() -> None:
+    """`manage.py backup` runs pg_dump/pg_restore in the web container; they must match the server's major."""
+    config = compose_config(OPERATOR_ENV)
+    major = re.fullmatch(r"postgres:(\d+)(\.\d+)*(-\S+)?", config["services"]["postgres"]["image"]).group(1)
+    assert f"postgresql-client-{major}" in (ROOT / "Dockerfile").read_text()
