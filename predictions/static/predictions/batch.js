@@ -8,7 +8,7 @@
   const POLL_MS = 1000;
   const MODEL_NOT_READY = "The inclination models are still being prepared on this server; try again in a few minutes.";
   const isNum = (v) => typeof v === "number" && Number.isFinite(v);
-  const deg = (v) => (isNum(v) ? `${v.toFixed(1)}` : "—");
+  const deg = (v) => (isNum(v) ? `${Number(v.toFixed(2))}` : "—");  // the server's values, as the single page shows them
   const pct = (v) => (isNum(v) ? `${Math.round(v)} %` : "—");
   let polling = null;
 
@@ -42,7 +42,13 @@
     }[code];
     return { code, text };
   }
-  function cell(tr, text, className) { const td = tr.insertCell(); td.textContent = text; if (className) td.className = className; return td; }
+  // Each cell carries its column's name, so a phone can show a row as a labelled card.
+  const COLUMNS = Array.from(document.querySelectorAll("#batch-table thead th"), (th) => th.textContent);
+  function cell(tr, text, className) {
+    const td = tr.insertCell(); td.textContent = text; td.dataset.label = COLUMNS[td.cellIndex] || "";
+    if (className) td.className = className;
+    return td;
+  }
   function showRows(rows) {
     const tbody = $("batch-table").tBodies[0];
     tbody.replaceChildren();
