@@ -182,7 +182,7 @@ def _predict(data: bytes, angle_deg: float | None) -> dict[str, Any]:
     pa = body.get("pa_measured")
     error = body.get("inclination_error")
     return {"median": float(median), "reject": float(reject), "stdev": float(body["inclinations"]["summary"]["stdev"]),
-            "error": float("nan") if error is None else float(error), "verdict_code": body.get("verdict_code"),
+            "error_bar": float("nan") if error is None else float(error), "verdict_code": body.get("verdict_code"),
             "alarm": bool(body.get("alarm")),
             "axial": float("nan") if axial is None else float(axial), "axial_source": axial_source,
             "pa_measured": None if pa is None else float(pa), "pa_source": body.get("pa_source")}
@@ -226,7 +226,7 @@ def evaluate_independent(ensemble: str | Path | None, images_dir: str | Path, *,
                 results.append(_predict(data, row["pa"] if aligned_by_truth else None))
             except Exception as exc:  # noqa: BLE001 - a refused image is a result too (counted as failed)
                 results.append({"median": float("nan"), "reject": float("nan"), "stdev": float("nan"), "alarm": False,
-                                "error": float("nan"), "verdict_code": None,
+                                "error_bar": float("nan"), "verdict_code": None,
                                 "axial": float("nan"), "axial_source": "", "pa_measured": None, "pa_source": None,
                                 "error": f"{type(exc).__name__}: {exc}"})
             if progress:
@@ -329,7 +329,7 @@ def summarise(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
             by_reason[reason] = {"n": int(sel.sum()), "recall": float(rejected[sel].mean()),
                                  "reject_median_mean": float(reject[sel].mean())}
     face = reasons == "face_on"
-    out["error_bar"] = error_bar_coverage(truth, median, np.array([r.get("error", math.nan) for r in results], float),
+    out["error_bar"] = error_bar_coverage(truth, median, np.array([r.get("error_bar", math.nan) for r in results], float),
                                           clean, [r.get("verdict_code") for r in results])
     out["rejects"] = {
         "n": int(is_reject.sum()),

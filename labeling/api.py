@@ -23,7 +23,8 @@ from .errors import InvalidInput, ZooError
 from .models import Consensus, ExportJob, ExportStatus, Role, Standard
 from .serializers import (
     ConsensusOutSerializer, DrawInSerializer, ExportInSerializer, ExportOutSerializer, FailedSerializer,
-    MeasurementOutSerializer, PracticeCheckInSerializer, PreferencesSerializer, ProposalInSerializer,
+    MeasurementOutSerializer, PracticeCheckInSerializer, PreferencesSerializer, PromoteInSerializer,
+    ProposalInSerializer,
     StandardAdminOutSerializer, StandardInSerializer, StandardPatchSerializer, StandardsResponseSerializer,
     SubmitInSerializer, SubmitResponseSerializer, TaskResponseSerializer,
 )
@@ -292,6 +293,32 @@ class StaffStandardDetailApi(APIView):
         data = _valid(StandardPatchSerializer, request.data)
         standard = _call(services.standard_update, standard_id=standard_id, **data)
         return Response({"status": "success", **StandardAdminOutSerializer(standard).data})
+
+
+class StaffStandardPromoteApi(APIView):
+    """Promote a settled galaxy to a standard: three measurements within 3° make it one, at their median."""
+
+    permission_classes = [IsZooStaff]
+
+    @extend_schema(operation_id="zoo_staff_standards_promote", request=PromoteInSerializer,
+                   responses={201: StandardAdminOutSerializer, **FAILED})
+    def post(self, request: Request) -> Response:
+        data = _valid(PromoteInSerializer, request.data)
+        standard = _call(services.standard_promote, galaxy_id=data["galaxy_id"], by=request.user)
+        return Response({"status": "success", **StandardAdminOutSerializer(standard).data},
+                        status=status.HTTP_201_CREATED)
+
+
+class StaffStandardCoverageApi(APIView):
+    """Standards per degree over 45–90°, the degrees with fewer than three, and the galaxies that may be promoted."""
+
+    permission_classes = [IsZooStaff]
+
+    @extend_schema(operation_id="zoo_staff_standards_coverage",
+                   responses={200: OpenApiResponse(description="coverage and candidates"), **FAILED})
+    def get(self, request: Request) -> Response:
+        return Response({"status": "success", "coverage": selectors.standard_coverage(),
+                         "candidates": selectors.promotion_candidates()})
 
 
 class StandardProposalApi(APIView):

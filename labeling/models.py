@@ -41,6 +41,10 @@ class VolunteerProfile(models.Model):
     inverted = models.BooleanField(default=False)
     zoom = models.FloatField(default=1.0)
     tutorial_done = models.BooleanField(default=False)
+    # Set only by the server-side tutorial check (labeling/tutorial.py), never by a preferences PATCH.
+    tutorial_passed_at = models.DateTimeField(null=True, blank=True)
+    tutorial_median_error = models.FloatField(null=True, blank=True, help_text="Median error, degrees, of the last attempt")
+    tutorial_attempts = models.PositiveIntegerField(default=0)
     # Tasks handed out so far; the gold-standard injection rate decays with it.
     tasks_served = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -52,6 +56,7 @@ class VolunteerProfile(models.Model):
 class StandardMethod(models.TextChoices):
     STAFF = "staff", "Chosen by staff"
     EXPERTS = "experts", "Three experts agreed"
+    CROWD = "crowd", "Promoted by staff from a settled consensus"
 
 
 class Standard(models.Model):
@@ -308,3 +313,42 @@ class ExportJob(models.Model):
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class IngestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class IngestJob(models.Model):
+    """Catalogue galaxies being added to the Zoo (``manage.py zoo_add_galaxies`` or the staff page).
+
+    The galaxies are chosen once, when the job is made (``galaxy_ids``); running it fetches each one's images
+    and queues it, skipping those already done, so a rerun (or a redelivered task) continues where it stopped.
+    The counters are the progress the staff page shows.
+    """
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    selection = models.CharField(max_length=200, help_text="How the galaxies were chosen, in words")
+    galaxy_ids = models.JSONField(default=list)
+    status = models.CharField(max_length=8, choices=IngestStatus.choices, default=IngestStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0, help_text="Images fetched and queued")
+    skipped = models.PositiveIntegerField(default=0, help_text="Already had their images (an earlier run)")
+    failed = models.PositiveIntegerField(default=0, help_text="No image source had them")
+    not_found = models.PositiveIntegerField(default=0, help_text="PGC numbers asked for that the catalogue lacks")
+    errors = models.JSONField(default=list, blank=True, help_text="The last failures, 'PGC n: why'")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    @property
+    def processed(self) -> int:
+        return self.added + self.skipped + self.failed
+
+    def __str__(self) -> str:
+        return f"ingest {self.pk}: {self.selection} ({self.status}, {self.processed}/{self.total})"

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -379,3 +379,156 @@ def _q(**kwargs: Any):  # noqa: ANN202 - tiny helper for aggregate filters
 
 def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
+
+
+# --- catalogue galaxies for the Zoo (ingestion) ------------------------------------------------------------------
+
+def _ingestable() -> Any:
+    """Catalogue galaxies (not generated, not uploads) that are not standards."""
+    from catalog.models import GalaxySource
+
+    return (Galaxy.objects.exclude(source__in=[GalaxySource.SYNTHETIC, GalaxySource.UPLOAD])
+            .exclude(pk__in=Standard.objects.values("galaxy_id")))
+
+
+def ingest_by_pgc(*, pgcs: list[int]) -> tuple[list[int], list[int]]:
+    """Galaxy ids of these PGC numbers in the order given, and the PGC numbers the catalogue lacks."""
+    found = dict(_ingestable().filter(pgc__in=pgcs).values_list("pgc", "id"))
+    return [found[p] for p in dict.fromkeys(pgcs) if p in found], [p for p in dict.fromkeys(pgcs) if p not in found]
+
+
+def ingest_by_region(*, ra: float, dec: float, radius_deg: float) -> list[int]:
+    """Galaxy ids within ``radius_deg`` of (ra, dec), nearest first (the dec band first, on its index)."""
+    from django.db.models import Q
+
+    band = _ingestable().filter(dec__gte=dec - radius_deg, dec__lte=dec + radius_deg)
+    widest = abs(dec) + radius_deg
+    if widest < 89.0:  # away from the poles, a RA window too (two when it wraps through 0h)
+        half = radius_deg / math.cos(math.radians(widest))
+        low, high = (ra - half) % 360.0, (ra + half) % 360.0
+        if half < 180.0:
+            band = band.filter(Q(ra__gte=low, ra__lte=high) if low <= high else Q(ra__gte=low) | Q(ra__lte=high))
+    rows = band.values_list("id", "ra", "dec")
+    a1, d1 = math.radians(ra), math.radians(dec)
+    inside = []
+    for galaxy_id, ra2, dec2 in rows:
+        a2, d2 = math.radians(ra2), math.radians(dec2)
+        # Haversine: exact for small separations, where the cosine formula loses precision.
+        h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((a2 - a1) / 2) ** 2
+        separation = math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
+        if separation <= radius_deg:
+            inside.append((separation, galaxy_id))
+    return [galaxy_id for _, galaxy_id in sorted(inside)]
+
+
+def ingest_top_priority(*, n: int) -> list[int]:
+    """The ``n`` unlabelled galaxies the models are least sure of (highest ``labeling_priority``): not yet given
+    Zoo images, not voted on."""
+    voted = Consensus.objects.filter(galaxy_id=OuterRef("pk"), n_votes__gt=0)
+    imaged = GalaxyImage.objects.filter(galaxy_id=OuterRef("pk"), kind=ImageKind.COLOUR.value,
+                                        source__startswith="zoo-")
+    return list(_ingestable().filter(~Exists(voted), ~Exists(imaged)).order_by("-labeling_priority", "id")
+                .values_list("id", flat=True)[:n])
+
+
+def ingest_jobs(*, limit: int = 20) -> list[Any]:
+    from .models import IngestJob
+
+    return list(IngestJob.objects.order_by("-created_at")[:limit])
+
+
+# --- the standard set: coverage and promotion candidates ---------------------------------------------------------
+
+STANDARD_GRID = (45, 90)  # every integer degree of this range ...
+STANDARDS_PER_DEGREE = 3  # ... should have at least this many active standards
+PROMOTION_SPREAD = 3.0  # the seed's rule: three measurements within 3° make a standard at their median
+PROMOTION_MAX_SCATTER = 3.0  # "small scatter": the consensus' inc_e, degrees
+
+
+def standard_coverage(*, need: int = STANDARDS_PER_DEGREE) -> dict[str, Any]:
+    """Active standards per integer degree over 45–90° (rounded as the step grids round them) and the gaps:
+    the degrees with fewer than ``need``."""
+    low, high = STANDARD_GRID
+    counts = {degree: 0 for degree in range(low, high + 1)}
+    for inclination in Standard.objects.filter(active=True).values_list("inclination", flat=True):
+        degree = int(math.floor(inclination + 0.5))
+        if degree in counts:
+            counts[degree] += 1
+    degrees = [{"degree": d, "n": n, "missing": max(need - n, 0)} for d, n in counts.items()]
+    gaps = [row for row in degrees if row["missing"]]
+    return {"need": need, "degrees": degrees, "gaps": gaps, "complete": not gaps,
+            "missing": sum(row["missing"] for row in gaps), "total": sum(counts.values())}
+
+
+@dataclass(frozen=True)
+class PromotionWindow:
+    """Three calibrated measurements within ``PROMOTION_SPREAD``: the standard would sit at their median."""
+
+    inclination: float
+    spread: float
+    user_ids: tuple[int, ...]
+    experts: int  # how many of the three are experts or staff
+
+
+def promotion_window(votes: list[tuple[int, float]], experts: set[int]) -> PromotionWindow | None:
+    """The tightest three of ``(user_id, calibrated value)`` within 3°, experts' own window first (the seed's
+    rule asks for three experts); None when no three agree or the median falls outside 45–90° (90 excluded,
+    as the seed's standards were)."""
+    def tightest(pool: list[tuple[int, float]]) -> PromotionWindow | None:
+        ordered = sorted(pool, key=lambda v: v[1])
+        best = None
+        for k in range(len(ordered) - 2):
+            window = ordered[k:k + 3]
+            spread = window[2][1] - window[0][1]
+            if spread <= PROMOTION_SPREAD and (best is None or spread < best.spread):
+                users = tuple(u for u, _ in window)
+                best = PromotionWindow(inclination=window[1][1], spread=spread, user_ids=users,
+                                       experts=sum(1 for u in users if u in experts))
+        return best if best is not None and 44.5 <= best.inclination < 90 else None
+
+    return tightest([v for v in votes if v[0] in experts]) or tightest(votes)
+
+
+def _expert_ids(user_ids: set[int]) -> set[int]:
+    from django.contrib.auth import get_user_model
+
+    staff = set(get_user_model().objects.filter(pk__in=user_ids, is_staff=True).values_list("pk", flat=True))
+    roles = VolunteerProfile.objects.filter(user_id__in=user_ids, role__in=[Role.EXPERT, Role.STAFF])
+    return staff | set(roles.values_list("user_id", flat=True))
+
+
+def promotion_votes(*, galaxy_ids: list[int]) -> dict[int, list[tuple[int, float]]]:
+    """Each galaxy's counted, accepted placements as ``(user_id, calibrated value)``."""
+    rows = list(Measurement.objects.filter(galaxy_id__in=galaxy_ids, counted=True, is_gold=False, rejected=False,
+                                           face_on=False, inclination_raw__isnull=False)
+                .values_list("galaxy_id", "user_id", "inclination_raw"))
+    calibration = calibrations_for(user_ids={u for _, u, _ in rows})
+    votes: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for galaxy_id, user_id, raw in rows:
+        a, b, _ = calibration[user_id]
+        votes[galaxy_id].append((user_id, min(max(a * raw + b, 0.0), 90.0)))
+    return votes
+
+
+def promotion_candidates(*, limit: int = 100, max_scatter: float = PROMOTION_MAX_SCATTER) -> list[dict[str, Any]]:
+    """Retired, accepted galaxies with a small scatter whose votes hold three within 3°: what staff may promote.
+    Those that would fill a coverage gap come first."""
+    rows = list(Consensus.objects.filter(retired=True, status=ConsensusStatus.ACCEPTED, inc_e__lte=max_scatter,
+                                         inc__gte=44.5, inc__lt=90)
+                .exclude(galaxy_id__in=Standard.objects.values("galaxy_id"))
+                .select_related("galaxy").order_by("inc_e", "galaxy_id")[:2000])
+    votes = promotion_votes(galaxy_ids=[c.galaxy_id for c in rows])
+    experts = _expert_ids({u for vs in votes.values() for u, _ in vs})
+    gaps = {row["degree"] for row in standard_coverage()["gaps"]}
+    found = []
+    for consensus in rows:
+        window = promotion_window(votes.get(consensus.galaxy_id, []), experts)
+        if window is None:
+            continue
+        degree = int(math.floor(window.inclination + 0.5))
+        found.append({"galaxy_id": consensus.galaxy_id, "name": consensus.galaxy.name, "pgc": consensus.galaxy.pgc,
+                      "inc": consensus.inc, "inc_e": consensus.inc_e, "n_votes": consensus.n_votes,
+                      "inclination": round(window.inclination, 2), "spread": round(window.spread, 2),
+                      "experts": window.experts, "degree": degree, "fills_gap": degree in gaps})
+    found.sort(key=lambda r: (not r["fills_gap"], r["spread"], r["inc_e"]))
+    return found[:limit]

@@ -166,3 +166,8 @@ class PracticeCheckInSerializer(serializers.Serializer):
     left_standard = serializers.IntegerField(required=False, allow_null=True, default=None)
     right_standard = serializers.IntegerField(required=False, allow_null=True, default=None)
     face_on = serializers.BooleanField(required=False, default=False)
+
+
+class PromoteInSerializer(serializers.Serializer):
+    galaxy_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
+                                         help_text="A retired, accepted galaxy with a small scatter")

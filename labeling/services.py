@@ -16,12 +16,13 @@ import math
 import random
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
@@ -39,8 +40,8 @@ from .errors import (
 )
 from .models import (
     REJECT_REASONS, Assignment, AssignmentStatus, Consensus, ConsensusStatus, DisplayMode, ExportJob, ExportStatus,
-    Measurement, RetireReason, Role, Standard, StandardMethod, StandardProposal, VolunteerCalibration,
-    VolunteerProfile, _reason_field,
+    IngestJob, IngestStatus, Measurement, RetireReason, Role, Standard, StandardMethod, StandardProposal,
+    VolunteerCalibration, VolunteerProfile, _reason_field,
 )
 from .selectors import (
     PRACTICE_EVERY, StandardRow, calibrations_for, standard_pool, standards_draw, step_values,
@@ -167,6 +168,48 @@ def standard_propose(*, expert: AbstractBaseUser, galaxy_id: int, inclination: f
                     morphology=morphology, display_scale=display_scale, display_angle=display_angle,
                 )
     return None
+
+
+def standard_promote(*, galaxy_id: int, by: AbstractBaseUser) -> Standard:
+    """Staff promote a settled galaxy to a standard, by the seed's rule: three measurements within 3° (experts'
+    own first), the standard at their median. The galaxy must have retired accepted, with a small scatter."""
+    from .selectors import PROMOTION_MAX_SCATTER, _expert_ids, promotion_votes, promotion_window
+
+    with write_transaction():
+        consensus = Consensus.objects.select_for_update().filter(galaxy_id=galaxy_id).first()
+        if consensus is None:
+            raise NotFound(f"Galaxy {galaxy_id} is not in the Zoo.")
+        if Standard.objects.filter(galaxy_id=galaxy_id).exists():
+            raise InvalidInput(f"Galaxy {galaxy_id} is a standard already.")
+        if not consensus.retired or consensus.status != ConsensusStatus.ACCEPTED:
+            raise InvalidInput("Only a galaxy that has retired with an accepted inclination can become a standard.")
+        if consensus.inc_e is None or consensus.inc_e > PROMOTION_MAX_SCATTER:
+            raise InvalidInput(f"The volunteers' scatter on this galaxy ({consensus.inc_e}°) is above "
+                               f"{PROMOTION_MAX_SCATTER:g}°: too uncertain for a standard.")
+        votes = promotion_votes(galaxy_ids=[galaxy_id]).get(galaxy_id, [])
+        window = promotion_window(votes, _expert_ids({u for u, _ in votes}))
+        if window is None:
+            raise InvalidInput("No three measurements of this galaxy agree within 3° at 45-90°.")
+        voters = list(get_user_model().objects.filter(pk__in=window.user_ids))
+        return standard_create(galaxy_id=galaxy_id, inclination=round(window.inclination, 2),
+                               chosen_by=[by, *voters], method=StandardMethod.CROWD)
+
+
+def standards_fill_gaps(*, by: AbstractBaseUser) -> list[Standard]:
+    """Promote, for every degree of 45–90° with fewer than three standards, the best candidates that fall on it
+    (tightest agreement first) until it has three or none is left. Returns the new standards."""
+    from .selectors import promotion_candidates, standard_coverage
+
+    missing = {row["degree"]: row["missing"] for row in standard_coverage()["gaps"]}
+    made = []
+    for candidate in promotion_candidates(limit=2000):
+        if missing.get(candidate["degree"], 0) > 0:
+            try:
+                made.append(standard_promote(galaxy_id=candidate["galaxy_id"], by=by))
+            except InvalidInput:
+                continue  # changed since it was listed (e.g. promoted meanwhile)
+            missing[candidate["degree"]] -= 1
+    return made
 
 
 # --------------------------------------------------------------------------------------------------
@@ -922,6 +965,105 @@ def calibration_fit(*, max_iter: int | None = None, tol: float = 0.2) -> Calibra
     report.identity = len(users) - len(fitted)
     consensus_recompute_all()
     return report
+
+
+# --------------------------------------------------------------------------------------------------
+# Catalogue galaxies into the Zoo (ingestion)
+# --------------------------------------------------------------------------------------------------
+
+INGEST_ERRORS_KEPT = 20
+
+
+def ingest_settings() -> tuple[int, float]:
+    """Image size in pixels (``LABELING_INGEST_IMAGE_SIZE``, at least 256) and requests per second towards the
+    image services (``LABELING_INGEST_REQUESTS_PER_S``; 0 means no limit)."""
+    from django.conf import settings
+
+    size = int(getattr(settings, "LABELING_INGEST_IMAGE_SIZE", 512))
+    rate = float(getattr(settings, "LABELING_INGEST_REQUESTS_PER_S", 2.0))
+    return max(size, 256), rate
+
+
+def ingest_job_create(*, user: AbstractBaseUser | None = None, pgcs: list[int] | None = None,
+                      region: tuple[float, float, float] | None = None, top: int | None = None) -> IngestJob:
+    """Choose the galaxies (exactly one of a PGC list, a sky region ``(ra, dec, radius_deg)`` or the ``top``
+    N unlabelled by priority) and record them as a job. Nothing is fetched yet."""
+    from .selectors import ingest_by_pgc, ingest_by_region, ingest_top_priority
+
+    if sum(x is not None for x in (pgcs, region, top)) != 1:
+        raise InvalidInput("Give exactly one of: PGC numbers, a region, or a number of top-priority galaxies.")
+    missing: list[int] = []
+    if pgcs is not None:
+        if not pgcs or any(p <= 0 for p in pgcs) or len(pgcs) > 100_000:
+            raise InvalidInput("PGC numbers are positive integers (at most 100,000 at once).")
+        ids, missing = ingest_by_pgc(pgcs=pgcs)
+        selection = f"PGC list ({len(pgcs)})"
+    elif region is not None:
+        ra, dec, radius = region
+        if not (math.isfinite(ra) and math.isfinite(dec) and math.isfinite(radius)) \
+                or not (0 <= ra < 360 and -90 <= dec <= 90 and 0 < radius <= 10):
+            raise InvalidInput("A region is RA 0-360, Dec -90..90 and a radius of more than 0 and at most 10 degrees.")
+        ids = ingest_by_region(ra=ra, dec=dec, radius_deg=radius)
+        selection = f"region RA {ra:g} Dec {dec:g} radius {radius:g}°"
+    else:
+        assert top is not None
+        if not 0 < top <= 100_000:
+            raise InvalidInput("The number of galaxies must be between 1 and 100,000.")
+        ids = ingest_top_priority(n=top)
+        selection = f"top {top} by labeling priority"
+    errors = [f"PGC {p}: not in the catalogue" for p in missing[:INGEST_ERRORS_KEPT]]
+    return IngestJob.objects.create(requested_by=user, selection=selection, galaxy_ids=ids, total=len(ids),
+                                    not_found=len(missing), errors=errors)
+
+
+def _ingest_one(*, galaxy: Galaxy, size: int, limiter: Any) -> str:
+    """``added`` or ``skipped`` (images already there: only queued, if that was missed); ImageSourceError when no
+    source has the galaxy."""
+    from catalog.services import galaxy_fetch_zoo_images
+
+    report = galaxy_fetch_zoo_images(galaxy=galaxy, size=size, limiter=limiter)
+    queue_add(galaxy_ids=[galaxy.id])
+    return "skipped" if report.skipped else "added"
+
+
+def ingest_job_run(*, job_id: int, progress: Callable[[str], None] | None = None) -> IngestJob:
+    """Fetch each chosen galaxy's images and queue it, counting as it goes (the staff page's progress row).
+    Rate-limited towards the image services; galaxies already done are skipped, so running a job again (or a
+    redelivered task) only does what is left. ``progress`` is called with each galaxy's outcome."""
+    from catalog.sources import ImageSourceError, RateLimiter
+
+    job = IngestJob.objects.get(pk=job_id)
+    size, rate = ingest_settings()
+    limiter = RateLimiter(rate)
+    job.added = job.skipped = job.failed = 0  # counted afresh: done galaxies are skipped quickly
+    job.errors = [e for e in job.errors if e.endswith("not in the catalogue")]
+    job.status, job.started_at, job.finished_at = IngestStatus.RUNNING, timezone.now(), None
+    job.save()
+    galaxies = Galaxy.objects.in_bulk(job.galaxy_ids)
+    counters = ["added", "skipped", "failed", "errors", "updated_at"]
+    try:
+        for galaxy_id in job.galaxy_ids:
+            galaxy = galaxies.get(galaxy_id)
+            try:
+                if galaxy is None:
+                    raise ImageSourceError("the galaxy is no longer in the catalogue")
+                outcome = _ingest_one(galaxy=galaxy, size=size, limiter=limiter)
+            except ImageSourceError as exc:
+                outcome = "failed"
+                label = f"PGC {galaxy.pgc}" if galaxy is not None and galaxy.pgc else f"galaxy {galaxy_id}"
+                job.errors = [*job.errors, f"{label}: {exc.message}"][-INGEST_ERRORS_KEPT:]
+            setattr(job, outcome, getattr(job, outcome) + 1)
+            job.save(update_fields=counters)
+            if progress:
+                progress(outcome)
+    except Exception as exc:
+        job.status, job.finished_at = IngestStatus.FAILED, timezone.now()
+        job.errors = [*job.errors, f"stopped: {type(exc).__name__}: {exc}"][-INGEST_ERRORS_KEPT:]
+        job.save()
+        raise
+    job.status, job.finished_at = IngestStatus.DONE, timezone.now()
+    job.save()
+    return job
 
 
 # --------------------------------------------------------------------------------------------------

@@ -43,6 +43,15 @@ def requeue_stale_exports() -> list[str]:
     return stale
 
 
+@shared_task(name="labeling.ingest_galaxies")
+def ingest_galaxies(job_id: int) -> dict:
+    """Fetch the images of a staff ingestion job's galaxies and queue them (resumable: done ones are skipped)."""
+    from .services import ingest_job_run
+
+    job = ingest_job_run(job_id=job_id)
+    return {"added": job.added, "skipped": job.skipped, "failed": job.failed}
+
+
 # Periodic work for celery beat; added here so the app owns its schedule without touching settings.
 app.conf.beat_schedule = {
     **(app.conf.beat_schedule or {}),

@@ -1,7 +1,7 @@
 """Zoo routes, mounted at ``<WEBROOT>zoo/``: pages, and the REST API under ``zoo/api/``."""
 from django.urls import path
 
-from . import api, task_images, views
+from . import api, staff_pages, task_images, views
 
 app_name = "labeling"
 
@@ -11,6 +11,8 @@ urlpatterns = [
     path("me/", views.my_measurements, name="me"),
     path("staff/report/", views.staff_report, name="report"),
     path("staff/report.png", views.staff_report_png, name="report-png"),
+    path("staff/ingest/", staff_pages.staff_ingest, name="staff-ingest"),
+    path("staff/standards/", staff_pages.staff_standards, name="staff-standards"),
     path("signup/", views.signup, name="signup"),
     path("login/", views.ZooLoginView.as_view(), name="login"),
     path("logout/", views.ZooLogoutView.as_view(), name="logout"),
@@ -33,5 +35,7 @@ urlpatterns = [
     path("api/staff/galaxies/<int:galaxy_id>", api.StaffConsensusApi.as_view(), name="api-consensus"),
     path("api/staff/standards", api.StaffStandardsApi.as_view(), name="api-staff-standards"),
     path("api/staff/standards/<int:standard_id>", api.StaffStandardDetailApi.as_view(), name="api-staff-standard"),
+    path("api/staff/standards/promote", api.StaffStandardPromoteApi.as_view(), name="api-staff-standard-promote"),
+    path("api/staff/standards/coverage", api.StaffStandardCoverageApi.as_view(), name="api-staff-standard-coverage"),
     path("api/staff/report", api.StaffReportApi.as_view(), name="api-report"),
 ]

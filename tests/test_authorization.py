@@ -58,6 +58,8 @@ POLICY: dict[str, str] = {
     "zoo/me/": LOGIN,
     "zoo/staff/report/": STAFF,
     "zoo/staff/report.png": STAFF,
+    "zoo/staff/ingest/": STAFF,
+    "zoo/staff/standards/": STAFF,
     "zoo/signup/": PUBLIC,
     "zoo/login/": PUBLIC,
     "zoo/logout/": PUBLIC,
@@ -80,6 +82,8 @@ POLICY: dict[str, str] = {
     "zoo/api/staff/galaxies/<int:galaxy_id>": STAFF,
     "zoo/api/staff/standards": STAFF,
     "zoo/api/staff/standards/<int:standard_id>": STAFF,
+    "zoo/api/staff/standards/promote": STAFF,
+    "zoo/api/staff/standards/coverage": STAFF,
     "zoo/api/staff/report": STAFF,
     # prediction API: open to anonymous astronomers, throttled (see test_security)
     "api/^pgc/(?P<pgc_id>-?\\d+)$": PUBLIC,

@@ -28,9 +28,9 @@ def test_no_bar_no_figure() -> None:
 def test_summary_and_markdown_carry_the_coverage() -> None:
     rows = [{"inclination": 60.0, "accepted": True, "reason": "", "pa": 10.0},
             {"inclination": 80.0, "accepted": True, "reason": "", "pa": 100.0}]
-    results = [{"median": 62.0, "reject": 10.0, "axial": 66.0, "alarm": False, "pa_measured": None, "error": 3.0,
+    results = [{"median": 62.0, "reject": 10.0, "axial": 66.0, "alarm": False, "pa_measured": None, "error_bar": 3.0,
                 "verdict_code": "inclined", "axial_source": "response"},
-               {"median": 76.0, "reject": 10.0, "axial": 70.0, "alarm": False, "pa_measured": None, "error": 3.0,
+               {"median": 76.0, "reject": 10.0, "axial": 70.0, "alarm": False, "pa_measured": None, "error_bar": 3.0,
                 "verdict_code": "inclined", "axial_source": "response"}]
     out = summarise(rows, results)
     assert out["error_bar"]["coverage"] == 0.5
@@ -38,3 +38,16 @@ def test_summary_and_markdown_carry_the_coverage() -> None:
               "alignment": "measured by the serving path", "axial_source": "response", "real_photos": None,
               "in_family": None, "seconds": {"independent_set": 1.0, "per_image_ms": 500.0}}
     assert any("within ± inclination_error" in line and "50.0%" in line for line in markdown_report(report))
+
+
+def test_a_served_answer_is_not_counted_as_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``error`` in a result means the serving path refused the image; the bar has its own key."""
+    import predictions.services
+    from benchmarks.independent_accuracy import _predict
+
+    body = {"inclinations": {"summary": {"median": 70.0, "stdev": 1.0}},
+            "rejection_likelihood": {"summary": {"median": 5.0}}, "axial_ratio_inclination": 68.0,
+            "inclination_error": 2.5, "verdict_code": "inclined", "alarm": False, "pa_measured": 12.0}
+    monkeypatch.setattr(predictions.services, "prediction_for_upload", lambda **kwargs: body)
+    result = _predict(b"png", None)
+    assert "error" not in result and result["error_bar"] == 2.5 and result["verdict_code"] == "inclined"
