@@ -185,7 +185,15 @@ def _predict(data: bytes, angle_deg: float | None) -> dict[str, Any]:
             "error_bar": float("nan") if error is None else float(error), "verdict_code": body.get("verdict_code"),
             "alarm": bool(body.get("alarm")),
             "axial": float("nan") if axial is None else float(axial), "axial_source": axial_source,
-            "pa_measured": None if pa is None else float(pa), "pa_source": body.get("pa_source")}
+            "pa_measured": None if pa is None else float(pa), "pa_source": body.get("pa_source"),
+            **_reject_causes(body)}
+
+
+def _reject_causes(body: dict[str, Any]) -> dict[str, Any]:
+    """The networks' own rejection (before the image checks were combined in) and the causes that fired."""
+    summary = body["rejection_likelihood"]["summary"]
+    return {"networks_reject": float(summary.get("networks_median", summary["median"])),
+            "reject_reasons": [c["reason"] for c in body.get("reject_reasons") or []]}
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -331,6 +339,7 @@ def summarise(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
     face = reasons == "face_on"
     out["error_bar"] = error_bar_coverage(truth, median, np.array([r.get("error_bar", math.nan) for r in results], float),
                                           clean, [r.get("verdict_code") for r in results])
+    out["reject_sources"] = reject_sources(reasons, accepted, clean, results)
     out["rejects"] = {
         "n": int(is_reject.sum()),
         "recall": float(rejected[is_reject].mean()) if is_reject.any() else None,
@@ -347,6 +356,45 @@ def summarise(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
     else:
         out["pa"] = None
     return out
+
+
+def reject_sources(reasons: np.ndarray, accepted: np.ndarray, clean: np.ndarray,
+                   results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rejection by the networks alone against networks + image checks (the served figure), overall and per
+    reason, and how often each cause fired on each kind of image."""
+    networks = np.array([r.get("networks_reject", r["reject"]) for r in results], dtype=float) >= REJECT_THRESHOLD
+    served = np.array([r["reject"] for r in results], dtype=float) >= REJECT_THRESHOLD
+    is_reject = ~accepted
+    kinds = {"clean": clean, **{reason: reasons == reason for reason in REASONS}}
+    causes = sorted({c for r in results for c in r.get("reject_reasons", [])})
+    out: dict[str, Any] = {"causes": causes, "by_kind": {}}
+    for kind, sel in kinds.items():
+        if not sel.any():
+            continue
+        out["by_kind"][kind] = {
+            "n": int(sel.sum()), "networks": float(networks[sel].mean()), "served": float(served[sel].mean()),
+            "fired": {c: float(np.mean([c in results[k].get("reject_reasons", []) for k in np.nonzero(sel)[0]]))
+                      for c in causes},
+        }
+    out["recall"] = {"networks": float(networks[is_reject].mean()) if is_reject.any() else None,
+                     "served": float(served[is_reject].mean()) if is_reject.any() else None}
+    return out
+
+
+def reject_sources_markdown(report: dict[str, Any]) -> list[str]:
+    """Rows: networks alone vs served (networks + image checks), per kind, and the causes reported."""
+    sources = report.get("reject_sources")
+    if not sources:
+        return []
+    causes = sources["causes"]
+    lines = ["", "| rejected (≥ 50 %) | n | networks alone | networks + image checks | "
+             + " | ".join(f"fired: {c}" for c in causes) + " |", "|---|---|---|---|" + "---|" * len(causes)]
+    for kind, row in sources["by_kind"].items():
+        lines.append(f"| {kind} | {row['n']} | {_pct(row['networks'])} | {_pct(row['served'])} | "
+                     + " | ".join(_pct(row["fired"][c]) for c in causes) + " |")
+    lines.append(f"| all rejects: recall | | {_pct(sources['recall']['networks'])} | {_pct(sources['recall']['served'])} |"
+                 + " |" * len(causes))
+    return lines
 
 
 def evaluate_real_photos(folder: Path) -> dict[str, Any]:
@@ -368,6 +416,10 @@ def evaluate_real_photos(folder: Path) -> dict[str, Any]:
         "axial_spearman_spirals": spearman(axial[spiral], i_cat[spiral]),
         "rejected_fraction": float(np.mean(reject >= REJECT_THRESHOLD)) if rows else None,
         "rejected_fraction_spirals": float(np.mean(reject[spiral] >= REJECT_THRESHOLD)) if spiral.any() else None,
+        "networks_rejected_fraction_spirals": float(np.mean(np.array([r.get("networks_reject", r["reject"]) for r in results])[spiral]
+                                                             >= REJECT_THRESHOLD)) if spiral.any() else None,
+        "reject_causes_spirals": {c: int(sum(c in r.get("reject_reasons", []) for r, s in zip(results, spiral) if s))
+                                  for c in sorted({c for r in results for c in r.get("reject_reasons", [])})},
         "axial_below_45_fraction": float(np.mean(np.nan_to_num(axial, nan=90.0) < 45.0)) if rows else None,
         "ensemble_minus_cat_rms": error_stats(median, i_cat)["rms"],
         "axial_minus_cat_rms": error_stats(axial, i_cat)["rms"],
@@ -434,6 +486,11 @@ def markdown_report(report: dict[str, Any]) -> list[str]:
                      + f"; verdict 'inclined' only: {_pct(bar['inclined_coverage'])} of {bar['inclined_n']}) | |")
     if report.get("errors"):
         lines.append(f"| images the serving path refused (counted as failed) | {len(report['errors'])} | |")
+    lines += reject_sources_markdown(report)
+    if real and real.get("networks_rejected_fraction_spirals") is not None:
+        lines.append(f"\nreal photographs, spirals with i_cat ≥ 45° rejected: networks alone "
+                     f"{_pct(real['networks_rejected_fraction_spirals'])}, served {_pct(real['rejected_fraction_spirals'])}; "
+                     f"causes {real['reject_causes_spirals']}")
     lines += ["", f"time: {report['seconds']['independent_set']:.0f} s for the set "
                   f"({report['seconds']['per_image_ms']:.0f} ms per image through the serving path)"]
     return lines

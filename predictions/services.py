@@ -41,6 +41,7 @@ from catalog.selectors import Target
 from catalog.sources import fetch_cutout
 from training.ml.axial_ratio import axial_ratio, inclination_from_axial_ratio
 from training.ml.ensemble import EnsemblePrediction, FusedEnsemble
+from training.ml.image_checks import combine, measure_features, run_checks
 from training.ml.orientation import Orientation, astro_from_image, measure_orientation
 
 from .inference import active_ensemble, run_heavy
@@ -225,6 +226,8 @@ def response_body(prediction: EnsemblePrediction, ensemble: FusedEnsemble,
     if model_input is not None:
         axial, reason = _axial_check(model_input, summary["median"], axial_margin_deg(ensemble))
         reasons += [reason] if reason else []
+        checks, check_reasons = image_check_fields(model_input, rejection)
+        axial, reasons = {**axial, **checks}, reasons + check_reasons
     axial_inclination = axial.get("axial_ratio_inclination")
     gap = abs(summary["median"] - axial_inclination) if axial_inclination is not None else None
     return {
@@ -238,6 +241,27 @@ def response_body(prediction: EnsemblePrediction, ensemble: FusedEnsemble,
         "member_inclinations": members,
         "member_rejections": member_rejections,
     }
+
+
+def image_check_fields(model_input: np.ndarray, rejection: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The physical reject checks (``training.ml.image_checks``) on the model input, combined with the networks.
+
+    ``rejection["summary"]``'s median and mean become the larger of the networks' and the checks' likelihoods
+    (the networks' own stay there as ``networks_median`` / ``networks_mean``). Returns ``reject_checks`` (every
+    check's likelihood, percent), ``reject_reasons`` (each cause at ≥ 50 %: a check's reason code, or
+    ``networks``) and an alarm sentence per check that fired.
+    """
+    checks = run_checks(measure_features(model_input))
+    summary = rejection["summary"]
+    networks_median, networks_mean = summary["median"], summary["mean"]
+    summary.update(median=_round(combine(networks_median, checks)), mean=_round(combine(networks_mean, checks)),
+                   networks_median=networks_median, networks_mean=networks_mean)
+    fired = [c for c in checks if c.likelihood >= 50.0]
+    causes = [{"reason": "networks", "likelihood": networks_median, "detail": "the reject networks"}] \
+        if networks_median >= 50.0 else []
+    causes += [{"reason": c.reason, "likelihood": _round(c.likelihood, 1), "detail": c.detail} for c in fired]
+    return ({"reject_checks": {c.reason: _round(c.likelihood, 1) for c in checks}, "reject_reasons": causes},
+            [c.detail for c in fired])
 
 
 def with_verdict(body: dict[str, Any]) -> dict[str, Any]:

@@ -112,3 +112,134 @@ def apply_to_head(model: Any, a: float, b: float) -> None:  # noqa: ANN401
     bias = a * bias
     bias[1] += b
     head.set_weights([a * kernel, bias])
+
+
+# --- the physical image checks (``image_checks``) -----------------------------------------------
+
+IMAGE_CHECK_SEED = 7311  # validation galaxies for the image checks: a seed no training profile uses
+IMAGE_CHECK_CAP = 0.005  # each check alone may reject at most this share of clean validation galaxies
+IMAGE_CHECK_MIN_RECALL = 0.05  # a check that catches fewer of its reason's validation rejects is left out
+# Candidate features per check, with their sign (+1: larger means a reject) and transform; the calibration keeps,
+# per check, the candidate that catches most of that reason's validation rejects at the cap.
+IMAGE_CHECK_CANDIDATES: dict[str, tuple[tuple[str, float, str], ...]] = {
+    "face_on": (("axial_inclination", -1.0, ""),),
+    "cut_off": (("cut_fraction", 1.0, "log"), ("edge_length", 1.0, "log"), ("edge_brightness", 1.0, "log")),
+    "bright_star": (("star_contrast", 1.0, "log"),),
+    "companion": (("asymmetry", 1.0, "log"),),
+    "low_snr": (("noise_snr", -1.0, "log"), ("core_snr", -1.0, "log"), ("region_snr", -1.0, "log")),
+}
+
+
+def served_view(image: np.ndarray, *, turn_deg: float = 0.0) -> np.ndarray:
+    """The model input serving builds from ``image`` turned by ``turn_deg`` within its own frame (as a
+    photograph at another position angle): the measured-PA alignment of ``predictions.services.align_image``,
+    without its refinement pass."""
+    from catalog.imaging import normalise_inversion, prepare_model_input, rotate, sky_level, to_display_rgb
+
+    from .orientation import measure_orientation
+
+    rgb, _ = normalise_inversion(to_display_rgb(image))
+    if turn_deg:
+        rgb = rotate(rgb, turn_deg, fill=sky_level(rgb), expand=False)
+    o = measure_orientation(rgb)
+    if o.ok and o.pa_image_deg is not None:
+        return prepare_model_input(rgb, angle_deg=o.pa_image_deg, centre=(o.x, o.y))
+    if o.q is not None:
+        return prepare_model_input(rgb, centre=(o.x, o.y))
+    return prepare_model_input(rgb)
+
+
+def image_check_views(n: int, *, seed: int = IMAGE_CHECK_SEED, workers: int = 2) -> tuple[np.ndarray, list[str]]:
+    """``n`` validation galaxies of the training family (``domain_randomised_config``, half of them rejects, every
+    reason equally often), each turned by a random angle within its frame and aligned as served: the model
+    inputs (uint8) and their reasons ('' for accepted)."""
+    from .synthetic import REJECT_REASONS, domain_randomised_config, generate
+
+    config = domain_randomised_config(reject_fraction=0.5, reject_mix={r: 1.0 for r in REJECT_REASONS})
+    rng = np.random.default_rng(seed)
+    views, reasons = [], []
+    for galaxy in generate(config, n, seed=seed, workers=workers):
+        views.append(served_view(galaxy.colour, turn_deg=float(rng.uniform(0, 180))))
+        reasons.append(galaxy.reason or "")
+    return np.stack(views), reasons
+
+
+def choose_image_checks(features: list[Any], reasons: list[str], *,
+                        cap: float = IMAGE_CHECK_CAP) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per check, the candidate feature and threshold that catch most of that reason's validation rejects while
+    the check alone rejects at most ``cap`` of the clean galaxies; the likelihood is a logistic in the
+    (transformed) feature, 50 % at the threshold and 5 % at the clean galaxies' median. Returns the calibration
+    and its validation figures (per check, and all checks together)."""
+    from .image_checks import feature_value, run_checks
+
+    reasons_array = np.asarray(reasons)
+    clean = reasons_array == ""
+    calibration: dict[str, dict[str, Any]] = {}
+    figures: dict[str, Any] = {"n_clean": int(clean.sum()), "cap": cap, "checks": {}}
+    for reason, candidates in IMAGE_CHECK_CANDIDATES.items():
+        target = reasons_array == reason
+        if not target.any():
+            continue
+        best: tuple[float, dict[str, Any], dict[str, Any]] | None = None
+        for name, sign, transform in candidates:
+            params = {"feature": name, "transform": transform, "a": sign, "b": 0.0}
+            raw = np.array([feature_value(f, reason, params) for f in features])
+            values = sign * (np.log(np.maximum(raw, 1e-4)) if transform == "log" else raw)
+            threshold = float(np.quantile(values[clean], 1.0 - cap, method="higher"))
+            # The logistic's slope: the clean galaxies' median gets 5 % (z = −3).
+            spread = max(threshold - float(np.median(values[clean])), 1e-3) / 3.0
+            recall = float((values[target] > threshold).mean())
+            params = {"feature": name, "transform": transform, "a": round(sign / spread, 6),
+                      "b": round(-threshold / spread, 6)}
+            info = {"feature": name, "recall": recall, "clean_flagged": float((values[clean] > threshold).mean()),
+                    "n": int(target.sum())}
+            if best is None or recall > best[0]:
+                best = (recall, params, info)
+        assert best is not None
+        figures["checks"][reason] = best[2]
+        if best[0] >= IMAGE_CHECK_MIN_RECALL:  # else the check would cost clean galaxies for nothing
+            calibration[reason] = best[1]
+    fired = np.array([max((c.likelihood for c in run_checks(f, calibration)), default=0.0) >= 50.0 for f in features])
+    figures["all_checks"] = {
+        "clean_flagged": float(fired[clean].mean()),
+        "recall": float(fired[~clean].mean()),
+        "recall_by_reason": {r: float(fired[reasons_array == r].mean()) for r in IMAGE_CHECK_CANDIDATES
+                             if (reasons_array == r).any()},
+    }
+    return calibration, figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m training.ml.reject_calibration --image-checks [--n 2000]``: print the image checks'
+    calibration (paste it into ``image_checks.CALIBRATION``) and its validation figures."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Calibrate the physical image checks on the training family.")
+    parser.add_argument("--image-checks", action="store_true", required=True)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=IMAGE_CHECK_SEED)
+    parser.add_argument("--cap", type=float, default=IMAGE_CHECK_CAP)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--views-out", type=Path, default=None, help="also keep the model inputs (.npz)")
+    parser.add_argument("--features-out", type=Path, default=None, help="also write every galaxy's features (JSON)")
+    parser.add_argument("--views-in", type=Path, default=None, help="model inputs kept by --views-out (skips rendering)")
+    args = parser.parse_args(argv)
+    from .image_checks import measure_features
+
+    if args.views_in:
+        kept = np.load(args.views_in)
+        views, reasons = kept["views"], [str(r) for r in kept["reasons"]]
+    else:
+        views, reasons = image_check_views(args.n, seed=args.seed, workers=args.workers)
+    if args.views_out:
+        np.savez_compressed(args.views_out, views=views, reasons=np.array(reasons))
+    features = [measure_features(view) for view in views]
+    if args.features_out:
+        args.features_out.write_text(json.dumps([{"reason": r, **f.to_dict()} for f, r in zip(features, reasons, strict=True)]))
+    calibration, figures = choose_image_checks(features, reasons, cap=args.cap)
+    print(json.dumps({"calibration": calibration, "validation": figures}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
