@@ -413,8 +413,10 @@
     if (!isNum(body.catalog_inclination) && state.target && state.target.pgc) fetchCatalogue(state.target.pgc, state.loadSerial);
 
     $("model-input").src = body.image_url;
-    $("inc-median").textContent = deg(inc.median); $("inc-mean").textContent = deg(inc.mean); $("inc-stdev").textContent = deg(inc.stdev);
-    $("rej-median").textContent = pct(rej.median); $("rej-mean").textContent = pct(rej.mean); $("rej-stdev").textContent = pct(rej.stdev);
+    // The tables' headings carry the units ([deg], [%]); the cells hold the numbers alone.
+    const bare = (text) => text.replace(/\s?[°%]$/, "");
+    $("inc-median").textContent = bare(deg(inc.median)); $("inc-mean").textContent = bare(deg(inc.mean)); $("inc-stdev").textContent = bare(deg(inc.stdev));
+    $("rej-median").textContent = bare(pct(rej.median)); $("rej-mean").textContent = bare(pct(rej.mean)); $("rej-stdev").textContent = bare(pct(rej.stdev));
     $("rej-median").className = rejectClass(rej.median);
     const table = $("per-model"); table.replaceChildren();
     // Members as the models are named (model4, model41, …), not by the original's group keys.
