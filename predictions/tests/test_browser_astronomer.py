@@ -350,6 +350,9 @@ def test_permalink_reload_copy_and_downloads(astro, live_server, catalogue, fake
     page.goto(live_server.url + "/predict/?ra=194.1825&dec=21.683&fov=5%20arcmin")
     wait_results(page)
     assert page.input_value("#ra") == "194.1825" and page.input_value("#fov") == "5"
+    page.goto(live_server.url + "/predict/?pgc=12abc")
+    expect(page.locator("#error")).to_have_text("A PGC number is a positive whole number.")
+    assert page.is_disabled("#evaluate")
 
 
 # ---- batch ----

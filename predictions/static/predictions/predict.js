@@ -486,9 +486,10 @@
     const fov = params.get("fov");
     let loaded = false;
     if (params.get("pgc")) {
-      $("pgc").value = params.get("pgc");
-      loaded = await resolveAndLoad(`${root}api/catalog/pgc/${encodeURIComponent(params.get("pgc"))}`, { pgc: params.get("pgc") },
-        { named: true, alignment });
+      const pgc = params.get("pgc").trim();
+      $("pgc").value = pgc;
+      if (!/^\d+$/.test(pgc)) { showError("A PGC number is a positive whole number."); return; }
+      loaded = await loadPgc(pgc, { alignment });
     } else if (params.get("name")) {
       $("objname").value = params.get("name");
       loaded = await loadName(params.get("name"), { alignment });
