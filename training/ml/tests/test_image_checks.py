@@ -79,6 +79,14 @@ def test_a_galaxy_cut_by_the_edge_of_the_data_fires_the_cut_off_check() -> None:
     assert likelihoods(disk_image(a=40.0))["cut_off"] < 50.0
 
 
+def test_a_sky_clipped_to_black_is_not_a_data_edge() -> None:
+    # A high black point makes the sky one flat level, like padding, right up to the galaxy's rim.
+    clipped = np.clip(disk_image().astype(int) - 90, 0, 255).astype(np.uint8) * 2
+    assert outside_mask(clipped).mean() > 0.5
+    assert measure_features(clipped).cut_fraction == 0.0
+    assert likelihoods(clipped)["cut_off"] < 50.0
+
+
 def test_a_face_on_disk_fires_the_face_on_check() -> None:
     features = measure_features(disk_image(q=0.97))
     assert features.axial_inclination < 25.0
