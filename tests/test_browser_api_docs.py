@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import save_screenshot
+from tests.browser import wait_for_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,7 +61,7 @@ def test_redoc_lists_the_operations_from_this_server_alone(offline_page, live_se
     # The browser itself refuses any other host (ReDoc's bundle always asks cdn.redoc.ly for a logo).
     assert "default-src 'self'" in response.headers["content-security-policy"]
     page.wait_for_selector('[data-section-id^="operation/"]', timeout=30_000)
-    page.wait_for_function("document.body.textContent.includes('/api/pgc/{pgc_id}')")
+    wait_for_js(page, "document.body.textContent.includes('/api/pgc/{pgc_id}')")
     assert page.locator('[data-section-id^="operation/"]').count() >= 8
     assert any("/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone" in url for url in seen), seen
     assert page.elsewhere == [], page.elsewhere

@@ -2,6 +2,7 @@
 import pytest
 
 from conftest import save_screenshot
+from tests.browser import wait_for_js
 
 
 @pytest.mark.browser
@@ -11,7 +12,7 @@ def test_home_page_resolves_a_name(live_server, catalogue, page, tmp_path) -> No
     assert page.title() == "IncliNET"
     page.fill("#resolve-q", "Triangulum Galaxy")
     page.click("text=Resolve")
-    page.wait_for_function("document.getElementById('resolve-out').textContent.includes('pgc')")
+    wait_for_js(page, "document.getElementById('resolve-out').textContent.includes('pgc')")
     output = page.text_content("#resolve-out")
     assert '"pgc": 5818' in output and "NGC0598" in output
     save_screenshot(page, "home-resolve", tmp_path)
@@ -23,6 +24,6 @@ def test_home_page_shows_a_clear_error_for_an_unknown_name(live_server, catalogu
     page.goto(live_server.url + "/")
     page.fill("#resolve-q", "<b>NoSuchGalaxy</b>")
     page.click("text=Resolve")
-    page.wait_for_function("document.getElementById('resolve-out').textContent.includes('failed')")
+    wait_for_js(page, "document.getElementById('resolve-out').textContent.includes('failed')")
     assert "Could not find object <b>NoSuchGalaxy</b>" in page.text_content("#resolve-out")
     assert page.locator("#resolve-out b").count() == 0  # shown as text, never as markup

@@ -17,6 +17,7 @@ from labeling.models import Assignment, Measurement
 from labeling import services
 from labeling.services import queue_add
 from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
+from tests.browser import wait_for_js
 
 from .factories import StandardFactory, UserFactory
 
@@ -54,7 +55,7 @@ def _submit_login(page, live_server, username: str = "stargazer") -> None:  # no
 def _login(page, live_server, username: str = "stargazer") -> None:  # noqa: ANN001
     _submit_login(page, live_server, username)
     page.wait_for_selector("#target")
-    page.wait_for_function("document.querySelectorAll('#strip .panel.std img').length === 9")
+    wait_for_js(page, "document.querySelectorAll('#strip .panel.std img').length === 9")
 
 
 def _shot(page, tmp_path, name: str) -> None:  # noqa: ANN001
@@ -62,7 +63,7 @@ def _shot(page, tmp_path, name: str) -> None:  # noqa: ANN001
 
 
 def _wait_new_task(page, old_task: int) -> None:  # noqa: ANN001
-    page.wait_for_function(
+    wait_for_js(page, 
         "(old) => document.querySelector('#target') && !document.querySelector('#btn-confirm').hidden "
         "&& document.querySelector('#message').textContent === ''", arg=old_task)
 
@@ -170,7 +171,7 @@ def test_tutorial_gives_immediate_feedback_and_signup(live_server, page, world, 
     page.fill("input[name=password2]", "a-Long-pass-4321")
     page.click("#signup-form button[type=submit]")
     page.wait_for_url("**/zoo/tutorial/")
-    page.wait_for_function("document.querySelectorAll('#strip .panel.std img').length === 9")
+    wait_for_js(page, "document.querySelectorAll('#strip .panel.std img').length === 9")
     page.click("#btn-confirm")
     page.wait_for_selector("#btn-submit:not([hidden])")
     page.click("#btn-submit")
@@ -187,7 +188,7 @@ def _message(page) -> str:  # noqa: ANN001
 
 
 def _wait_message(page, text: str, timeout_ms: int = 15_000) -> str:  # noqa: ANN001
-    page.wait_for_function("(t) => { const m = document.querySelector('#message'); "
+    wait_for_js(page, "(t) => { const m = document.querySelector('#message'); "
                            "return !!m && m.textContent.includes(t); }", arg=text, timeout=timeout_ms)
     return _message(page)
 
@@ -224,7 +225,7 @@ def test_failed_and_empty_next_task_answers_retry_with_backoff(live_server, page
     assert "Trying again in 60 s" in _wait_message(page, "briefly unavailable")
     page.click("#btn-retry")  # no need to wait a minute
     page.wait_for_selector("#target", timeout=15_000)
-    page.wait_for_function("document.querySelectorAll('#strip .panel.std img').length === 9")
+    wait_for_js(page, "document.querySelectorAll('#strip .panel.std img').length === 9")
     assert _message(page) == "" and page.locator("#btn-retry").is_hidden()
     assert len(asked_at) == 4
     gaps = [later - earlier for earlier, later in zip(asked_at, asked_at[1:], strict=False)]

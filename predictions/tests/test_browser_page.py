@@ -4,6 +4,7 @@ import pytest
 
 from conftest import save_screenshot
 from tests.fake_services import galaxy_jpeg
+from tests.browser import wait_for_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,7 +17,7 @@ def test_load_by_pgc_and_evaluate(live_server, catalogue, fake_services, active_
     page.goto(live_server.url + "/predict/")
     page.fill("#pgc", "5818")
     page.click("#pgc-form button")
-    page.wait_for_function("document.getElementById('sky').naturalWidth > 0")
+    wait_for_js(page, "document.getElementById('sky').naturalWidth > 0")
     assert "NGC0598 (PGC 5818)" in page.text_content("#target-info")
     assert page.text_content("#angle-readout") == "113"  # PA 23 + 90, as the original
     assert "catalogue" in page.text_content("#align-mode")
@@ -38,7 +39,7 @@ def test_load_by_name_shows_errors_in_the_page(live_server, catalogue, fake_serv
     assert "Could not find object NoSuchGalaxy999" in page.text_content("#error")
     page.fill("#objname", "Triangulum Galaxy")
     page.click("#name-form button")
-    page.wait_for_function("document.getElementById('sky').naturalWidth > 0")
+    wait_for_js(page, "document.getElementById('sky').naturalWidth > 0")
     assert page.is_hidden("#error")
     assert "PGC 5818" in page.text_content("#target-info")
 
@@ -48,7 +49,7 @@ def test_upload_rotate_zoom_and_evaluate(live_server, active_tiny_ensemble, page
     image.write_bytes(galaxy_jpeg(320, 240, angle_deg=20))
     page.goto(live_server.url + "/predict/")
     page.set_input_files("#file", str(image))
-    page.wait_for_function("document.getElementById('sky').naturalWidth > 0")
+    wait_for_js(page, "document.getElementById('sky').naturalWidth > 0")
     # The viewer starts turned by the measured angle: the disk lies 20° clockwise of +x (PA 70°, turn 160°).
     assert page.text_content("#angle-readout") == "160"
     assert "measured" in page.text_content("#align-mode")

@@ -10,6 +10,7 @@ from django.test import Client
 from labeling.tests.factories import UserFactory
 from training.build_services import ensemble_build_create
 from training.models import RetrainJob
+from tests.browser import wait_for_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,12 +30,12 @@ def test_the_page_follows_a_build_until_it_fails(live_server, page) -> None:  # 
     assert page.is_hidden(f"{box} .build-error")
 
     RetrainJob.objects.filter(pk=job.pk).update(stage="training compact1 on 15 galaxies", progress=0.45)
-    page.wait_for_function("(b) => document.querySelector(b + ' progress').value > 0.4", arg=box, timeout=15_000)
+    wait_for_js(page, "(b) => document.querySelector(b + ' progress').value > 0.4", arg=box, timeout=15_000)
     assert "training compact1" in page.text_content(f"{box} .jobmeta")
     assert page.text_content(f"{box} .pct") == "45 %"
 
     RetrainJob.objects.filter(pk=job.pk).update(status="failed", error="RuntimeError: out of memory")
-    page.wait_for_function("(b) => document.querySelector(b + ' h3').textContent.endsWith('failed')", arg=box,
+    wait_for_js(page, "(b) => document.querySelector(b + ' h3').textContent.endsWith('failed')", arg=box,
                            timeout=15_000)
     assert page.is_visible(f"{box} .build-error")
     assert page.text_content(f"{box} .build-error") == "RuntimeError: out of memory"

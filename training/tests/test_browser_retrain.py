@@ -11,6 +11,7 @@ from django.urls import reverse
 from conftest import save_screenshot
 from labeling.tests.factories import UserFactory
 from training.models import Ensemble, RetrainJob
+from tests.browser import wait_for_js
 
 from .helpers import labelled_galaxies
 
@@ -46,17 +47,17 @@ def test_staff_retrain_and_watch_progress(live_server, celery_worker_process, pa
     job = RetrainJob.objects.get()
 
     # The first run starts: its bar fills and its curve gets drawn, then both move on.
-    page.wait_for_function("() => { const p = document.querySelector('.run progress'); return p && p.value > 0.1; }",
+    wait_for_js(page, "() => { const p = document.querySelector('.run progress'); return p && p.value > 0.1; }",
                            timeout=120_000)
     first_value = page.evaluate("document.querySelector('.run progress').value")
     first_curve = _canvas(page)
     save_screenshot(page, "retrain-progress", tmp_path)
-    page.wait_for_function("(v) => document.querySelector('.run progress').value > v + 0.2", arg=first_value,
+    wait_for_js(page, "(v) => document.querySelector('.run progress').value > v + 0.2", arg=first_value,
                            timeout=120_000)
     assert _canvas(page) != first_curve  # the curve moved with the progress
     assert "epoch" in page.text_content(".run .detail")
 
-    page.wait_for_function("() => document.querySelector('#job-%d h3').textContent.includes('done') "
+    wait_for_js(page, "() => document.querySelector('#job-%d h3').textContent.includes('done') "
                            "|| document.querySelector('#job-%d h3').textContent.includes('failed')" % (job.pk, job.pk),
                            timeout=240_000)
     job.refresh_from_db()
@@ -70,7 +71,7 @@ def test_staff_retrain_and_watch_progress(live_server, celery_worker_process, pa
     page.wait_for_selector("#plots img")
     assert page.locator("#plots img").count() >= 4
     # The plots arrive after the page: wait until each has finished loading (a broken one finishes too, at 0 px).
-    page.wait_for_function("[...document.querySelectorAll('#plots img')].every(i => i.complete)", timeout=30_000)
+    wait_for_js(page, "[...document.querySelectorAll('#plots img')].every(i => i.complete)", timeout=30_000)
     assert page.evaluate("[...document.querySelectorAll('#plots img')].every(i => i.naturalWidth > 100)")
     assert Ensemble.objects.get(pk=job.ensemble_id).status == Ensemble.Status.ACTIVE
     save_screenshot(page, "retrain-ensemble", tmp_path)
