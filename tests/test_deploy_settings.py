@@ -285,7 +285,7 @@ def test_a_crash_is_a_friendly_page_for_people_and_json_for_api_clients(monkeypa
         raise ZeroDivisionError("internal detail that must not reach the visitor")
 
     monkeypatch.setattr(inclinet_site.views, "catalogue_counts", explode)
-    monkeypatch.setattr(catalog.api, "galaxy_get_by_pgc", explode)
+    monkeypatch.setattr(catalog.api, "galaxy_get_or_fetch_by_pgc", explode)
     client = Client(raise_request_exception=False)
     page = client.get("/")
     body = page.content.decode()

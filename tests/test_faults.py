@@ -306,17 +306,17 @@ def test_postgres_connection_dropped_between_and_during_requests(settings: Any, 
 
     import catalog.api
 
-    real = catalog.api.galaxy_get_by_pgc
+    real = catalog.api.galaxy_get_or_fetch_by_pgc
 
     def drop_then_query(**kwargs: Any) -> Any:
         _terminate(_backend_pid())  # dropped in the middle of this request, before its query
         return real(**kwargs)
 
-    monkeypatch.setattr(catalog.api, "galaxy_get_by_pgc", drop_then_query)
+    monkeypatch.setattr(catalog.api, "galaxy_get_or_fetch_by_pgc", drop_then_query)
     status, headers, body = wsgi_get(path)
     assert status == 503 and headers["Retry-After"], body
     assert json.loads(body)["status"] == "failed"
-    monkeypatch.setattr(catalog.api, "galaxy_get_by_pgc", real)
+    monkeypatch.setattr(catalog.api, "galaxy_get_or_fetch_by_pgc", real)
     assert wsgi_get(path)[0] == 200
 
 
