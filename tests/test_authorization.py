@@ -98,6 +98,8 @@ POLICY: dict[str, str] = {
     "predict/cutout": PUBLIC,
     "predict/upload": PUBLIC,
     "predict/evaluate": PUBLIC,
+    "predict/batch/": PUBLIC,
+    "predict/galaxy/<int:pgc>": PUBLIC,
     # staff retraining pages (issue 6; their behaviour is covered by the training tests)
     "staff/training/": STAFF,
     "staff/training/api/jobs": STAFF,
