@@ -7,6 +7,10 @@ The calibration is baked into the reject network's softmax head (``fc_out_class`
 rejected-vs-accepted log-odds d = z₁ − z₀ becomes a·d + b when the kernel and bias are multiplied by a and
 b is added to class 1's bias. Serving code needs nothing new; the parameters and the validation figures are
 stored in the member's manifest metrics (``calibration``).
+
+The physical image checks (``image_checks``) are calibrated here too, on their own validation galaxies of the
+training family seen as served: ``python -m training.ml.reject_calibration --image-checks --n 1000`` prints
+the thresholds to paste into ``image_checks.CALIBRATION`` and their validation figures.
 """
 from __future__ import annotations
 
