@@ -175,6 +175,8 @@ def standard_promote(*, galaxy_id: int, by: AbstractBaseUser) -> Standard:
     own first), the standard at their median. The galaxy must have retired accepted, with a small scatter."""
     from .selectors import PROMOTION_MAX_SCATTER, _expert_ids, promotion_votes, promotion_window
 
+    if not 0 < galaxy_id < 2**63:  # beyond the id column: no such galaxy (and no database error)
+        raise NotFound(f"Galaxy {galaxy_id} is not in the Zoo.")
     with write_transaction():
         consensus = Consensus.objects.select_for_update().filter(galaxy_id=galaxy_id).first()
         if consensus is None:
@@ -994,7 +996,7 @@ def ingest_job_create(*, user: AbstractBaseUser | None = None, pgcs: list[int] |
         raise InvalidInput("Give exactly one of: PGC numbers, a region, or a number of top-priority galaxies.")
     missing: list[int] = []
     if pgcs is not None:
-        if not pgcs or any(p <= 0 for p in pgcs) or len(pgcs) > 100_000:
+        if not pgcs or any(not 0 < p < 2**63 for p in pgcs) or len(pgcs) > 100_000:
             raise InvalidInput("PGC numbers are positive integers (at most 100,000 at once).")
         ids, missing = ingest_by_pgc(pgcs=pgcs)
         selection = f"PGC list ({len(pgcs)})"

@@ -180,7 +180,7 @@ def test_requests_are_rate_limited(fits_fake, settings) -> None:  # noqa: ANN001
     assert len(gaps) == 3 and min(gaps) >= 1 / 5.0 - 0.03
 
 
-@pytest.mark.parametrize("args", [["--pgc", "abc"], ["--region", "1 2"], ["--region", "400 0 1"],
+@pytest.mark.parametrize("args", [["--pgc", "abc"], ["--region", "1 2"], ["--region", "400 0 1"], ["--pgc", "9" * 30],
                                   ["--top-priority", "0"], ["--pgc", "-5"], ["--job", "999999"]])
 def test_bad_command_input_is_a_clear_error(args) -> None:  # noqa: ANN001
     with pytest.raises(CommandError):
@@ -205,7 +205,8 @@ def test_staff_page_queues_a_task_and_shows_progress(staff, fits_fake, monkeypat
     page = staff.get(url).content.decode()
     assert "2 / 2" in page and "Done" in page and 'http-equiv="refresh"' not in page
     for bad in ({"mode": "pgc", "value": "x,y"}, {"mode": "region", "value": "1 2"}, {"mode": "top", "value": "²"},
-                {"mode": "nope", "value": "1"}):
+                {"mode": "nope", "value": "1"}, {"mode": "pgc", "value": "9" * 30}, {"mode": "top", "value": "9" * 30},
+                {"mode": "region", "value": "nan 0 1"}, {"mode": "region", "value": "1 2 inf"}):
         refused = staff.post(url, bad)
         assert refused.status_code == 400 and b'role="alert"' in refused.content
     assert IngestJob.objects.count() == 1

@@ -113,6 +113,7 @@ def test_candidates_fill_gaps_first_and_the_staff_can_promote_them(staff) -> Non
     posted = staff.post(reverse("labeling:staff-standards"), {"galaxy_id": str(other.id)})
     assert posted.status_code == 302 and Standard.objects.filter(galaxy=other).exists()
     assert staff.post(reverse("labeling:staff-standards"), {"galaxy_id": "²"}).status_code == 400
+    assert staff.post(reverse("labeling:staff-standards"), {"galaxy_id": "9" * 30}).status_code == 400
     # The staff report shows the gaps too.
     report = staff.get(reverse("labeling:report")).content.decode()
     assert 'id="standards-coverage"' in report and "Gaps" in report
