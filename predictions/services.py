@@ -357,7 +357,8 @@ def prediction_for_upload(*, data: bytes, angle_deg: float | None = None, scale:
 
 def _upload_prediction(data: bytes, angle_deg: float | None, scale: float) -> dict[str, Any]:
     image = load_image(
-        data, max_bytes=settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS, allowed_formats=UPLOAD_FORMATS
+        data, max_bytes=settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS, allowed_formats=UPLOAD_FORMATS,
+        max_side=settings.MAX_DECODE_SIDE,  # a huge image costs seconds of CPU at full size; the model sees 128 px
     )
     return prediction_for_aligned(align_image(image.pixels, angle_deg=angle_deg, scale=scale))
 
@@ -386,7 +387,8 @@ def prediction_for_target(*, target: Target, angle_deg: float | None = None, sca
 
 def _target_prediction(target: Target, angle_deg: float | None, scale: float, source: str) -> dict[str, Any]:
     cutout = fetch_cutout(ra=target.ra, dec=target.dec, fov_arcmin=target.fov_arcmin)
-    image = load_image(cutout.data, max_bytes=20 * settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS)
+    image = load_image(cutout.data, max_bytes=20 * settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS,
+                       max_side=settings.MAX_DECODE_SIDE)
     aligned = align_image(image.pixels, angle_deg=angle_deg, scale=scale, pa_source=source)
     trusted = angle_deg is not None and source == "catalogue"
     return prediction_for_aligned(aligned, catalogue_pa=target.pa if trusted else None)

@@ -268,3 +268,29 @@ def test_batch_csv_input_with_carriage_returns_is_read(data: bytes, expected: li
 def test_batch_csv_input_the_csv_module_cannot_read_is_a_400(client: Any) -> None:  # noqa: ANN401
     response = client.post(f"{WEBROOT}api/batch", {"file": SimpleUploadedFile("x.csv", b"x" * 200_000 + b"\n")})
     assert response.status_code == 400 and "cannot be read" in _failed_shape(response)["message"]
+
+
+@pytest.mark.parametrize("path", ["upload", "cutout"])
+def test_served_predictions_decode_downscaled(path: str, huge_png: bytes, monkeypatch: Any) -> None:  # noqa: ANN401
+    """With a model active, /api/file and the catalogue paths decode at no more than MAX_DECODE_SIDE a side."""
+    from catalog.imaging import load_image
+    from types import SimpleNamespace
+
+    from catalog.selectors import Target
+    from predictions import services
+
+    sides: list[int] = []
+
+    def spy(data: bytes, **kwargs: Any) -> Any:  # noqa: ANN401
+        image = load_image(data, **kwargs)
+        sides.append(max(image.pixels.shape[:2]))
+        raise RuntimeError("stop after decoding")
+
+    monkeypatch.setattr(services, "load_image", spy)
+    with pytest.raises(RuntimeError, match="stop after decoding"):
+        if path == "upload":
+            services._upload_prediction(huge_png, None, 1.0)
+        else:
+            monkeypatch.setattr(services, "fetch_cutout", lambda **kwargs: SimpleNamespace(data=huge_png))
+            services._target_prediction(Target(ra=10.0, dec=20.0, fov_arcmin=3.0), None, 1.0, "measured")
+    assert sides and sides[0] <= django_settings.MAX_DECODE_SIDE, sides
