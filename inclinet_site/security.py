@@ -135,6 +135,12 @@ def throttle_posts(scope: str) -> Callable[[Callable[..., HttpResponse]], Callab
                 throttle = throttle_class()
                 if not throttle.allow_request(request, None):
                     wait = int(throttle.wait() or 60) + 1
+                    if not _is_api(request):  # people get the styled page, with the wait in minutes
+                        from django.shortcuts import render
+
+                        page = render(request, "429.html", {"wait_minutes": -(-wait // 60)}, status=429)
+                        page["Retry-After"] = str(wait)
+                        return page
                     return failed_response(request, f"Too many attempts; try again in {wait} s.", 429,
                                            **{"Retry-After": str(wait)})
             response = view(request, *args, **kwargs)

@@ -4,13 +4,12 @@ Every expected failure is a 4xx ``{"status": "failed", "message": ..., "code": .
 """
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,13 +17,12 @@ from rest_framework.views import APIView
 
 from inclinet_site.api import ApiError
 
-from . import selectors, services
-from .errors import InvalidInput, ZooError
-from .models import Consensus, ExportJob, ExportStatus, Role, Standard
+from . import selectors, services, tutorial
+from .errors import ZooError
+from .models import REJECT_REASONS, Consensus, ExportJob, ExportStatus, Role, Standard
 from .serializers import (
     ConsensusOutSerializer, DrawInSerializer, ExportInSerializer, ExportOutSerializer, FailedSerializer,
-    MeasurementOutSerializer, PracticeCheckInSerializer, PreferencesSerializer, PromoteInSerializer,
-    ProposalInSerializer,
+    MeasurementOutSerializer, PreferencesSerializer, PromoteInSerializer, ProposalInSerializer,
     StandardAdminOutSerializer, StandardInSerializer, StandardPatchSerializer, StandardsResponseSerializer,
     SubmitInSerializer, SubmitResponseSerializer, TaskResponseSerializer,
 )
@@ -350,61 +348,81 @@ class StaffReportApi(APIView):
                          "gold_accuracy": selectors.volunteer_gold_accuracy()})
 
 
+TUTORIAL_SESSION_KEY = "zoo_tutorial"
+
+
+class TutorialCheckInSerializer(serializers.Serializer):
+    question = serializers.IntegerField(min_value=0, help_text="The question's index")
+    left_standard = serializers.IntegerField(required=False, allow_null=True, default=None)
+    right_standard = serializers.IntegerField(required=False, allow_null=True, default=None)
+    face_on = serializers.BooleanField(required=False, default=False)
+    reasons = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list,
+                                    max_length=len(REJECT_REASONS))
+
+
+def _tutorial_state(request: Request, *, restart: bool = False) -> dict[str, Any]:
+    state = request.session.get(TUTORIAL_SESSION_KEY)
+    if restart or not isinstance(state, dict) or "questions" not in state:
+        state = _call(tutorial.tutorial_new)
+        request.session[TUTORIAL_SESSION_KEY] = state
+    return state
+
+
+def _tutorial_body(request: Request, state: dict[str, Any]) -> dict[str, Any]:
+    rows = _call(tutorial.tutorial_standards, state=state, step=1, low=None)
+    complete = len(state["answers"]) == len(state["questions"])
+    return {"status": "success", "questions": tutorial.tutorial_questions(state=state),
+            "standards": standards_payload(rows), "threshold": tutorial.PASS_MEDIAN_ERROR_DEG,
+            "summary": tutorial.tutorial_summary(state=state) if complete else None}
+
+
 class TutorialApi(APIView):
-    """Practice galaxies: standards with known answers. Step 2 is drawn with ``?step=2&low=..&target=..``."""
+    """Your tutorial quiz (GET; made on first use), a fresh one (POST), or standards for a step
+    (``GET ?step=1`` or ``?step=2&low=45..85``). Answers are never sent before they are given."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="zoo_tutorial", responses={200: OpenApiResponse(description="practice set"), **FAILED})
+    @extend_schema(operation_id="zoo_tutorial", responses={200: OpenApiResponse(description="quiz"), **FAILED})
     def get(self, request: Request) -> Response:
-        rng = random.Random()
-        pool = selectors.standard_pool()
+        state = _tutorial_state(request)
         step = request.query_params.get("step")
-        if step == "2":
-            try:
-                low, target = int(request.query_params["low"]), int(request.query_params["target"])
-            except (KeyError, ValueError):
-                raise ApiError("Give low and target.", status=400, code="invalid") from None
-            if low not in selectors.step_values(step=1):
-                raise ApiError("low must be 45, 50, ... 85.", status=400, code="invalid")
-            exclude = next((s.galaxy_id for s in pool if s.id == target), None)
-            rows = selectors.standards_draw(step=2, low=low, exclude_galaxy_id=exclude, rng=rng, pool=pool)
+        if step in ("1", "2"):
+            low = request.query_params.get("low")
+            if step == "2" and not (low or "").isdigit():
+                raise ApiError("Give low: 45, 50, ... 85.", status=400, code="invalid")
+            rows = _call(tutorial.tutorial_standards, state=state, step=int(step),
+                         low=int(low) if step == "2" else None)
             return Response({"status": "success", "standards": standards_payload(rows)})
-        # Three practice targets spread over the range, plus a face-on one when the pool has it.
-        targets = []
-        for low, high in ((45, 62), (62, 78), (78, 90.1)):
-            band = [s for s in pool if low <= s.inclination < high]
-            if band:
-                targets.append(rng.choice(band))
-        rows = selectors.standards_draw(step=1, low=None, exclude_galaxy_id=None, rng=rng,
-                                        pool=[s for s in pool if s not in targets])
-        return Response({"status": "success", "targets": standards_payload(targets),
-                         "standards": standards_payload(rows)})
+        if step is not None:
+            raise ApiError("step must be 1 or 2.", status=400, code="invalid")
+        return Response(_tutorial_body(request, state))
+
+    @extend_schema(operation_id="zoo_tutorial_restart", request=None,
+                   responses={200: OpenApiResponse(description="a fresh quiz"), **FAILED})
+    def post(self, request: Request) -> Response:
+        return Response(_tutorial_body(request, _tutorial_state(request, restart=True)))
 
 
 class TutorialCheckApi(APIView):
+    """Answer one tutorial question; the last answer records the result (passed or not) on your profile."""
+
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="zoo_tutorial_check", request=PracticeCheckInSerializer,
-                   responses={200: OpenApiResponse(description="feedback"), **FAILED})
+    @extend_schema(operation_id="zoo_tutorial_check", request=TutorialCheckInSerializer,
+                   responses={200: OpenApiResponse(description="feedback, and the summary after the last"),
+                              **FAILED})
     def post(self, request: Request) -> Response:
-        data = _valid(PracticeCheckInSerializer, request.data)
-        ids = [i for i in (data["target"], data["left_standard"], data["right_standard"]) if i]
-        found = Standard.objects.in_bulk(ids)
-        if data["target"] not in found:
-            raise ApiError("Unknown practice galaxy.", status=404, code="not_found")
-        left, right = found.get(data["left_standard"]), found.get(data["right_standard"])
-        if data["face_on"]:
-            value = None
-        elif left and right:
-            value = (left.inclination + right.inclination) / 2
-        elif left or right:
-            value = min(90.0, left.inclination + 0.5) if left else right.inclination - 0.5
-        else:
-            raise _call_error(InvalidInput("Place the galaxy first."))
-        feedback = services.practice_feedback(truth=found[data["target"]].inclination, value=value,
-                                              face_on=data["face_on"])
-        return Response({"status": "success", "feedback": feedback})
+        data = _valid(TutorialCheckInSerializer, request.data)
+        state = request.session.get(TUTORIAL_SESSION_KEY)
+        if not isinstance(state, dict) or "questions" not in state:
+            raise ApiError("Start the tutorial first.", status=409, code="tutorial_conflict")
+        feedback, summary = _call(
+            tutorial.tutorial_answer, user=request.user, state=state, index=data["question"],
+            left_id=data["left_standard"], right_id=data["right_standard"], face_on=data["face_on"],
+            reasons=data["reasons"])
+        request.session[TUTORIAL_SESSION_KEY] = state
+        return Response({"status": "success", "feedback": feedback, "answered": len(state["answers"]),
+                         "total": len(state["questions"]), "summary": summary})
 
 
 def _call_error(exc: ZooError) -> ApiError:

@@ -43,6 +43,7 @@ from .models import (
     IngestJob, IngestStatus, Measurement, RetireReason, Role, Standard, StandardMethod, StandardProposal,
     VolunteerCalibration, VolunteerProfile, _reason_field,
 )
+from .feedback import known_answer_feedback
 from .selectors import (
     PRACTICE_EVERY, StandardRow, calibrations_for, standard_pool, standards_draw, step_values,
 )
@@ -624,8 +625,9 @@ def _gold_feedback(*, measurement: Measurement) -> dict[str, Any] | None:
     standard = Standard.objects.filter(galaxy_id=measurement.galaxy_id).first()
     if standard is None:
         return None
-    return practice_feedback(truth=standard.inclination, value=measurement.inclination_raw,
-                             face_on=measurement.face_on)
+    # Graded on the stored (rounded) value, so the feedback says the same number as "Saved".
+    return known_answer_feedback(truth=standard.inclination, value=measurement.inclination,
+                                 face_on=measurement.face_on, reasons=measurement.reasons())
 
 
 def practice_feedback(*, truth: float, value: float | None, face_on: bool) -> dict[str, Any]:

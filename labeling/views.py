@@ -1,22 +1,27 @@
 """Zoo pages: the measurement page, the tutorial, my measurements, the staff report, sign-up and images."""
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import LoginView, LogoutView
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.cache import cache_control
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from inclinet_site.security import throttle_posts
+from inclinet_site.security import SignupRateThrottle, throttle_posts
 
 from catalog.models import GalaxyImage
 
-from . import selectors, services
+from . import experience, guide, selectors, services, tutorial as zoo_tutorial
+from .feedback import REASON_LABELS
 from .models import Role
 
 LOGIN = reverse_lazy("labeling:login")
@@ -26,27 +31,56 @@ LOGIN = reverse_lazy("labeling:login")
 @ensure_csrf_cookie
 def measure(request: HttpRequest) -> HttpResponse:
     profile = services.profile_get_or_create(user=request.user)
-    return render(request, "labeling/measure.html", {"profile": profile, "mode": "measure"})
+    if profile.tutorial_passed_at is None and selectors.volunteer_role(user=request.user) == Role.VOLUNTEER:
+        return redirect("labeling:tutorial")  # the tutorial must be passed first (staff and experts may skip it)
+    return render(request, "labeling/measure.html", {
+        "profile": profile, "progress": experience.volunteer_progress(user=request.user),
+        "reasons": _reject_choices()})
+
+
+def _reject_choices() -> list[tuple[str, str]]:
+    # Face-on has its own button (one way to say it), so it is not offered among the reject reasons.
+    return [(r, label) for r, label in REASON_LABELS.items() if r != "face_on"]
 
 
 @login_required(login_url=LOGIN)
 @ensure_csrf_cookie
 def tutorial(request: HttpRequest) -> HttpResponse:
     profile = services.profile_get_or_create(user=request.user)
-    return render(request, "labeling/measure.html", {"profile": profile, "mode": "tutorial"})
+    return render(request, "labeling/tutorial.html", {
+        "profile": profile, "threshold": zoo_tutorial.PASS_MEDIAN_ERROR_DEG,
+        "inclination_examples": guide.INCLINATION_EXAMPLES, "reject_examples": guide.REJECT_EXAMPLES,
+        "reasons": _reject_choices()})
+
+
+def field_guide(request: HttpRequest) -> HttpResponse:
+    return render(request, "labeling/guide.html", {
+        "inclination_examples": guide.INCLINATION_EXAMPLES, "reject_examples": guide.REJECT_EXAMPLES,
+        "threshold": zoo_tutorial.PASS_MEDIAN_ERROR_DEG})
+
+
+@cache_control(public=True, max_age=86400)
+def guide_example(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        png = guide.example_png(name)
+    except KeyError:
+        raise Http404("No such example") from None
+    return HttpResponse(png, content_type="image/png")
 
 
 @login_required(login_url=LOGIN)
 def my_measurements(request: HttpRequest) -> HttpResponse:
     return render(request, "labeling/me.html", {
         "stats": selectors.volunteer_stats(user=request.user),
+        "progress": experience.volunteer_progress(user=request.user),
+        "profile": services.profile_get_or_create(user=request.user),
         "measurements": selectors.measurement_list_for_user(user=request.user),
     })
 
 
 def _staff_or_403(request: HttpRequest) -> HttpResponse | None:
     if selectors.volunteer_role(user=request.user) != Role.STAFF:
-        return HttpResponseForbidden("Staff only.")
+        raise PermissionDenied("Staff only.")  # the styled 403 page
     return None
 
 
@@ -77,14 +111,51 @@ def staff_report_png(request: HttpRequest) -> HttpResponse:
     return HttpResponse(png, content_type="image/png")
 
 
-@throttle_posts("signup")
+class _RecordAfterOutcome:
+    """A throttle whose allow_request() only checks; record() counts, once the outcome is known."""
+
+    def throttle_success(self) -> bool:
+        return True
+
+    def record(self) -> None:
+        self.history.insert(0, self.now)
+        self.cache.set(self.key, self.history, self.duration)
+
+
+class SignupSuccessThrottle(_RecordAfterOutcome, SignupRateThrottle):
+    """Accounts made per address (scope ``signup``: SIGNUP_RATE, 5/hour); failed forms do not count."""
+
+
+class SignupFailureThrottle(_RecordAfterOutcome, SignupRateThrottle):
+    """Rejected sign-up forms per address: room for typos, not for guessing."""
+
+    scope = "signup_failed"
+    rate = "30/hour"
+
+
+def too_many_requests(request: HttpRequest, wait_s: float) -> HttpResponse:
+    """The styled 429 page: how long to wait, in minutes, and a way to log in instead."""
+    minutes = max(1, math.ceil(wait_s / 60))
+    response = render(request, "429.html", {"wait_minutes": minutes}, status=429)
+    response["Retry-After"] = str(int(math.ceil(wait_s)))
+    return response
+
+
 def signup(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        successes, failures = SignupSuccessThrottle(), SignupFailureThrottle()
+        for throttle in (successes, failures):
+            if not throttle.allow_request(request, None):
+                return too_many_requests(request, throttle.wait() or 60)
     form = UserCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        services.profile_get_or_create(user=user)
-        login(request, user)
-        return redirect("labeling:tutorial")
+    if request.method == "POST":
+        if form.is_valid():
+            user = form.save()
+            successes.record()
+            services.profile_get_or_create(user=user)
+            login(request, user)
+            return redirect("labeling:tutorial")
+        failures.record()
     return render(request, "labeling/signup.html", {"form": form})
 
 

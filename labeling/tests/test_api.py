@@ -188,22 +188,17 @@ def test_expert_proposals(expert_clients, api) -> None:  # noqa: ANN001
 
 
 def test_tutorial_practice_feedback(api, grid) -> None:  # noqa: ANN001
+    """One tutorial answer gets graded feedback; the whole quiz is in test_volunteer_experience.py."""
     body = api.get(reverse("labeling:api-tutorial")).json()
-    assert len(body["targets"]) == 3 and len(body["standards"]) == 9
-    target = body["targets"][0]
-    truth = target["inclination"]
+    assert len(body["questions"]) == 6 and len(body["standards"]) == 9
+    question = next(q for q in api.session["zoo_tutorial"]["questions"] if q["kind"] == "placement")
+    index = api.session["zoo_tutorial"]["questions"].index(question)
+    truth = question["truth"]
     left = Standard.objects.get(inclination=float(int(truth)))
     right = Standard.objects.get(inclination=float(int(truth) + 1))
     check = api.post(reverse("labeling:api-tutorial-check"),
-                     {"target": target["id"], "left_standard": left.id, "right_standard": right.id}, format="json")
-    assert check.json()["feedback"]["correct"] is True
-    offset = 10 if truth < 75 else -15
-    far = Standard.objects.get(inclination=float(int(truth) + offset))
-    check = api.post(reverse("labeling:api-tutorial-check"),
-                     {"target": target["id"], "left_standard": far.id,
-                      "right_standard": Standard.objects.get(inclination=far.inclination + 1).id}, format="json")
-    assert check.json()["feedback"]["correct"] is False
-    assert ("edge-on" if offset > 0 else "face-on") in check.json()["feedback"]["message"]
+                     {"question": index, "left_standard": left.id, "right_standard": right.id}, format="json")
+    assert check.json()["feedback"]["correct"] is True and check.json()["feedback"]["grade"] == "spot_on"
 
 
 def test_preferences(api) -> None:  # noqa: ANN001

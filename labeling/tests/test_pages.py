@@ -5,9 +5,10 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from catalog.models import GalaxyImage
-from labeling.models import Consensus, Standard
+from labeling.models import Consensus, Standard, VolunteerProfile
 
 from .factories import MeasurementFactory, UserFactory
 
@@ -20,6 +21,9 @@ def test_pages_need_login_and_render(grid) -> None:  # noqa: ANN001
     assert response.status_code == 302 and reverse("labeling:login") in response["Location"]
     user = UserFactory()
     client.force_login(user)
+    # A volunteer measures once the tutorial is passed (labeling/tests/test_volunteer_experience.py).
+    assert client.get(reverse("labeling:measure"))["Location"] == reverse("labeling:tutorial")
+    VolunteerProfile.objects.filter(user=user).update(tutorial_passed_at=timezone.now())
     page = client.get(reverse("labeling:measure"))
     assert page.status_code == 200 and b'id="strip"' in page.content and "csrftoken" in page.cookies
     MeasurementFactory(user=user)

@@ -1,8 +1,11 @@
-/* Galaxy Inclination Zoo: the two-step measurement page (vanilla JS, no build step).
+/* Galaxy Inclination Zoo: the measuring page and the tutorial quiz (vanilla JS, no build step, no inline code).
  *
- * Step 1: the target (yellow panel) is moved among nine standards 45–85° (gaps = 5° intervals).
- * Step 2: nine standards 1° apart covering the chosen interval. The server computes the result from
- * the two neighbours and checks that they really were adjacent on this page.
+ * The target is shown large (#target); the standards run in a strip (#strip) with a gap ("slot") between
+ * each two. The volunteer puts the target into a gap: tap/click the gap, drag the target (pointer events:
+ * mouse, pen and touch) or use the A/D keys. Nothing is placed at first, so nothing anchors the answer.
+ * Step 1: nine standards 45–85°, the gaps are the 5° intervals 45–50 … 85–90. Step 2: standards 1° apart.
+ * Face-on has one way: the "Face-on (< 45°)" button, with a confirmation. Feedback stays until "Next"/Enter.
+ * Any image opens full size in a lightbox on click or long-press.
  * A failed or empty answer never leaves the page on "Loading…": it says what happened, offers Retry, and
  * tries again by itself with exponential backoff (never sooner than the server's Retry-After).
  */
@@ -10,20 +13,22 @@
   "use strict";
   const root = document.getElementById("zoo");
   if (!root) return;
-  const base = (window.WEBROOT || "/") + "zoo/api/";
+  const webroot = root.dataset.webroot || window.WEBROOT || "/";
+  const base = webroot + "zoo/api/";
   const tutorial = root.dataset.mode === "tutorial";
   const $ = (id) => document.getElementById(id);
   const strip = $("strip");
   const retryButton = $("btn-retry");
   const state = {
-    task: null, step: 1, standards: [], pos: 0, low: null, step1: [],
+    task: null, step: 1, standards: [], pos: null, low: null, step1: [],
     display: root.dataset.display || "colour", inverted: root.dataset.inverted === "1",
     zoom: parseFloat(root.dataset.zoom || "1") || 1, angle: 0, startedAt: null,
-    practice: [], practiceIndex: 0, busy: false,
+    questions: [], question: 0, busy: false, showingFeedback: false,
   };
-  // Automatic retries: 2, 4, 8 … 60 s after a failure; an empty queue is asked again every 30 s … 5 min.
   const RETRY = { baseS: 2, maxS: 60, emptyBaseS: 30, emptyMaxS: 300 };
   const retry = { timer: null, tick: null, attempt: 0, loader: null };
+  const LONG_PRESS_MS = 500;
+  const DRAG_START_PX = 6;
 
   function csrf() {
     const m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -40,7 +45,7 @@
     let response;
     try {
       response = await fetch(base + path, Object.assign(opts, { credentials: "same-origin" }));
-    } catch (e) {  // offline, server down, connection reset
+    } catch (e) {
       return { ok: false, status: 0, retryAfter: 0, data: { message: "The server cannot be reached." } };
     }
     let data = null;
@@ -51,7 +56,6 @@
     return { ok: response.ok, status: response.status, data: data, retryAfter: retryAfterSeconds(response) };
   }
 
-  // Retry-After is seconds or an HTTP date; 0 when absent or unreadable.
   function retryAfterSeconds(response) {
     const value = response.headers.get("Retry-After");
     if (!value) return 0;
@@ -68,7 +72,6 @@
     if (retryButton) retryButton.hidden = true;
   }
 
-  // Say what went wrong, show Retry, and call loader again after the backoff (with a visible countdown).
   function retryLater(loader, text, kind, retryAfter, emptyQueue) {
     cancelRetry();
     const baseS = emptyQueue ? RETRY.emptyBaseS : RETRY.baseS;
@@ -90,7 +93,6 @@
     if (loader) loader();
   }
 
-  // Standards the page can place a galaxy among: a non-empty list, each with a numeric inclination.
   function usableStandards(list) {
     return Array.isArray(list) && list.length > 0 && list.every((s) => s && typeof s.inclination === "number");
   }
@@ -114,137 +116,341 @@
     return (images && (images[state.display] || images.colour)) || "";
   }
 
-  function panel(item, isTarget) {
-    const div = document.createElement("div");
-    div.className = "panel" + (isTarget ? " target" : " std");
-    const img = document.createElement("img");
-    img.alt = isTarget ? "target galaxy" : "standard " + degrees(item);
-    img.src = imageFor(item.images);
-    img.draggable = false;
+  function styleImage(img, scale, angle) {
     const filters = [];
-    // A band missing for a galaxy falls back to its colour image, shown grey like the bands.
-    if (state.display !== "colour") filters.push("grayscale(1)");
+    if (state.display !== "colour") filters.push("grayscale(1)");  // a missing band falls back to colour
     if (state.inverted) filters.push("invert(1)");
     img.style.filter = filters.join(" ");
-    const scale = isTarget ? state.zoom : (item.scale || 1);
-    const angle = isTarget ? state.angle : (item.angle || 0);
     img.style.transform = "scale(" + scale + ") rotate(" + angle + "deg)";
+  }
+
+  // ---- the large target ------------------------------------------------------------------------------
+
+  function renderTarget() {
+    const figure = $("target");
+    const img = $("target-img");
+    if (!state.task) {
+      figure.classList.add("empty");
+      img.removeAttribute("src");
+      return;
+    }
+    figure.classList.remove("empty");
+    const src = imageFor(state.task.images);
+    if (img.getAttribute("src") !== src) img.src = src;
+    styleImage(img, state.zoom, state.angle);
+  }
+
+  // ---- the strip: standards and the gaps between them ---------------------------------------------------
+
+  // The first gap (left of the first standard) is offered only where it is not "face-on": face-on has its own button.
+  function firstSlot() {
+    if (!state.standards.length) return 0;
+    return state.standards[0].inclination <= 45 ? 1 : 0;
+  }
+
+  function slotLabel(p) {
+    const left = state.standards[p - 1], right = state.standards[p];
+    if (!left) return "left of " + degrees(right);
+    if (!right) return "right of " + degrees(left);
+    return "between " + degrees(left) + " and " + degrees(right);
+  }
+
+  function slot(p) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "slot" + (state.pos === p ? " placed" : "");
+    b.dataset.pos = p;
+    b.setAttribute("aria-label", "Place the target " + slotLabel(p));
+    if (state.pos === p && state.task) {
+      const mini = document.createElement("img");
+      mini.className = "mini";
+      mini.alt = "";
+      mini.src = imageFor(state.task.images);
+      mini.draggable = false;
+      styleImage(mini, 1, state.angle);
+      b.appendChild(mini);
+    }
+    return b;
+  }
+
+  function standardPanel(s, i) {
+    const fig = document.createElement("figure");
+    fig.className = "panel std";
+    fig.dataset.index = i;
+    fig.dataset.id = s.id;
+    fig.dataset.inclination = s.inclination;
     const frame = document.createElement("div");
     frame.className = "frame";
+    const img = document.createElement("img");
+    img.alt = "standard " + degrees(s);
+    img.src = imageFor(s.images);
+    img.draggable = false;
+    styleImage(img, s.scale || 1, s.angle || 0);
     frame.appendChild(img);
-    div.appendChild(frame);
-    const label = document.createElement("div");
+    fig.appendChild(frame);
+    const label = document.createElement("figcaption");
     label.className = "label";
-    label.textContent = isTarget ? "target" : degrees(item);
-    div.appendChild(label);
-    if (isTarget) {
-      div.id = "target";
-      div.draggable = true;
-      div.tabIndex = 0;
-      div.addEventListener("dragstart", (e) => { e.dataTransfer.setData("text/plain", "target"); div.classList.add("dragging"); });
-      div.addEventListener("dragend", () => div.classList.remove("dragging"));
-    } else {
-      div.dataset.id = item.id;
-      div.dataset.inclination = item.inclination;
-    }
-    return div;
+    label.textContent = degrees(s);
+    fig.appendChild(label);
+    return fig;
   }
 
   function render() {
     strip.innerHTML = "";
     state.standards = Array.isArray(state.standards) ? state.standards : [];
-    state.pos = Math.max(0, Math.min(state.standards.length, state.pos || 0));
-    const target = state.task ? { images: state.task.images } : null;
-    state.standards.forEach((s, i) => {
-      if (i === state.pos && target) strip.appendChild(panel(target, true));
-      const p = panel(s, false);
-      p.dataset.index = i;
-      strip.appendChild(p);
-    });
-    if (state.pos === state.standards.length && target) strip.appendChild(panel(target, true));
+    renderTarget();
+    if (state.task && state.standards.length) {
+      const first = firstSlot();
+      if (first === 0) strip.appendChild(slot(0));
+      state.standards.forEach((s, i) => {
+        strip.appendChild(standardPanel(s, i));
+        strip.appendChild(slot(i + 1));
+      });
+    }
     document.querySelectorAll("button.mode").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.display === state.display)));
     $("btn-invert").setAttribute("aria-pressed", String(state.inverted));
     $("view-state").textContent = "zoom " + state.zoom.toFixed(1) + "×, " + state.angle + "°";
     describe();
-  }
-
-  function neighbours() {
-    const left = (state.pos > 0 && state.standards[state.pos - 1]) || null;
-    const right = (state.pos < state.standards.length && state.standards[state.pos]) || null;
-    return { left: left, right: right };
+    updateButtons();
   }
 
   function describe() {
-    const n = neighbours();
-    let text;
-    if (!state.task || !state.standards.length) text = "";
-    else if (state.step === 1 && !n.left) text = "Placed left of 45°: face-on (step 2 will be skipped).";
-    else if (!n.left) text = "Left of " + degrees(n.right);
-    else if (!n.right) text = "Right of " + degrees(n.left);
-    else text = "Between " + degrees(n.left) + " and " + degrees(n.right);
+    let text = "";
+    if (state.task && state.standards.length) {
+      text = state.pos === null ? "Not placed yet: tap a gap between two standards, or drag the target there."
+        : "Placed " + slotLabel(state.pos) + ".";
+    }
     $("position").textContent = text;
-    $("position").dataset.pos = state.pos;
+    $("position").dataset.pos = state.pos === null ? "" : String(state.pos);
+  }
+
+  function updateButtons() {
+    const placed = state.pos !== null && !!state.task && !state.showingFeedback;
+    $("btn-confirm").disabled = !placed;
+    $("btn-submit").disabled = !placed;
+    $("btn-faceon").disabled = !state.task || state.showingFeedback;
+  }
+
+  function place(p) {
+    if (!state.task || state.showingFeedback) return;
+    state.pos = Math.max(firstSlot(), Math.min(state.standards.length, p));
+    render();
   }
 
   function move(delta) {
-    if (!state.task) return;
-    state.pos = Math.max(0, Math.min(state.standards.length, state.pos + delta));
-    render();
+    if (!state.task || state.showingFeedback) return;
+    if (state.pos === null) { place(Math.ceil(state.standards.length / 2)); return; }
+    place(state.pos + delta);
   }
 
-  // Drag-and-drop: dropping on a standard's left half puts the target before it, right half after it.
-  strip.addEventListener("dragover", (e) => { e.preventDefault(); });
-  strip.addEventListener("drop", (e) => {
+  // ---- pointer: tap a gap, drag the target, long-press or click any image to magnify ------------------
+
+  function slotAt(x, y) {
+    const el = document.elementFromPoint(x, y);
+    if (!el) return null;
+    const gap = el.closest(".slot");
+    if (gap && strip.contains(gap)) return parseInt(gap.dataset.pos, 10);
+    const std = el.closest(".panel.std");
+    if (std && strip.contains(std)) {
+      const rect = std.getBoundingClientRect();
+      const index = parseInt(std.dataset.index, 10);
+      return index + (x > rect.left + rect.width / 2 ? 1 : 0);
+    }
+    return null;
+  }
+
+  const drag = { active: false, moved: false, startX: 0, startY: 0, ghost: null, timer: null, source: null, over: null };
+
+  function startPointer(e, source) {
+    if (!state.task || state.showingFeedback || (e.button !== undefined && e.button > 0)) return;
+    drag.active = true; drag.moved = false; drag.source = source;
+    drag.startX = e.clientX; drag.startY = e.clientY; drag.over = null;
+    clearTimeout(drag.timer);
+    drag.timer = setTimeout(() => {  // long-press without moving: magnify
+      if (drag.active && !drag.moved) { endDrag(); openLightbox(imageFor(state.task.images), "Target galaxy"); }
+    }, LONG_PRESS_MS);
+    if (source.setPointerCapture && e.pointerId !== undefined) {
+      try { source.setPointerCapture(e.pointerId); } catch (err) { /* synthetic events have no capture */ }
+    }
     e.preventDefault();
-    const over = e.target.closest(".panel.std");
-    if (!over) return;
-    const index = parseInt(over.dataset.index, 10);
-    const rect = over.getBoundingClientRect();
-    const after = e.clientX > rect.left + rect.width / 2;
-    state.pos = index + (after ? 1 : 0);
-    render();
-  });
+  }
 
-  document.addEventListener("keydown", (e) => {
-    if (e.target && (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT")) return;
-    if (e.key === "a" || e.key === "A" || e.key === "ArrowLeft") { move(-1); e.preventDefault(); }
-    if (e.key === "d" || e.key === "D" || e.key === "ArrowRight") { move(1); e.preventDefault(); }
-  });
-  $("btn-left").addEventListener("click", () => move(-1));
-  $("btn-right").addEventListener("click", () => move(1));
+  function movePointer(e) {
+    if (!drag.active) return;
+    const far = Math.abs(e.clientX - drag.startX) + Math.abs(e.clientY - drag.startY) > DRAG_START_PX;
+    if (!drag.moved && far) {
+      drag.moved = true;
+      clearTimeout(drag.timer);
+      drag.ghost = document.createElement("img");
+      drag.ghost.className = "drag-ghost";
+      drag.ghost.alt = "";
+      drag.ghost.src = imageFor(state.task.images);
+      document.body.appendChild(drag.ghost);
+      document.body.classList.add("dragging");
+    }
+    if (!drag.moved) return;
+    drag.ghost.style.left = (e.clientX - 32) + "px";
+    drag.ghost.style.top = (e.clientY - 32) + "px";
+    drag.ghost.hidden = true;  // so elementFromPoint sees what is under it
+    const over = slotAt(e.clientX, e.clientY);
+    drag.ghost.hidden = false;
+    strip.querySelectorAll(".slot.over").forEach((s) => s.classList.remove("over"));
+    if (over !== null) {
+      const gap = strip.querySelector(".slot[data-pos='" + over + "']");
+      if (gap) gap.classList.add("over");
+    }
+    drag.over = over;
+  }
 
-  const step1Text = $("step-text").innerHTML;
+  function endDrag() {
+    drag.active = false;
+    clearTimeout(drag.timer);
+    if (drag.ghost) drag.ghost.remove();
+    drag.ghost = null;
+    document.body.classList.remove("dragging");
+  }
+
+  function endPointer(e) {
+    if (!drag.active) return;
+    const moved = drag.moved, over = drag.over, source = drag.source;
+    endDrag();
+    if (moved) {
+      // Re-render after the touch sequence has ended: removing the touched element before its touchend
+      // leaves Chromium's gesture state open, and the next tap then gets no click.
+      setTimeout(() => { if (over !== null && over >= firstSlot()) place(over); else render(); }, 30);
+    } else if (source === $("target-img")) {
+      openLightbox(imageFor(state.task.images), "Target galaxy");
+    }
+    e.preventDefault();
+  }
+
+  $("target-img").addEventListener("pointerdown", (e) => startPointer(e, $("target-img")));
+  strip.addEventListener("pointerdown", (e) => {
+    const mini = e.target.closest(".slot.placed");
+    if (mini) startPointer(e, mini);
+  });
+  document.addEventListener("pointermove", movePointer);
+  document.addEventListener("pointerup", endPointer);
+  document.addEventListener("pointercancel", () => { endDrag(); render(); });
+
+  strip.addEventListener("click", (e) => {
+    const gap = e.target.closest(".slot");
+    if (gap && !gap.classList.contains("placed")) { place(parseInt(gap.dataset.pos, 10)); return; }
+    const std = e.target.closest(".panel.std");
+    if (std) {
+      const s = state.standards[parseInt(std.dataset.index, 10)];
+      if (s) openLightbox(imageFor(s.images), "Standard " + degrees(s));
+    }
+  });
+  // Long-press a standard on a touch screen: the same lightbox (a tap already opens it; this stops the menu).
+  strip.addEventListener("contextmenu", (e) => { if (e.target.closest(".panel.std, .slot")) e.preventDefault(); });
+
+  // ---- lightbox -------------------------------------------------------------------------------------------
+
+  function openLightbox(src, caption) {
+    if (!src) return;
+    const box = $("lightbox");
+    const img = $("lightbox-img");
+    img.src = src;
+    const filters = [];
+    if (state.display !== "colour") filters.push("grayscale(1)");
+    if (state.inverted) filters.push("invert(1)");
+    img.style.filter = filters.join(" ");
+    $("lightbox-caption").textContent = caption + " (full resolution)";
+    box.hidden = false;
+    $("lightbox-close").focus();
+  }
+
+  function closeLightbox() { $("lightbox").hidden = true; }
+  $("lightbox-close").addEventListener("click", closeLightbox);
+  $("lightbox").addEventListener("click", (e) => { if (e.target === $("lightbox")) closeLightbox(); });
+
+  // ---- steps ----------------------------------------------------------------------------------------------
+
+  const step1Text = $("step-text").textContent;
 
   function setStep(step) {
     state.step = step;
     $("step-label").textContent = "Step " + step + " of 2.";
     $("btn-confirm").hidden = step !== 1;
+    $("btn-faceon").hidden = step !== 1;
     $("btn-back").hidden = step !== 2;
     $("btn-submit").hidden = step !== 2;
-    if (step === 2) {
-      $("step-text").textContent = "Now place it among standards 1° apart. The result is the mean of its two neighbours.";
-    } else {
-      $("step-text").innerHTML = step1Text;
-    }
+    $("faceon-confirm").hidden = true;
+    $("step-text").textContent = step === 2
+      ? "Now place it among standards 1° apart. The result is the mean of its two neighbours."
+      : step1Text;
   }
+
+  function hideFeedback() {
+    state.showingFeedback = false;
+    $("feedback").hidden = true;
+    $("feedback").className = "zoo-feedback";
+  }
+
+  function showFeedback(lines, grade, nextLabel, onNext) {
+    state.showingFeedback = true;
+    const box = $("feedback");
+    box.className = "zoo-feedback " + (grade || "saved");
+    $("feedback-text").textContent = "";
+    lines.forEach((line, i) => {
+      const p = document.createElement("p");
+      p.textContent = line;
+      if (i === 0) p.className = "headline";
+      $("feedback-text").appendChild(p);
+    });
+    $("btn-next").textContent = nextLabel;
+    $("btn-next").onclick = null;
+    nextAction = onNext;
+    box.hidden = false;
+    updateButtons();
+    $("btn-next").focus();
+  }
+
+  let nextAction = null;
+  $("btn-next").addEventListener("click", () => { if (nextAction) { const go = nextAction; nextAction = null; go(); } });
 
   function reset() {
     state.startedAt = new Date().toISOString();
     state.angle = 0;
+    hideFeedback();
     setStep(1);
     state.standards = state.step1;
-    state.pos = Math.floor(state.standards.length / 2);
+    state.pos = null;  // no starting position: nothing to anchor on
+    root.dataset.task = state.task ? String(state.task.id) : "";
     document.querySelectorAll("input[name=reason]").forEach((c) => { c.checked = false; });
     if ($("note")) $("note").value = "";
+    if ($("reject")) $("reject").open = false;
     render();
   }
 
   function clearTask() {
-    state.task = null; state.standards = []; state.pos = 0; setStep(1); render();
+    state.task = null; state.standards = []; state.pos = null; hideFeedback(); setStep(1); render();
   }
+
+  // ---- counters -------------------------------------------------------------------------------------------
+
+  const sessionKey = "zoo-session-count-" + (root.dataset.user || "");
+
+  function showCounters() {
+    if (!$("count-session")) return;
+    const session = parseInt(sessionStorage.getItem(sessionKey) || "0", 10) || 0;
+    $("count-session").textContent = String(session);
+    $("count-total").textContent = String((parseInt(root.dataset.total || "0", 10) || 0));
+  }
+
+  function countOne() {
+    const session = (parseInt(sessionStorage.getItem(sessionKey) || "0", 10) || 0) + 1;
+    sessionStorage.setItem(sessionKey, String(session));
+    root.dataset.total = String((parseInt(root.dataset.total || "0", 10) || 0) + 1);
+    showCounters();
+  }
+
+  // ---- measuring real galaxies ---------------------------------------------------------------------------
 
   async function loadTask() {
     cancelRetry();
+    hideFeedback();
     say("Loading…");
     try {
       const r = await api("tasks/next", { method: "POST" });
@@ -260,64 +466,10 @@
       if (r.status === 404) retryLater(loadTask, r.data.message || "No galaxy is waiting right now.", "info", r.retryAfter, true);
       else if (r.ok) retryLater(loadTask, "The server sent an incomplete task.", "error", 0, false);
       else retryLater(loadTask, r.data.message || "The server answered " + r.status + ".", "error", r.retryAfter, false);
-    } catch (e) {  // a bug here must not leave the page on "Loading…"
+    } catch (e) {
       clearTask();
       retryLater(loadTask, "This galaxy could not be shown.", "error", 0, false);
     }
-  }
-
-  async function loadPractice() {
-    cancelRetry();
-    say("Loading…");
-    const r = await api("tutorial");
-    const targets = r.data.targets, standards = r.data.standards;
-    if (!r.ok || !Array.isArray(targets) || !targets.length || !usableStandards(standards)) {
-      clearTask();
-      retryLater(loadPractice, r.data.message || "No practice galaxies.", "error", r.retryAfter, false);
-      return;
-    }
-    retry.attempt = 0;
-    state.practice = targets;
-    state.practiceIndex = 0;
-    state.step1 = standards;
-    nextPractice();
-  }
-
-  function nextPractice() {
-    if (state.practiceIndex >= state.practice.length) {
-      api("me/preferences", { method: "PATCH", body: { tutorial_done: true } });
-      state.task = null; state.standards = []; render();
-      say("Tutorial done! You are ready to measure real galaxies.", "ok");
-      const link = document.createElement("a");
-      link.href = (window.WEBROOT || "/") + "zoo/";
-      link.textContent = " Start measuring →";
-      $("message").appendChild(link);
-      return;
-    }
-    const t = state.practice[state.practiceIndex];
-    state.task = { id: t.id, images: t.images, practice: true };
-    reset();
-    say("Practice galaxy " + (state.practiceIndex + 1) + " of " + state.practice.length + ".");
-  }
-
-  async function redraw() {
-    if (!state.task) return;
-    let r;
-    if (tutorial) {
-      r = state.step === 1 ? await api("tutorial") : await api("tutorial?step=2&low=" + state.low + "&target=" + state.task.id);
-    } else {
-      const body = state.step === 1 ? { step: 1 } : { step: 2, low: state.low };
-      r = await api("tasks/" + state.task.id + "/standards", { method: "POST", body: body });
-    }
-    if (!r.ok || !usableStandards(r.data.standards)) {
-      say(r.data.message || "Could not draw new standards; try again.", "error");
-      return;
-    }
-    state.standards = r.data.standards;
-    if (state.step === 1) state.step1 = r.data.standards;
-    state.pos = Math.min(state.pos, state.standards.length);
-    render();
-    say("New standards drawn at random.", "info");
   }
 
   function common() {
@@ -328,48 +480,52 @@
     };
   }
 
+  function reasonLabel(value) {
+    const input = document.querySelector("input[name=reason][value='" + value + "']");
+    return input && input.parentElement ? input.parentElement.textContent.trim() : value;
+  }
+
+  function savedLine(m, reasons) {
+    if (m.face_on) return "Saved: face-on (< 45°).";
+    if (m.inclination === null || m.inclination === undefined) {
+      return "Saved: rejected (" + (reasons || []).map(reasonLabel).join(", ") + ").";
+    }
+    return "Saved: " + m.inclination + "°.";
+  }
+
   async function send(body) {
     if (state.busy) return;
     state.busy = true;
     try {
-      if (tutorial) {
-        const r = await api("tutorial/check", { method: "POST", body: {
-          target: state.task.id, left_standard: body.left_standard || null,
-          right_standard: body.right_standard || null, face_on: !!body.face_on } });
-        if (!r.ok || !r.data.feedback) { say(r.data.message || "Could not check this answer; try again.", "error"); return; }
-        const f = r.data.feedback;
-        state.practiceIndex += 1;
-        say(f.message, f.correct ? "ok" : "warn");
-        setTimeout(nextPractice, 1800);
-        return;
-      }
+      if (tutorial) { await sendPractice(body); return; }
       const r = await api("tasks/" + state.task.id + "/submit", { method: "POST", body: Object.assign(common(), body) });
       if (!r.ok || !r.data.measurement) {
         say((r.data.message || "Could not save.") + (r.status === 409 ? "" : " Press the button again to retry."), "error");
-        if (r.status === 409) setTimeout(loadTask, 1200);
+        if (r.status === 409) showFeedback([r.data.message || "This galaxy cannot take your answer."], "off", "Next galaxy", loadTask);
         return;
       }
+      countOne();
       const m = r.data.measurement;
-      let text = m.face_on ? "Saved: face-on." : m.rejected && m.inclination === null ? "Saved: rejected." : "Saved: " + m.inclination + "°.";
-      if (r.data.feedback) text += " " + r.data.feedback.message;
-      say(text, "ok");
-      setTimeout(loadTask, 700);
+      const lines = [savedLine(m, body.reasons)];
+      let grade = "saved";
+      if (r.data.feedback) {
+        lines.push(r.data.feedback.message);
+        grade = r.data.feedback.grade;
+      } else {
+        lines.push("Thank you! Its answer is not known yet: yours helps find it.");
+      }
+      say("");
+      showFeedback(lines, grade, "Next galaxy", loadTask);
     } finally {
       state.busy = false;
     }
   }
 
   async function confirmStep1() {
-    if (!state.task || !state.standards.length) return;
-    const n = neighbours();
-    if (!n.left) {
-      // Left of 45°: face-on. Step 2 is skipped.
-      await send({ face_on: true, right_standard: state.standards[0].id });
-      return;
-    }
+    if (!state.task || state.pos === null || state.showingFeedback) return;
     state.low = 45 + 5 * (state.pos - 1);
     let r;
-    if (tutorial) r = await api("tutorial?step=2&low=" + state.low + "&target=" + state.task.id);
+    if (tutorial) r = await api("tutorial?step=2&low=" + state.low);
     else r = await api("tasks/" + state.task.id + "/standards", { method: "POST", body: { step: 2, low: state.low } });
     if (!r.ok || !usableStandards(r.data.standards)) {
       say(r.data.message || "Could not load step 2; try again.", "error");
@@ -377,25 +533,139 @@
     }
     setStep(2);
     state.standards = r.data.standards;
-    const middle = state.standards.findIndex((s) => s.inclination > state.low + 2.5);
-    state.pos = middle < 0 ? state.standards.length : middle;
+    state.pos = null;
     render();
   }
 
   function submitStep2() {
-    if (!state.task || !state.standards.length) return;
-    const n = neighbours();
-    if (!n.left && state.standards.length && state.standards[0].inclination <= 45) {
-      send({ face_on: true, right_standard: state.step1[0].id });
-      return;
-    }
-    send({ left_standard: n.left ? n.left.id : null, right_standard: n.right ? n.right.id : null, step1_low: state.low });
+    if (!state.task || state.pos === null || state.showingFeedback) return;
+    const left = state.standards[state.pos - 1] || null, right = state.standards[state.pos] || null;
+    send({ left_standard: left ? left.id : null, right_standard: right ? right.id : null, step1_low: state.low });
   }
 
+  function askFaceOn() {
+    if (!state.task || state.showingFeedback) return;
+    $("faceon-confirm").hidden = false;
+    $("btn-faceon-yes").focus();
+  }
+
+  function sendFaceOn() {
+    $("faceon-confirm").hidden = true;
+    send({ face_on: true, right_standard: state.step1[0].id });
+  }
+
+  async function redraw() {
+    if (!state.task || state.showingFeedback) return;
+    let r;
+    if (tutorial) r = await api(state.step === 1 ? "tutorial?step=1" : "tutorial?step=2&low=" + state.low);
+    else r = await api("tasks/" + state.task.id + "/standards", { method: "POST", body: state.step === 1 ? { step: 1 } : { step: 2, low: state.low } });
+    if (!r.ok || !usableStandards(r.data.standards)) {
+      say(r.data.message || "Could not draw new standards; try again.", "error");
+      return;
+    }
+    state.standards = r.data.standards;
+    if (state.step === 1) state.step1 = r.data.standards;
+    if (state.pos !== null) state.pos = Math.min(state.pos, state.standards.length);
+    render();
+    say("New standards drawn at random.", "info");
+  }
+
+  // ---- the tutorial quiz ---------------------------------------------------------------------------------
+
+  async function loadQuiz(restart) {
+    cancelRetry();
+    say("Loading…");
+    const r = restart ? await api("tutorial", { method: "POST" }) : await api("tutorial");
+    if (!r.ok || !Array.isArray(r.data.questions) || !usableStandards(r.data.standards)) {
+      clearTask();
+      retryLater(() => loadQuiz(restart), r.data.message || "The tutorial could not be loaded.", "error", r.retryAfter, false);
+      return;
+    }
+    retry.attempt = 0;
+    say("");
+    state.questions = r.data.questions;
+    state.step1 = r.data.standards;
+    if (r.data.summary) { showSummary(r.data.summary); return; }
+    $("tutorial-summary").hidden = true;
+    $("quiz").hidden = false;
+    nextQuestion();
+  }
+
+  function nextQuestion() {
+    const open = state.questions.findIndex((q) => !q.answered);
+    if (open < 0) return;
+    state.question = open;
+    const q = state.questions[open];
+    state.task = { id: "q" + open, images: q.images, practice: true };
+    reset();
+    $("quiz-progress").textContent = "Question " + (open + 1) + " of " + state.questions.length + ".";
+  }
+
+  async function sendPractice(body) {
+    const r = await api("tutorial/check", { method: "POST", body: {
+      question: state.question, left_standard: body.left_standard || null, right_standard: body.right_standard || null,
+      face_on: !!body.face_on, reasons: body.reasons || [] } });
+    if (!r.ok || !r.data.feedback) { say(r.data.message || "Could not check this answer; try again.", "error"); return; }
+    state.questions[state.question].answered = true;
+    const f = r.data.feedback;
+    const last = !!r.data.summary;
+    showFeedback([f.message], f.grade, last ? "See your result" : "Next question",
+      last ? () => showSummary(r.data.summary) : nextQuestion);
+  }
+
+  function showSummary(summary) {
+    hideFeedback();
+    state.task = null;
+    $("quiz").hidden = true;
+    const box = $("tutorial-summary");
+    box.hidden = false;
+    box.className = "tutorial-summary " + (summary.passed ? "passed" : "failed");
+    const median = summary.median_error === null ? "–" : summary.median_error + "°";
+    $("summary-title").textContent = summary.passed ? "Tutorial passed" : "Not passed yet";
+    $("summary-text").textContent = summary.passed
+      ? "Your median error was " + median + " (at most " + summary.threshold + "° needed), the face-on galaxy and the odd image were right. You are ready to measure real galaxies."
+      : "This attempt still needs " + summary.missing.join("; ") + ". Read the feedback below and the field guide, then try again with new galaxies.";
+    const list = $("summary-list");
+    list.textContent = "";
+    summary.questions.forEach((q) => {
+      const li = document.createElement("li");
+      li.className = q.correct ? "right" : "wrong";
+      li.textContent = "Question " + (q.index + 1) + ": " + q.message;
+      list.appendChild(li);
+    });
+    $("summary-start").hidden = !summary.passed;
+    $("btn-retry-tutorial").hidden = summary.passed;
+    $("btn-practise-again").hidden = !summary.passed;
+  }
+
+  // ---- controls -------------------------------------------------------------------------------------------
+
+  document.addEventListener("keydown", (e) => {
+    if (e.target && (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT")) return;
+    if (e.key === "Escape") { closeLightbox(); $("faceon-confirm").hidden = true; return; }
+    if (!$("lightbox").hidden) return;
+    if (e.key === "Enter") {
+      if (state.showingFeedback) { e.preventDefault(); $("btn-next").click(); return; }
+      if (e.target && e.target.tagName === "BUTTON") return;  // Enter on a focused button clicks it
+      if (state.step === 1 && state.pos !== null) { e.preventDefault(); confirmStep1(); }
+      else if (state.step === 2 && state.pos !== null) { e.preventDefault(); submitStep2(); }
+      return;
+    }
+    if (e.key === "a" || e.key === "A" || e.key === "ArrowLeft") { move(-1); e.preventDefault(); }
+    if (e.key === "d" || e.key === "D" || e.key === "ArrowRight") { move(1); e.preventDefault(); }
+  });
+  $("btn-left").addEventListener("click", () => move(-1));
+  $("btn-right").addEventListener("click", () => move(1));
   $("btn-confirm").addEventListener("click", confirmStep1);
   $("btn-submit").addEventListener("click", submitStep2);
-  $("btn-back").addEventListener("click", () => { setStep(1); state.standards = state.step1; state.pos = 1 + (state.low - 45) / 5; render(); });
+  $("btn-faceon").addEventListener("click", askFaceOn);
+  $("btn-faceon-yes").addEventListener("click", sendFaceOn);
+  $("btn-faceon-no").addEventListener("click", () => { $("faceon-confirm").hidden = true; });
+  $("btn-back").addEventListener("click", () => {
+    setStep(1); state.standards = state.step1; state.pos = 1 + (state.low - 45) / 5; render();
+  });
   $("btn-redraw").addEventListener("click", redraw);
+  $("btn-magnify").addEventListener("click", () => { if (state.task) openLightbox(imageFor(state.task.images), "Target galaxy"); });
   if (retryButton) retryButton.addEventListener("click", retryNow);
   document.querySelectorAll("button.mode").forEach((b) => b.addEventListener("click", () => { state.display = b.dataset.display; render(); }));
   $("btn-invert").addEventListener("click", () => { state.inverted = !state.inverted; render(); });
@@ -404,17 +674,25 @@
   $("btn-rot-left").addEventListener("click", () => { state.angle = (state.angle - 15) % 360; render(); });
   $("btn-rot-right").addEventListener("click", () => { state.angle = (state.angle + 15) % 360; render(); });
   if ($("btn-skip")) $("btn-skip").addEventListener("click", async () => {
-    if (!state.task) return;
+    if (!state.task || state.showingFeedback) return;
     await api("tasks/" + state.task.id + "/skip", { method: "POST" });
     say("Skipped.", "info");
     loadTask();
   });
   if ($("btn-reject")) $("btn-reject").addEventListener("click", () => {
     const reasons = Array.from(document.querySelectorAll("input[name=reason]:checked")).map((c) => c.value);
-    if (!state.task) return;
+    if (!state.task || state.showingFeedback) return;
     if (!reasons.length) { say("Tick at least one reason to reject.", "warn"); return; }
-    send({ reasons: reasons, note: $("note").value });
+    send({ reasons: reasons, note: $("note") ? $("note").value : "" });
   });
+  if ($("btn-start-quiz")) $("btn-start-quiz").addEventListener("click", () => {
+    $("lessons").hidden = true;
+    loadQuiz(false);
+  });
+  if ($("btn-retry-tutorial")) $("btn-retry-tutorial").addEventListener("click", () => loadQuiz(true));
+  if ($("btn-practise-again")) $("btn-practise-again").addEventListener("click", () => loadQuiz(true));
 
-  if (tutorial) loadPractice(); else loadTask();
+  showCounters();
+  if (!tutorial) loadTask();
+  else clearTask();
 })();
