@@ -108,6 +108,7 @@ def test_batch_with_the_broker_down_is_a_503_and_the_job_fails_with_the_reason(c
     body = response.json()
     assert body["status"] == "failed" and "task queue is unavailable" in body["message"]
     assert int(response["Retry-After"]) > 0
+    print(f"POST /api/batch with the broker down: {response.status_code} in {elapsed:.2f} s")
     assert elapsed < 10, f"took {elapsed:.1f} s"
     job = BatchJob.objects.get()
     assert job.status == BatchJob.Status.FAILED and "task queue was unavailable" in job.error
@@ -206,6 +207,7 @@ def test_healthz_answers_within_a_second_when_redis_and_postgres_hang_or_refuse(
         body = response.json()
         assert body["status"] == "failing"
         assert not any(body["checks"][name]["ok"] for name in ("database", "broker", "worker"))
+    print(f"/healthz with Redis and PostgreSQL behind a {outage}: " + ", ".join(f"{t:.3f} s" for t in timings))
     assert max(timings) <= 1.0, timings
 
 
