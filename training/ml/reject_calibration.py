@@ -14,6 +14,7 @@ the thresholds to paste into ``image_checks.CALIBRATION`` and their validation f
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,16 @@ def apply_to_head(model: Any, a: float, b: float) -> None:  # noqa: ANN401
 IMAGE_CHECK_SEED = 7311  # validation galaxies for the image checks: a seed no training profile uses
 IMAGE_CHECK_CAP = 0.005  # each check alone may reject at most this share of clean validation galaxies
 IMAGE_CHECK_MIN_RECALL = 0.05  # a check that catches fewer of its reason's validation rejects is left out
+# The axial-ratio method's calibrated alarm margin (docs/ml.md, "axial check": 99th percentile 9.3° → 9.5°): the
+# face-on check may only fire where the axial ratio puts a galaxy that far below the 45° the networks accept, so its
+# 50 % point is at most 45° − 9.5°, whatever the training family's clean quantile allows.
+AXIAL_MARGIN_DEG = 9.5
+# Per check, the least extreme raw feature value at which it may fire (a bound on the threshold, in feature units).
+IMAGE_CHECK_BOUNDS: dict[str, float] = {"face_on": 45.0 - AXIAL_MARGIN_DEG}
 # Candidate features per check, with their sign (+1: larger means a reject) and transform; the calibration keeps,
 # per check, the candidate that catches most of that reason's validation rejects at the cap.
 IMAGE_CHECK_CANDIDATES: dict[str, tuple[tuple[str, float, str], ...]] = {
-    "face_on": (("axial_inclination", -1.0, ""),),
+    "face_on": (("face_on_inclination", -1.0, ""),),
     "cut_off": (("cut_fraction", 1.0, "log"), ("edge_length", 1.0, "log"), ("edge_brightness", 1.0, "log")),
     "bright_star": (("star_contrast", 1.0, "log"),),
     "companion": (("asymmetry", 1.0, "log"),),
@@ -171,7 +178,7 @@ def image_check_views(n: int, *, seed: int = IMAGE_CHECK_SEED, workers: int = 2)
 def choose_image_checks(features: list[Any], reasons: list[str], *,
                         cap: float = IMAGE_CHECK_CAP) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Per check, the candidate feature and threshold that catch most of that reason's validation rejects while
-    the check alone rejects at most ``cap`` of the clean galaxies; the likelihood is a logistic in the
+    the check alone rejects at most ``cap`` of the clean galaxies (and never beyond ``IMAGE_CHECK_BOUNDS``); the likelihood is a logistic in the
     (transformed) feature, 50 % at the threshold and 5 % at the clean galaxies' median. Returns the calibration
     and its validation figures (per check, and all checks together)."""
     from .image_checks import feature_value, run_checks
@@ -190,6 +197,9 @@ def choose_image_checks(features: list[Any], reasons: list[str], *,
             raw = np.array([feature_value(f, reason, params) for f in features])
             values = sign * (np.log(np.maximum(raw, 1e-4)) if transform == "log" else raw)
             threshold = float(np.quantile(values[clean], 1.0 - cap, method="higher"))
+            if reason in IMAGE_CHECK_BOUNDS:
+                bound = IMAGE_CHECK_BOUNDS[reason]
+                threshold = max(threshold, sign * (math.log(max(bound, 1e-4)) if transform == "log" else bound))
             # The logistic's slope: the clean galaxies' median gets 5 % (z = −3).
             spread = max(threshold - float(np.median(values[clean])), 1e-3) / 3.0
             recall = float((values[target] > threshold).mean())

@@ -1,5 +1,6 @@
 """The physical reject checks on constructed model inputs: a clean inclined disk passes every check; a star on
-it, a cut at the edge, a face-on disk and a noisy one each fire their own check, with their reason."""
+it, a cut at the edge, a face-on disk and a noisy one each fire their own check, with their reason; an inclined
+disk with a big round bulge, and a bright star beside the disk, do not."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,11 @@ import math
 import numpy as np
 import pytest
 
+from dataclasses import replace
+
+from training.ml.axial_ratio import isophote_mask
 from training.ml.image_checks import CALIBRATION, CHECK_REASONS, combine, measure_features, outside_mask, run_checks
+from training.ml.reject_calibration import AXIAL_MARGIN_DEG, choose_image_checks
 
 SIZE = 128
 
@@ -92,6 +97,55 @@ def test_a_face_on_disk_fires_the_face_on_check() -> None:
     assert features.axial_inclination < 25.0
     assert likelihoods(disk_image(q=0.97))["face_on"] >= 50.0
     assert likelihoods(disk_image(q=0.45))["face_on"] < 50.0
+
+
+def bulge_and_disk(*, q: float = 0.25, bulge: float = 5.0, bulge_sigma: float = 7.0, a: float = 48.0,
+                   soft: float = 0.3) -> np.ndarray:
+    """An inclined exponential disk (axis ratio ``q``) with a big round Gaussian bulge (a lens, as in an S0/Sa)
+    ``bulge`` times the disk's central level, asinh stretched."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:SIZE, 0:SIZE] - (SIZE - 1) / 2
+    flux = np.exp(-np.hypot(x, y / q) / (a / 3.5)) + bulge * np.exp(-0.5 * (np.hypot(x, y) / bulge_sigma) ** 2)
+    flux = flux + rng.normal(0.0, 0.01, flux.shape)
+    grey = np.clip(np.arcsinh(flux / soft) / np.arcsinh((1 + bulge) / soft) * 255, 0, 255)
+    return np.repeat(grey.astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+def test_a_big_round_bulge_on_an_inclined_disk_is_not_face_on() -> None:
+    # The bulge rounds the default isophote (as for NGC 2655, an S0-a at 60°), but the fainter one reaches the disk.
+    image = bulge_and_disk()
+    features = measure_features(image)
+    assert features.axial_inclination < 45.0 - AXIAL_MARGIN_DEG
+    assert features.face_on_inclination > 45.0
+    assert likelihoods(image)["face_on"] < 50.0
+    # A round disk with the same bulge is still face-on at every isophote.
+    assert likelihoods(bulge_and_disk(q=0.97))["face_on"] >= 50.0
+
+
+def test_a_bright_star_beside_the_disk_is_not_a_star_on_it() -> None:
+    # A saturated star just beyond the disk's rim (as beside NGC 691): its halo joins the isophote by a neck, which
+    # must not stretch the search's ellipse out over the star's wing.
+    y, x = np.mgrid[0:SIZE, 0:SIZE] - (SIZE - 1) / 2
+    dx, dy = 44 * math.cos(math.radians(30)), 44 * math.sin(math.radians(30))
+    flux = np.exp(-np.hypot(x, y / 0.6) / (36 / 3.5)) + 0.6 * np.exp(-np.hypot(x, y) / 1.5)
+    flux = flux + 3000.0 * np.exp(-0.5 * (np.hypot(x - dx, y - dy) / 2.0) ** 2)
+    flux = flux + np.random.default_rng(0).normal(0.0, 0.01, flux.shape)
+    grey = np.clip(np.arcsinh(flux / 0.02) / np.arcsinh(1.5 / 0.02) * 255, 0, 255).astype(np.uint8)
+    image = np.repeat(grey[:, :, None], 3, axis=2)
+    star_at = round((SIZE - 1) / 2 + dy), round((SIZE - 1) / 2 + dx)
+    assert isophote_mask(image)[star_at]  # the star is part of the isophote's region
+    assert measure_features(image).star_contrast < 0.15
+    assert likelihoods(image)["bright_star"] < 20.0
+
+
+def test_the_face_on_check_never_fires_within_the_axial_margin_of_45_degrees() -> None:
+    # Clean validation galaxies that are never below 40°: the clean quantile alone would put the threshold there.
+    base = measure_features(disk_image())
+    clean = [replace(base, face_on_inclination=float(v)) for v in np.linspace(40.0, 90.0, 400)]
+    face_on = [replace(base, face_on_inclination=float(v)) for v in np.linspace(5.0, 44.0, 100)]
+    calibration, _ = choose_image_checks(clean + face_on, [""] * 400 + ["face_on"] * 100)
+    params = calibration["face_on"]
+    assert -params["b"] / params["a"] == pytest.approx(45.0 - AXIAL_MARGIN_DEG, abs=1e-3)
 
 
 def test_a_noisy_image_fires_the_low_snr_check() -> None:
