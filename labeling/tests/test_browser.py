@@ -1,6 +1,7 @@
-"""The measurement page in headless Chromium: log in, step 1 by keys and by drag-and-drop, step 2, submit,
-reject with reasons, face-on skipping step 2, redraw, inversion, the tutorial's feedback, and failed or empty
-answers (message, Retry, automatic retry with backoff).
+"""The measurement page in headless Chromium: log in, step 1 by keys and by dragging (pointer events), step 2,
+submit, reject with reasons, face-on by its button and confirmation, redraw, inversion, sign-up leading to the
+tutorial, and failed or empty answers (message, Retry, automatic retry with backoff). The new volunteer's
+whole first session (tutorial, phone layout) is in test_browser_volunteer.py.
 
 Screenshots go to ``docs/screenshots/labeling-*.png`` with SAVE_SCREENSHOTS=1 (otherwise to the test's tmp dir).
 """
@@ -11,6 +12,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from conftest import save_screenshot
 from labeling.models import Assignment, Measurement
@@ -19,7 +21,7 @@ from labeling.services import queue_add
 from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
 from tests.browser import wait_for_js
 
-from .factories import StandardFactory, UserFactory
+from .factories import ProfileFactory, StandardFactory, UserFactory
 
 PASSWORD = "pw-zoo-123"
 
@@ -42,6 +44,7 @@ def world(settings):  # noqa: ANN001, ANN201
                for k in range(5)]
     queue_add(galaxy_ids=[g.id for g in targets])
     user = UserFactory(username="stargazer")
+    ProfileFactory(user=user, tutorial_passed_at=timezone.now())  # the tutorial is tested in test_browser_volunteer.py
     return user
 
 
@@ -63,21 +66,35 @@ def _shot(page, tmp_path, name: str) -> None:  # noqa: ANN001
 
 
 def _wait_new_task(page, old_task: int) -> None:  # noqa: ANN001
-    wait_for_js(page, 
-        "(old) => document.querySelector('#target') && !document.querySelector('#btn-confirm').hidden "
-        "&& document.querySelector('#message').textContent === ''", arg=old_task)
+    """Dismiss the feedback (Enter) and wait for the next galaxy, drawn unplaced."""
+    page.keyboard.press("Enter")
+    wait_for_js(page, "(old) => document.querySelector('#zoo').dataset.task !== String(old) "
+                "&& document.querySelector('#message').textContent === '' "
+                "&& document.querySelectorAll('#strip .panel.std img').length === 9", old_task)
+
+
+def _wait_feedback(page) -> str:  # noqa: ANN001
+    page.wait_for_selector("#feedback:not([hidden])")
+    return page.locator("#feedback-text").inner_text()
+
+
+def _drag(page, source: str, target: str, x_share: float) -> None:  # noqa: ANN001
+    """Drag with the mouse (pointer events) onto ``target`` at ``x_share`` of its width."""
+    box = page.locator(source).bounding_box()
+    to = page.locator(target).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(to["x"] + to["width"] * x_share, to["y"] + to["height"] / 2, steps=8)
+    page.mouse.up()
 
 
 def test_measure_by_keys_then_drag_then_face_on(live_server, page, world, tmp_path) -> None:  # noqa: ANN001
     _login(page, live_server)
     _shot(page, tmp_path, "step1")
-    # All nine standards and the target are visible at once: nothing scrolled out of the strip.
-    assert page.evaluate("""() => { const s = document.getElementById('strip').getBoundingClientRect();
-        const panels = Array.from(document.querySelectorAll('#strip .panel'));
-        return panels.length === 10 && panels.every(p => { const r = p.getBoundingClientRect();
-            return r.left >= s.left - 1 && r.right <= s.right + 1; }); }""")
-    assert page.locator("#position").get_attribute("data-pos") == "4"
-    # Step 1 by keys: two to the right puts the target between 70° and 75°.
+    # Nothing is placed at first (no anchoring); Confirm waits for a placement.
+    assert page.locator("#position").get_attribute("data-pos") == ""
+    assert page.locator("#btn-confirm").is_disabled()
+    # Step 1 by keys: the first key places it in the middle gap, the second moves it: between 70° and 75°.
     page.keyboard.press("d")
     page.keyboard.press("D")
     assert page.locator("#position").get_attribute("data-pos") == "6"
@@ -90,43 +107,38 @@ def test_measure_by_keys_then_drag_then_face_on(live_server, page, world, tmp_pa
     page.click("#btn-rot-right")
     page.keyboard.press("a")
     _shot(page, tmp_path, "step2")
-    assert page.evaluate("""() => { const s = document.getElementById('strip').getBoundingClientRect();
-        return Array.from(document.querySelectorAll('#strip .panel')).every(p => p.getBoundingClientRect().right <= s.right + 1); }""")
     position = page.locator("#position").inner_text()
     page.click("#btn-submit")
-    page.wait_for_selector(".zoo-message.ok")
-    assert "Saved:" in page.locator("#message").inner_text()
+    text = _wait_feedback(page)
     m = Measurement.objects.get(user=world)
+    assert f"Saved: {m.inclination}°." in text
     assert (m.step1_low, m.step1_high) == (70, 75)
-    assert position == f"Between {m.left_standard.inclination:.0f}° and {m.right_standard.inclination:.0f}°"
+    assert position == f"Placed between {m.left_standard.inclination:.0f}° and {m.right_standard.inclination:.0f}°."
     assert m.zoom == pytest.approx(1.2) and m.angle == 15
     assert "Chrom" in m.user_agent and m.started_at and m.finished_at
     first_task = m.assignment_id
 
-    # Step 1 by drag-and-drop: drop on the right half of the 8th standard (80°).
+    # Step 1 by dragging the target onto the right half of the 8th standard (80°): the gap after it.
     _wait_new_task(page, first_task)
-    box = page.locator("#strip .panel.std[data-index='7']").bounding_box()
-    page.drag_and_drop("#target", "#strip .panel.std[data-index='7']",
-                       target_position={"x": box["width"] * 0.8, "y": box["height"] / 2})
-    assert page.locator("#position").get_attribute("data-pos") == "8"
+    _drag(page, "#target-img", "#strip .panel.std[data-index='7']", 0.8)
+    wait_for_js(page, "document.querySelector('#position').dataset.pos === '8'")
     _shot(page, tmp_path, "drag")
     page.click("#btn-confirm")
     page.wait_for_selector("#btn-submit:not([hidden])")
+    page.click("#strip .slot[data-pos='4']")
     page.click("#btn-submit")
-    page.wait_for_selector(".zoo-message.ok")
+    _wait_feedback(page)
     second = Measurement.objects.filter(user=world).exclude(assignment_id=first_task).get()
     assert second.step1_low == 80 and 78 <= second.inclination_raw <= 90
 
-    # Face-on: left of 45° flags F and skips step 2.
+    # Face-on: its own button and a confirmation; step 2 is skipped.
     _wait_new_task(page, second.assignment_id)
-    for _ in range(6):
-        page.click("#btn-left")
-    assert page.locator("#position").get_attribute("data-pos") == "0"
-    assert "face-on" in page.locator("#position").inner_text()
-    assert "Step 1 of 2." in page.locator("#help").inner_text() and "yellow" in page.locator("#help").inner_text()
+    assert page.locator("#strip .slot[data-pos='0']").count() == 0  # no face-on gap left of 45°
+    page.click("#btn-faceon")
+    assert "Step 1 of 2." in page.locator("#help").inner_text() and page.locator("#faceon-confirm").is_visible()
     _shot(page, tmp_path, "faceon")
-    page.click("#btn-confirm")
-    page.wait_for_selector(".zoo-message.ok")
+    page.click("#btn-faceon-yes")
+    assert "Saved: face-on" in _wait_feedback(page)
     assert page.locator("#btn-submit").is_hidden()
     third = Measurement.objects.filter(user=world, face_on=True).get()
     assert third.inclination is None and third.step1_low is None
@@ -157,27 +169,24 @@ def test_reject_redraw_invert_and_bands(live_server, page, world, tmp_path) -> N
     page.fill("#note", "bright star on the disc")
     _shot(page, tmp_path, "reject")
     page.click("#btn-reject")
-    page.wait_for_selector(".zoo-message.ok")
+    assert "Saved: rejected (Not a good TF galaxy, Multiple objects)." in _wait_feedback(page)
     m = Measurement.objects.get(user=world)
     assert m.rejected and m.bad_TF and m.multiple and not m.HI and m.note == "bright star on the disc"
     assert (m.display_mode, m.inverted) == ("r", True)
     assert len(Assignment.objects.get(pk=m.assignment_id).shown["1"]) >= 2
 
 
-def test_tutorial_gives_immediate_feedback_and_signup(live_server, page, world, tmp_path) -> None:  # noqa: ANN001
+def test_signup_leads_to_the_tutorial_first(live_server, page, world, tmp_path) -> None:  # noqa: ANN001
+    """Sign-up opens the tutorial, and the measuring page waits until it is passed (the quiz itself is in
+    test_browser_volunteer.py)."""
     page.goto(live_server.url + "/zoo/signup/")
     page.fill("input[name=username]", "newcomer")
     page.fill("input[name=password1]", "a-Long-pass-4321")
     page.fill("input[name=password2]", "a-Long-pass-4321")
     page.click("#signup-form button[type=submit]")
     page.wait_for_url("**/zoo/tutorial/")
-    wait_for_js(page, "document.querySelectorAll('#strip .panel.std img').length === 9")
-    page.click("#btn-confirm")
-    page.wait_for_selector("#btn-submit:not([hidden])")
-    page.click("#btn-submit")
-    page.wait_for_selector(".zoo-message.ok, .zoo-message.warn")
-    text = page.locator("#message").inner_text()
-    assert "accepted" in text or "Well done" in text
+    page.goto(live_server.url + "/zoo/")
+    page.wait_for_url("**/zoo/tutorial/")
     _shot(page, tmp_path, "tutorial")
     page.goto(live_server.url + "/zoo/me/")
     assert page.locator("#count").inner_text() == "0"
@@ -247,7 +256,7 @@ def test_a_server_side_sql_error_is_shown_and_retried_until_it_is_fixed(live_ser
     assert "Trying again in" in text and page.locator("#btn-retry").is_visible()
     assert not Assignment.objects.filter(user=world).exists()
     monkeypatch.setattr(services, "_candidates_sql", real)
-    page.wait_for_selector("#target", timeout=20_000)
+    wait_for_js(page, "document.querySelectorAll('#strip .panel.std img').length === 9", timeout=20_000)
     assert _message(page) == "" and page.locator("#btn-retry").is_hidden()
     assert Assignment.objects.filter(user=world, is_gold=False).count() == 1
     assert not page_errors, page_errors

@@ -256,6 +256,7 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     _press(page, device, "#summary-start")
     page.wait_for_url("**/zoo/")
     page.wait_for_selector("#strip .slot")
+    wait_for_js(page, "document.querySelector('#target-img').complete && document.querySelector('#target-img').naturalWidth > 0")
     assert page.locator("#count-session").inner_text() == "0" and page.locator("#count-total").inner_text() == "0"
     assert page.locator("#btn-confirm").is_disabled() and page.locator("#strip .slot.placed").count() == 0
     assert page.locator("#target-img").bounding_box()["width"] >= 256
