@@ -30,7 +30,6 @@ from django.utils import timezone
 from catalog.imaging import ImageError
 from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, target_resolve_name
 from catalog.sources import ImageSourceError
-from inclinet_site.csv_safety import csv_safe_row
 from inclinet_site.celery import enqueue_on_commit
 from inclinet_site.csv_safety import csv_safe_row
 
