@@ -55,6 +55,8 @@ POLICY: dict[str, str] = {
     # Zoo pages
     "zoo/": LOGIN,
     "zoo/tutorial/": LOGIN,
+    "zoo/guide/": PUBLIC,  # the field guide: reading it needs no account
+    "zoo/guide/<slug:name>.png": PUBLIC,
     "zoo/me/": LOGIN,
     "zoo/staff/report/": STAFF,
     "zoo/staff/report.png": STAFF,

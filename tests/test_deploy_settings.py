@@ -108,7 +108,8 @@ def test_init_runs_once_before_every_application_service() -> None:
     script_path = re.search(r"docker/\S+\.sh", command_text(config, "init")).group(0)
     steps = [line.split()[:3] for line in (ROOT / script_path).read_text().splitlines()
              if line.startswith("python manage.py")]
-    assert [step[2] for step in steps] == ["migrate", "import_openngc", "install_shipped_ensemble", "ensure_staff"]
+    assert [step[2] for step in steps] == ["migrate", "import_openngc", "install_shipped_ensemble", "reconcile_active_model",
+                                        "ensure_staff"]
     assert "set -eu" in (ROOT / script_path).read_text()  # a failed step fails init, and nothing starts
     for name in ("web", "worker", "worker-train", "beat"):
         assert depends_on(config, name)["init"] == "service_completed_successfully", name
