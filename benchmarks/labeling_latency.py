@@ -34,6 +34,9 @@ def _setup_django() -> None:
         raise SystemExit(f"Refusing to run outside the {DB_NAME} database (DATABASE_URL={url}).")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inclinet_site.settings")
+    # The test client speaks plain http; outside embedded mode the settings are HTTPS-only (301 to https).
+    os.environ.setdefault("INSECURE_HTTP", "1")
+    os.environ.setdefault("SECRET_KEY", "labeling-latency-benchmark-only")
     import psycopg
 
     admin = url.rsplit("/", 1)[0] + "/postgres"
