@@ -114,8 +114,8 @@ def celery_worker_process(tmp_path: Path, settings) -> Iterator[CeleryWorker]:  
     db_url = os.environ.get("DATABASE_URL", "")
     env_extra = {"MEDIA_ROOT": str(settings.MEDIA_ROOT), "MODEL_STORE": str(settings.MODEL_STORE)}
     # Remote services as this test configured them (e.g. the local fake servers).
-    for name in ("SDSS_CUTOUT_URL", "LEGACY_SURVEY_CUTOUT_URL", "SESAME_URL", "NED_LOOKUP_URL", "REMOTE_TIMEOUT_S",
-                 "REMOTE_RETRIES"):
+    for name in ("SDSS_CUTOUT_URL", "LEGACY_SURVEY_CUTOUT_URL", "SESAME_URL", "NED_LOOKUP_URL", "HYPERLEDA_URL",
+                 "REMOTE_TIMEOUT_S", "REMOTE_RETRIES"):
         env_extra[name] = str(getattr(settings, name))
     env_extra["REMOTE_RESOLVERS_ENABLED"] = "true" if settings.REMOTE_RESOLVERS_ENABLED else "false"
     if db_url.startswith("postgres"):

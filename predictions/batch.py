@@ -28,7 +28,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog.imaging import ImageError
-from catalog.selectors import GalaxyNotFound, Target, galaxy_get_by_pgc, target_resolve_name
+from catalog.selectors import GalaxyNotFound, Target, target_resolve_name
+from catalog.services import galaxy_get_or_fetch_by_pgc
 from catalog.sources import ImageSourceError
 from inclinet_site.celery import enqueue_on_commit
 from inclinet_site.csv_safety import csv_safe_row
@@ -137,7 +138,10 @@ def _evaluate_item(job: BatchJob, item: str, payload: bytes | None) -> dict[str,
         if payload is not None:
             body = prediction_for_upload(data=payload)
             return {"item": item, "status": "success", **body}
-        target = Target.from_galaxy(galaxy_get_by_pgc(pgc=int(item))) if item.isdigit() else target_resolve_name(name=item)
+        if item.isascii() and item.isdigit():  # as /api/pgc: HyperLEDA answers for PGCs the catalogue lacks
+            target = Target.from_galaxy(galaxy_get_or_fetch_by_pgc(pgc=int(item)))
+        else:
+            target = target_resolve_name(name=item)
         return {"item": item, "status": "success", "pgc": target.pgc, "objname": target.name,
                 **prediction_for_target(target=target)}
     except (GalaxyNotFound, ImageError, ImageSourceError, ValueError) as exc:

@@ -25,17 +25,18 @@ def wait_for(client, url: str, timeout: float = 120) -> dict:  # noqa: ANN001
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_csv_batch_runs_on_a_real_worker(client, catalogue, fake_services, active_tiny_ensemble, celery_worker_process) -> None:
-    upload = io.BytesIO(b"pgc\n5818\nM33\n999999999\nNGC 4826\n")
+    upload = io.BytesIO(b"pgc\n5818\nM33\n999999999\nNGC 4826\n3098765\n")  # the last: HyperLEDA alone knows it
     upload.name = "galaxies.csv"
     response = client.post(reverse("api-batch"), {"file": upload})
     assert response.status_code == 202
     job = response.json()
-    assert job["total"] == 4 and job["state"] == "queued"
+    assert job["total"] == 5 and job["state"] == "queued"
     done = wait_for(client, reverse("api-batch-detail", args=[job["id"]]))
     assert done["state"] == "succeeded", celery_worker_process.log()[-3000:]
-    assert (done["done"], done["failed"], done["progress"]) == (4, 1, 1.0)
+    assert (done["done"], done["failed"], done["progress"]) == (5, 1, 1.0)
     rows = list(csv.DictReader(io.StringIO(b"".join(client.get(done["result_csv"]).streaming_content).decode())))
-    assert [row["status"] for row in rows] == ["success", "success", "failed", "success"]
+    assert [row["status"] for row in rows] == ["success", "success", "failed", "success", "success"]
+    assert rows[4]["pgc"] == "3098765"
     assert rows[0]["pgc"] == "5818" and 45 <= float(rows[0]["inclination_median"]) <= 90
     assert rows[0]["pa_source"] == "catalogue" and 0 <= float(rows[0]["axial_ratio_inclination"]) <= 90
     assert "Could not find PGC999999999" in rows[2]["message"]
