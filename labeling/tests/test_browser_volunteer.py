@@ -305,6 +305,9 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     page.wait_for_selector("#strip .slot")
     _drag_target_to(page, device, 4)
     assert "between 60° and 65°" in page.locator("#position").inner_text()
+    rows = len(set(page.locator("#strip .panel.std").evaluate_all(
+        "els => els.map(e => Math.round(e.getBoundingClientRect().top))")))
+    assert rows == (1 if device == "desktop" else 5)  # one row on the desktop; two standards a row on the phone
     _press(page, device, "#btn-confirm")
     page.wait_for_selector("#btn-submit:not([hidden])")
     assert page.locator("#btn-submit").is_disabled()  # step 2 also starts unplaced
