@@ -24,7 +24,7 @@ from .errors import InvalidInput, ZooError
 from .feedback import REASON_LABELS, known_answer_feedback
 from .guide import EXAMPLES
 from .models import REJECT_REASONS, Standard, VolunteerProfile
-from .selectors import StandardRow, galaxy_cards, standard_pool, standards_draw, step_values
+from .selectors import StandardRow, galaxy_cards, practice_standard_pool, standard_pool, standards_draw, step_values
 
 PASS_MEDIAN_ERROR_DEG = 8.0
 # Placement questions over the grid (one standard drawn from each band), then face-on and a reject.
@@ -42,7 +42,8 @@ class TutorialConflict(ZooError):
 def tutorial_new(*, rng: random.Random | None = None, pool: list[StandardRow] | None = None) -> dict[str, Any]:
     """A fresh quiz (JSON-ready, for the session). Raises InvalidInput when there are too few standards."""
     rng = rng or random.Random()
-    pool = pool if pool is not None else standard_pool()
+    # Practice standards only: a gold-eligible standard shown here with its answer could be matched later.
+    pool = practice_standard_pool(pool if pool is not None else standard_pool())
     questions: list[dict[str, Any]] = []
     for low, high in PLACEMENT_BANDS:
         band = [s for s in pool if low <= s.inclination < high]

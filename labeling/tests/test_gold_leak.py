@@ -161,3 +161,14 @@ def test_gold_votes_still_count_as_gold(named_standards, gold_only) -> None:  # 
                            {"face_on": True, "right_standard": first}, format="json")
     assert response.status_code == 200 and "feedback" in response.json()
     assert Measurement.objects.get(assignment_id=task["id"]).is_gold
+
+
+@pytest.mark.django_db
+def test_the_tutorial_quiz_uses_practice_standards_only(named_standards) -> None:  # noqa: ANN001
+    """A quiz question shows a standard with its answer afterwards; a gold-eligible one could then be matched."""
+    from labeling.tutorial import tutorial_new
+
+    for seed in range(20):
+        quiz = tutorial_new(rng=random.Random(seed))
+        ids = [q["standard_id"] for q in quiz["questions"] if "standard_id" in q]
+        assert ids and all(selectors.is_practice_standard(i) for i in ids), ids
