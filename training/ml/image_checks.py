@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .orientation import grey_of
+
 __all__ = ["CHECK_REASONS", "CALIBRATION", "ImageFeatures", "CheckResult", "measure_features", "run_checks",
            "combine", "feature_value"]
 
@@ -95,15 +97,6 @@ class CheckResult:
     detail: str  # a sentence for the alarm
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    array = np.asarray(image, dtype=np.float64)
-    if array.ndim == 3:
-        array = array[:, :, :3].mean(axis=2)
-    if array.ndim != 2:
-        raise ValueError(f"expected a grey or RGB image, got shape {np.shape(image)}")
-    return np.nan_to_num(array)
-
-
 def outside_mask(image: np.ndarray, *, min_pixels: int = 16) -> np.ndarray:
     """Pixels beyond the original image: flat (every channel constant over 3×3) regions touching the frame,
     as ``catalog.imaging`` pads with one sky colour. A sky clipped to black is flat too; the checks allow for
@@ -157,7 +150,7 @@ def measure_features(image: np.ndarray) -> ImageFeatures:
     from .axial_ratio import axial_ratio, inclination_from_axial_ratio, isophote_mask
 
     array = np.asarray(image)
-    grey = _grey(array)
+    grey = grey_of(array)
     h, w = grey.shape
     outside = outside_mask(array)
     valid = ~outside

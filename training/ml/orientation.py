@@ -71,7 +71,8 @@ def astro_from_image(pa_image_deg: float) -> float:
     return float((pa_image_deg - 90.0) % 180.0)
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def grey_of(image: np.ndarray) -> np.ndarray:
+    """A float64 grey image (RGB channels averaged, NaN as 0) from a grey or RGB(A) array."""
     array = np.asarray(image, dtype=np.float64)
     if array.ndim == 3:
         array = array[:, :, :3].mean(axis=2)
@@ -152,7 +153,7 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
         factor0 = max(full_shape) / work_size
         size = (max(1, round(full_shape[1] / factor0)), max(1, round(full_shape[0] / factor0)))
         array = np.asarray(Image.fromarray(np.ascontiguousarray(array[:, :, :3])).resize(size, Image.Resampling.BOX))
-    grey, _ = _shrink(_grey(array), work_size)
+    grey, _ = _shrink(grey_of(array), work_size)
     h, w = grey.shape
     factor = full_shape[1] / w  # input pixels per work pixel
     smooth = ndimage.gaussian_filter(grey, 1.0)
