@@ -1,7 +1,9 @@
 """A new volunteer's first session in headless Chromium, on a desktop (1366×900) and a phone (390×844, touch):
-sign up; the tutorial, failed and then passed; a known galaxy rejected (and told it was clean), a galaxy placed
-by dragging, one answered face-on with its confirmation; feedback read and dismissed with Next/Enter; images
-magnified by click and by long-press; the session and total counters; the field guide and my statistics.
+sign up; the tutorial, failed and then passed; a known galaxy rejected (and told it was clean); then real
+catalogue galaxies, added by ``manage.py zoo_add_galaxies`` from the local fake Legacy Survey FITS service (the
+only galaxies in the queue): one placed by dragging, one answered face-on with its confirmation, one rejected;
+feedback read and dismissed with Next/Enter; images magnified by click and by long-press; the session and total
+counters; the field guide and my statistics.
 
 Screenshots (palette PNGs, < 150 KB each) go to ``docs/screenshots/zoo-*-{desktop,phone}.png`` with
 SAVE_SCREENSHOTS=1, otherwise to the test's tmp dir.
@@ -15,12 +17,15 @@ from pathlib import Path
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
+from django.core.management import call_command
 from PIL import Image
 
-from labeling.models import Measurement, VolunteerProfile
-from labeling.services import queue_add
+from catalog.models import GalaxyImage
+from catalog.tests.factories import GalaxyFactory
+from labeling.models import Assignment, Consensus, Measurement, VolunteerProfile
 from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
 from tests.browser import wait_for_js
+from tests.fake_services import FakeLegacyFitsService, FakeSkyGalaxy
 
 from .factories import StandardFactory
 
@@ -35,19 +40,39 @@ DEVICES = {
 MAX_PNG_BYTES = 150_000
 
 
+# Real (fake-service) catalogue galaxies and what the volunteer does with each: PGC → (inclination drawn, action).
+REAL_GALAXIES = {760_000: (62.0, "place"), 760_001: (30.0, "face_on"), 760_002: (80.0, "reject")}
+
+
 @pytest.fixture
-def zoo_world(settings):  # noqa: ANN001, ANN201
-    """Two standards per degree 40–90° at 96 px (as the demo data) and four targets with g/r/i images."""
+def zoo_world(settings, fake_services):  # noqa: ANN001, ANN201
+    """Two standards per degree 40–90° at 96 px (as the demo data), and the Zoo's queue filled by
+    ``zoo_add_galaxies`` with the catalogue galaxies of ``REAL_GALAXIES`` from the fake FITS service."""
     settings.LABELING_GOLD_START = settings.LABELING_GOLD_MIN = 1.0  # the first task is a known galaxy
+    settings.LABELING_RANDOM_SHARE = settings.LABELING_PRIORITY_SHARE = 0.0
     for value in range(40, 91):
         for k in range(2):
             morphology = MORPHOLOGIES[(value + k) % 4]
             galaxy = synthetic_galaxy(name=f"SYN-VSTD-{value}-{k}", inclination=value, seed=value * 7 + k,
                                       morphology=morphology, bands=("colour",), size=96)
             StandardFactory(galaxy=galaxy, inclination=float(value), morphology=morphology)
-    targets = [synthetic_galaxy(name=f"SYN-VTGT-{k}", inclination=55 + 8 * k, seed=900 + k, size=96,
-                                morphology=MORPHOLOGIES[k % 4], bands=("colour", "g", "r", "i")) for k in range(4)]
-    queue_add(galaxy_ids=[g.id for g in targets])
+    with FakeLegacyFitsService() as fits_fake:
+        fits_fake.configure(settings)
+        settings.LABELING_INGEST_IMAGE_SIZE = 256
+        settings.LABELING_INGEST_REQUESTS_PER_S = 0  # no limit: a fast test (the limit has its own test)
+        for k, (pgc, (inclination, _)) in enumerate(REAL_GALAXIES.items()):
+            ra, dec, pa = 151.0 + 0.05 * k, 2.0 + 0.02 * k, 20.0 + 50.0 * k
+            GalaxyFactory(pgc=pgc, name=f"PGC{pgc}", ra=ra, dec=dec, pa=pa, d25_arcmin=1.0)
+            fits_fake.sky.append(FakeSkyGalaxy(ra=ra, dec=dec, pa=pa, inclination=inclination, d25_arcmin=1.0))
+        out = io.StringIO()
+        call_command("zoo_add_galaxies", "--pgc", ",".join(map(str, REAL_GALAXIES)), "--no-progress", stdout=out)
+    assert f"{len(REAL_GALAXIES)} added" in out.getvalue(), out.getvalue()
+    # The queue holds the ingested galaxies and nothing else, each with its colour and g, r, i images.
+    queued = set(Consensus.objects.values_list("galaxy__pgc", flat=True))
+    assert queued == set(REAL_GALAXIES), queued
+    for pgc in REAL_GALAXIES:
+        assert set(GalaxyImage.objects.filter(galaxy__pgc=pgc).values_list("kind", flat=True)) == {
+            "colour", "g", "r", "i"}
     return settings
 
 
@@ -121,6 +146,12 @@ def _drag_target_to(page, device: str, pos: int) -> None:  # noqa: ANN001
         _touch(page, "touchEnd", x1, y1)
         page.wait_for_timeout(400)  # let the gesture end before the next tap
     wait_for_js(page, "(p) => document.querySelector('#position').dataset.pos === String(p)", pos)
+
+
+def _served_pgc(page) -> int:  # noqa: ANN001
+    """The catalogue number of the galaxy the page shows now (the page names the task, not the galaxy)."""
+    return Assignment.objects.select_related("galaxy").get(pk=int(page.locator("#zoo").get_attribute("data-task"))
+                                                           ).galaxy.pgc
 
 
 def _session_quiz(page) -> list[dict]:  # noqa: ANN001
@@ -299,10 +330,55 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     _fits(page, device)
     _shot(page, device, "feedback-reject", tmp_path)
 
-    # A real galaxy, placed by dragging, then step 2: "Saved" says the stored value.
+    # The real galaxies, in the order the queue serves them (breadth first, fresh ones at random): each answered
+    # as REAL_GALAXIES says, every one a galaxy the ingestion added.
     settings.LABELING_GOLD_START = settings.LABELING_GOLD_MIN = 0.0
-    _next(page, device)
-    page.wait_for_selector("#strip .slot")
+    done: list[str] = []
+    for _ in REAL_GALAXIES:
+        _next(page, device)
+        page.wait_for_selector("#strip .slot")
+        wait_for_js(page, "document.querySelector('#target-img').complete "
+                    "&& document.querySelector('#target-img').naturalWidth > 0")
+        pgc = _served_pgc(page)
+        assert pgc in REAL_GALAXIES and pgc not in done, (pgc, done)
+        # The ingested 256-px image, shown at 256 px or more.
+        assert page.locator("#target-img").evaluate("e => e.naturalWidth") >= 256
+        assert page.locator("#target-img").bounding_box()["width"] >= 256
+        action = REAL_GALAXIES[pgc][1]
+        done.append(pgc)
+        if len(done) == 1:
+            _fits(page, device)
+            page.evaluate("window.scrollTo(0, 0)")  # the target in view, on the phone too
+            _shot(page, device, "measure-real", tmp_path)
+        if action == "place":
+            _place_real(page, device, name, tmp_path)
+        elif action == "face_on":
+            _face_on_real(page, device, name, tmp_path)
+        else:
+            _reject_real(page, device, name, tmp_path)
+        assert Measurement.objects.filter(user__username=name, galaxy__pgc=pgc).count() == 1
+        count = str(1 + len(done))
+        assert page.locator("#count-session").inner_text() == count
+        assert page.locator("#count-total").inner_text() == count
+    assert set(done) == set(REAL_GALAXIES)
+    assert Measurement.objects.filter(user__username=name, is_gold=False).count() == len(REAL_GALAXIES)
+
+    # My measurements: the statistics in words; the field guide.
+    page.goto(live_server.url + "/zoo/me/")
+    words = page.locator("#stats-words").inner_text()
+    assert re.search(r"Your median error on known galaxies|Your accuracy appears after", words), words
+    assert page.locator("#count").inner_text() == str(1 + len(REAL_GALAXIES))
+    _fits(page, device)
+    _shot(page, device, "me", tmp_path)
+    page.goto(live_server.url + "/zoo/guide/")
+    assert "Field guide" in page.locator("h1").inner_text()
+    _fits(page, device)
+    _shot(page, device, "guide", tmp_path)
+
+
+
+def _place_real(page, device: str, name: str, tmp_path: Path) -> None:  # noqa: ANN001
+    """Placed by dragging, then step 2: "Saved" says the stored value."""
     _drag_target_to(page, device, 4)
     assert "between 60° and 65°" in page.locator("#position").inner_text()
     rows = len(set(page.locator("#strip .panel.std").evaluate_all(
@@ -314,33 +390,37 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     _press(page, device, "#strip .slot[data-pos='4']")
     _press(page, device, "#btn-submit")
     page.wait_for_selector("#feedback:not([hidden])")
-    placed = Measurement.objects.filter(user__username=name, is_gold=False).get()
+    placed = Measurement.objects.get(user__username=name, is_gold=False, inclination__isnull=False)
     assert f"Saved: {placed.inclination}°." in page.locator("#feedback-text").inner_text()
-    assert placed.step1_low == 60
+    assert placed.step1_low == 60 and 60 <= placed.inclination <= 65
     _shot(page, device, "feedback-saved", tmp_path)
 
-    # Face-on: one button, and a confirmation before anything is sent.
-    _next(page, device)
-    page.wait_for_selector("#strip .slot")
+
+def _face_on_real(page, device: str, name: str, tmp_path: Path) -> None:  # noqa: ANN001
+    """One button, and a confirmation before anything is sent."""
+    before = Measurement.objects.filter(user__username=name).count()
     _press(page, device, "#btn-faceon")
     assert page.locator("#faceon-confirm").is_visible()
-    assert Measurement.objects.filter(user__username=name).count() == 2
+    assert Measurement.objects.filter(user__username=name).count() == before
     _shot(page, device, "faceon-confirm", tmp_path)
     _press(page, device, "#btn-faceon-yes")
     page.wait_for_selector("#feedback:not([hidden])")
     assert "Saved: face-on (< 45°)." in page.locator("#feedback-text").inner_text()
     face_on = Measurement.objects.get(user__username=name, face_on=True)
-    assert face_on.inclination is None and face_on.step1_low is None
-    assert page.locator("#count-session").inner_text() == "3" and page.locator("#count-total").inner_text() == "3"
+    assert face_on.inclination is None and face_on.step1_low is None and not face_on.is_gold
 
-    # My measurements: the statistics in words; the field guide.
-    page.goto(live_server.url + "/zoo/me/")
-    words = page.locator("#stats-words").inner_text()
-    assert re.search(r"Your median error on known galaxies|Your accuracy appears after", words), words
-    assert page.locator("#count").inner_text() == "3"
+
+def _reject_real(page, device: str, name: str, tmp_path: Path) -> None:  # noqa: ANN001
+    """Rejected as "Multiple objects": saved as said, with no verdict (nobody knows the answer yet)."""
+    page.locator("#reject summary").click()
+    page.check("input[name=reason][value=multiple]")
+    _press(page, device, "#btn-reject")
+    page.wait_for_selector("#feedback:not([hidden])")
+    feedback = page.locator("#feedback-text").inner_text()
+    label = page.locator("input[name=reason][value=multiple]").evaluate("e => e.parentElement.textContent.trim()")
+    assert f"Saved: rejected ({label})." in feedback, feedback
+    assert "This was a clean" not in feedback
+    rejected = Measurement.objects.get(user__username=name, is_gold=False, multiple=True)
+    assert rejected.inclination is None and not rejected.face_on
     _fits(page, device)
-    _shot(page, device, "me", tmp_path)
-    page.goto(live_server.url + "/zoo/guide/")
-    assert "Field guide" in page.locator("h1").inner_text()
-    _fits(page, device)
-    _shot(page, device, "guide", tmp_path)
+    _shot(page, device, "feedback-reject-real", tmp_path)
