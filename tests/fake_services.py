@@ -107,6 +107,26 @@ class Behaviour:
     outside: str = "blank"  # SkyServer outside its footprint: "blank", "tiny" or "http500"
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """What every fake server's handler shares: HTTP/1.1, no request log, and a reply that survives a client
+    that gave up."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        return
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client gave up (a time-out test): nothing to tell it
+
+
 @dataclass
 class FakeAstroServices:
     """Start with ``with FakeAstroServices() as fake:``; point clients at ``fake.url(service)``."""
@@ -121,22 +141,7 @@ class FakeAstroServices:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:  # keep test output clean
-                return
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client gave up (a time-out test): nothing to tell it
-
+        class Handler(QuietHandler):
             def _misbehave(self, service: str, params: dict) -> bool:
                 behaviour = fake.behaviours[service]
                 with fake._lock:
@@ -402,22 +407,7 @@ class FakeHyperLeda:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                return
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 parsed = urlparse(self.path)
                 params = {k: v[0] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
@@ -553,22 +543,7 @@ class FakeLegacyFitsService:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                return
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 parsed = urlparse(self.path)
                 params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
