@@ -1,7 +1,12 @@
-"""API error shape shared by every endpoint: ``{"status": "failed", "message": ...}`` with a 4xx/5xx."""
+"""API error shape shared by every endpoint: ``{"status": "failed", "message": ...}`` with a 4xx/5xx.
+
+The one place where the services' error vocabulary (``core.errors``) becomes HTTP: ``HTTP_STATUS_BY_KIND``.
+"""
 from __future__ import annotations
 
 from typing import Any
+
+from core.errors import ApplicationError
 
 from rest_framework import status as http_status
 from rest_framework.response import Response
@@ -16,6 +21,22 @@ class ApiError(Exception):
         self.message = message
         self.status = status
         self.extra = extra
+
+
+HTTP_STATUS_BY_KIND: dict[str, int] = {
+    "invalid": http_status.HTTP_400_BAD_REQUEST,
+    "forbidden": http_status.HTTP_403_FORBIDDEN,
+    "not_found": http_status.HTTP_404_NOT_FOUND,
+    "conflict": http_status.HTTP_409_CONFLICT,
+    "too_large": http_status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    "upstream": http_status.HTTP_502_BAD_GATEWAY,
+    "unavailable": http_status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def application_error_response(exc: ApplicationError) -> Response:
+    """The failed shape for a service's error; usable from plain Django views as well as DRF's handler."""
+    return failed(exc.message, status=HTTP_STATUS_BY_KIND[exc.kind], code=exc.code, **exc.extra)
 
 
 def failed(message: str, *, status: int, **extra: Any) -> Response:
@@ -33,6 +54,8 @@ def _flatten(detail: Any) -> str:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApiError):
         return failed(exc.message, status=exc.status, **exc.extra)
+    if isinstance(exc, ApplicationError):
+        return application_error_response(exc)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"status": "failed", "message": _flatten(response.data)}
