@@ -384,19 +384,6 @@ def _centre_to(image: np.ndarray, height: int, width: int, *, fill: Fill) -> np.
     return out
 
 
-def crop_or_pad(image: np.ndarray, scale: float, *, fill: Fill = 0) -> np.ndarray:
-    """Zoom about the centre without resampling: ``scale`` > 1 keeps the central (h/scale × w/scale),
-    ``scale`` < 1 pads to that size with ``fill``.
-
-    The original padded with white; here the fill is the caller's choice and ``prepare_model_input``
-    passes the sky level of the (white-on-black) image, so the padding looks like empty sky.
-    """
-    if not math.isfinite(scale) or scale <= 0:
-        raise ValueError("scale must be a positive number")
-    h, w = image.shape[:2]
-    return _centre_to(image, max(1, round(h / scale)), max(1, round(w / scale)), fill=fill)
-
-
 def pad_to_square(image: np.ndarray, *, fill: Fill = 0) -> np.ndarray:
     """Pad the short side, centred; never stretch, so the galaxy's axial ratio is unchanged."""
     side = max(image.shape[:2])

@@ -161,13 +161,6 @@ class ConsensusOutSerializer(serializers.Serializer):
     retire_reason = serializers.CharField()
 
 
-class PracticeCheckInSerializer(serializers.Serializer):
-    target = serializers.IntegerField(help_text="The practice standard's id")
-    left_standard = serializers.IntegerField(required=False, allow_null=True, default=None)
-    right_standard = serializers.IntegerField(required=False, allow_null=True, default=None)
-    face_on = serializers.BooleanField(required=False, default=False)
-
-
 class PromoteInSerializer(serializers.Serializer):
     galaxy_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
                                          help_text="A retired, accepted galaxy with a small scatter")

@@ -40,7 +40,7 @@ from .errors import (
 )
 from .models import (
     REJECT_REASONS, Assignment, AssignmentStatus, Consensus, ConsensusStatus, DisplayMode, ExportJob, ExportStatus,
-    IngestJob, IngestStatus, Measurement, RetireReason, Role, Standard, StandardMethod, StandardProposal,
+    IngestJob, IngestStatus, Measurement, RetireReason, Standard, StandardMethod, StandardProposal,
     VolunteerCalibration, VolunteerProfile, _reason_field,
 )
 from .feedback import known_answer_feedback
@@ -630,23 +630,6 @@ def _gold_feedback(*, measurement: Measurement) -> dict[str, Any] | None:
                                  face_on=measurement.face_on, reasons=measurement.reasons())
 
 
-def practice_feedback(*, truth: float, value: float | None, face_on: bool) -> dict[str, Any]:
-    """Immediate feedback on a standard with a known answer (tutorial and gold tasks)."""
-    if face_on or value is None:
-        good = truth < 45
-        return {"correct": good, "truth": truth, "value": None,
-                "message": "Right: it is more face-on than 45°." if good
-                else f"Not quite: this galaxy is {truth:.0f}°, not face-on."}
-    delta = value - truth
-    good = abs(delta) <= 3
-    if good:
-        message = f"Well done: {value:g}° against the accepted {truth:g}°."
-    else:
-        direction = "edge-on" if delta > 0 else "face-on"
-        message = f"You said {value:g}°, the accepted value is {truth:g}°: a little too {direction}."
-    return {"correct": good, "truth": truth, "value": value, "delta": round(delta, 1), "message": message}
-
-
 # --------------------------------------------------------------------------------------------------
 # Consensus and retirement
 # --------------------------------------------------------------------------------------------------
@@ -1145,16 +1128,6 @@ def export_job_run(*, job_id: str) -> ExportJob:
                                                    finished_at=timezone.now())
         raise
     return job
-
-
-def volunteer_role_set(*, user: AbstractBaseUser, role: str) -> VolunteerProfile:
-    if role not in Role.values:
-        raise InvalidInput(f"role must be one of {', '.join(Role.values)}.")
-    profile = profile_get_or_create(user=user)
-    profile.role = role
-    profile.save(update_fields=["role"])
-    return profile
-
 
 
 # --------------------------------------------------------------------------------------------------

@@ -182,21 +182,6 @@ def crowd_measure(*, volunteers: list[SimulatedVolunteer], users: dict[str, Any]
     )
 
 
-def crowd_measure_existing(*, seed: int, n_volunteers: int = 30) -> CrowdResult:
-    """Re-measure a crowd left in the database by an earlier run (for tuning the calibration offline)."""
-    from catalog.models import Galaxy
-
-    volunteers = draw_volunteers(n=n_volunteers, seed=seed)
-    user_model = get_user_model()
-    users = {v.username: user_model.objects.get(username=f"{v.username}-{seed}") for v in volunteers}
-    truth = {g.id: g.truth["inclination"] for g in Galaxy.objects.filter(name__startswith=f"SYN-CROWD-{seed}-")}
-    n_galaxies = len(truth)
-    truth.update(dict(Standard.objects.values_list("galaxy_id", "inclination")))
-    votes = Measurement.objects.filter(user__in=list(users.values())).count()
-    return crowd_measure(volunteers=volunteers, users=users, truth=truth, seed=seed, votes=votes,
-                         n_galaxies=n_galaxies, seconds=0.0)
-
-
 def _targets(truth: dict[int, float]) -> set[int]:
     standards = set(Standard.objects.values_list("galaxy_id", flat=True))
     return {g for g in truth if g not in standards}

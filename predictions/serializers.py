@@ -22,13 +22,6 @@ class InclinationsSerializer(serializers.Serializer):
     summary = SummarySerializer()
 
 
-class RejectionSerializer(serializers.Serializer):
-    summary = SummarySerializer()
-
-    class Meta:
-        ref_name = "RejectionLikelihood"
-
-
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True})
 class PgcField(serializers.Field):
     """The original API's quirk, kept for old scripts: ``/api/pgc`` echoes the PGC as a string, the other

@@ -35,7 +35,6 @@ import tensorflow as tf
 
 from .scaling import inclination_to_target
 
-MODES = ("colour", "g", "r", "i")
 EVAL_MODES = ("colour", "g", "r", "i", "inverted")  # "inverted" = 255 − r
 BIN_EDGES = np.arange(45.0, 95.0, 5.0)
 N_BINS = 9
@@ -506,15 +505,6 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, *, is_colour: tf.Tensor, i
         unit = _jpeg_batch(unit, seed, config.domain)
     unit = tf.where(tf.reshape(tf.cast(invert, tf.bool), per_image), 1.0 - unit, unit)
     return tf.round(unit * 255.0)  # what a uint8 image would hold, as at serving time
-
-
-def augment_image(image: tf.Tensor, seed: tf.Tensor, *, is_colour: bool | tf.Tensor = False,
-                  invert: bool | tf.Tensor = False, config: AugmentConfig | None = None) -> tf.Tensor:
-    """One (H, W, 3) image through :func:`augment_batch`."""
-    out = augment_batch(tf.convert_to_tensor(image, tf.float32)[tf.newaxis], seed,
-                        is_colour=tf.reshape(is_colour, [1]), invert=tf.reshape(invert, [1]),
-                        config=config or AugmentConfig())
-    return out[0]
 
 
 # Channel selections from the 6-channel pixels: colour keeps R, G, B; a band goes to all three channels.

@@ -59,7 +59,6 @@ __all__ = [
     "domain_randomised_config",
     "domain_reject_rich_config",
     "draw_params",
-    "draw_parameters",
     "render_galaxy",
     "generate",
     "save_npz",
@@ -1265,7 +1264,6 @@ def load_npz(path: str | Path) -> list[SyntheticGalaxy]:
         ]
 
 
-draw_parameters = draw_params  # alias
 
 
 def main(argv: list[str] | None = None) -> None:
