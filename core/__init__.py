@@ -1,5 +1,5 @@
-"""IncliNET's Django-free core: the error vocabulary and the galaxy geometry shared by every app.
+"""IncliNET's Django-free core, shared by every app: for now the error vocabulary (``core.errors``).
 
-Nothing here imports Django or any IncliNET app; ``catalog``, ``labeling``, ``training`` and ``predictions``
-build on it (the layers are checked by import-linter, see ``.importlinter``).
+Nothing here imports Django or any IncliNET app, so ``catalog``, ``labeling``, ``training`` and ``predictions``
+can all build on it.
 """

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import ApplicationError
-
 from rest_framework import status as http_status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import ApplicationError
 
 
 class ApiError(Exception):
@@ -35,7 +35,7 @@ HTTP_STATUS_BY_KIND: dict[str, int] = {
 
 
 def application_error_response(exc: ApplicationError) -> Response:
-    """The failed shape for a service's error; usable from plain Django views as well as DRF's handler."""
+    """The failed shape for a service's error, as a DRF ``Response`` (for DRF views and the exception handler)."""
     return failed(exc.message, status=HTTP_STATUS_BY_KIND[exc.kind], code=exc.code, **exc.extra)
 
 
