@@ -381,14 +381,18 @@ def legacy_fits_url() -> str:
     """``LEGACY_SURVEY_FITS_URL`` when set, else the JPEG cut-out URL's sibling ``…/fits-cutout``."""
     from django.conf import settings
 
-    explicit = getattr(settings, "LEGACY_SURVEY_FITS_URL", "")
+    from .conf import legacy_survey_setting
+
+    explicit = legacy_survey_setting("FITS_URL")
     return explicit or settings.LEGACY_SURVEY_CUTOUT_URL.replace("jpeg-cutout", "fits-cutout")
 
 
 def legacy_fits_source(*, limiter: RateLimiter | None = None) -> LegacySurveyFitsSource:
     from django.conf import settings
 
-    return LegacySurveyFitsSource(legacy_fits_url(), layer=getattr(settings, "LEGACY_SURVEY_LAYER", "ls-dr10"),
+    from .conf import legacy_survey_setting
+
+    return LegacySurveyFitsSource(legacy_fits_url(), layer=legacy_survey_setting("LAYER"),
                                   timeout=settings.REMOTE_TIMEOUT_S, retries=settings.REMOTE_RETRIES, limiter=limiter)
 
 
@@ -498,12 +502,14 @@ def image_source(name: str, *, limiter: RateLimiter | None = None) -> ImageSourc
     """One uncached sky source built from Django settings."""
     from django.conf import settings
 
+    from .conf import legacy_survey_setting
+
     common = {"timeout": settings.REMOTE_TIMEOUT_S, "retries": settings.REMOTE_RETRIES, "limiter": limiter}
     key = name.strip().lower()
     if key == "sdss":
         return SdssCutoutSource(settings.SDSS_CUTOUT_URL, **common)
     if key in ("legacysurvey", "legacy"):
-        layer = getattr(settings, "LEGACY_SURVEY_LAYER", "ls-dr10")
+        layer = legacy_survey_setting("LAYER")
         return LegacySurveySource(settings.LEGACY_SURVEY_CUTOUT_URL, layer=layer, **common)
     raise ValueError(f"Unknown image source {name!r} in IMAGE_SOURCE_ORDER; use {', '.join(SOURCE_NAMES)}.")
 

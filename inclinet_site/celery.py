@@ -38,13 +38,13 @@ class TaskTimeLimits:
 
         if task.name.startswith("celery."):
             return None
-        limits: dict[str, float] = getattr(settings, "TASK_SOFT_TIME_LIMITS_S", {})
+        limits: dict[str, float] = settings.TASK_SOFT_TIME_LIMITS_S
         if task.name == "training.tasks.build_ensemble":
             # Each build message carries its profile's limits; this is for one sent without them.
             soft = float(settings.TRAINING_BUILD_TIME_LIMITS_S.get("default", 12 * 3600))
             return {"soft_time_limit": soft, "time_limit": soft + max(300.0, 0.1 * soft)}
-        soft = float(limits.get(task.name, getattr(settings, "CELERY_DEFAULT_SOFT_TIME_LIMIT_S", 1800)))
-        grace = max(float(getattr(settings, "CELERY_HARD_LIMIT_GRACE_S", 60)), 0.1 * soft)
+        soft = float(limits.get(task.name, settings.CELERY_DEFAULT_SOFT_TIME_LIMIT_S))
+        grace = max(float(settings.CELERY_HARD_LIMIT_GRACE_S), 0.1 * soft)
         return {"soft_time_limit": soft, "time_limit": soft + grace}
 
 

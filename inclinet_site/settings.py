@@ -368,10 +368,8 @@ SPECTACULAR_SETTINGS = {
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
 CORS_URLS_REGEX = r"^.*/api/.*$"
 
-# --- Prediction serving ------------------------------------------------------------------
-# Heavy prediction work runs on one thread per web process, this many nice levels below the web threads
-# (predictions/inference.py), so Zoo and cached API requests are not starved by the networks. 0: same priority.
-PREDICTION_NICENESS = int(os.environ.get("PREDICTION_NICENESS", "10"))
+# PREDICTION_*, LABELING_*, TRAINING_* and LEGACY_SURVEY_* tunables are declared with their defaults in each
+# app's conf.py and read through inclinet_site.conf.AppSettings (settings, then the environment).
 
 # --- Remote services ---------------------------------------------------------------------
 SDSS_CUTOUT_URL = os.environ.get(

@@ -1,9 +1,10 @@
-"""Tunable settings of the Zoo, read as ``LABELING_<NAME>`` from Django settings with the defaults below."""
+"""Tunable settings of the Zoo: ``LABELING_<NAME>`` from Django settings or the environment, else the defaults
+below (``inclinet_site.conf.AppSettings``)."""
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
+from inclinet_site.conf import AppSettings
 
 DEFAULTS: dict[str, Any] = {
     "LEASE_SECONDS": 600,          # a short lease: an abandoned task frees its slot after 10 minutes
@@ -21,8 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_SCATTER": 4.0,        # degrees assumed for a volunteer not yet calibrated
     "CANDIDATES": 16,              # rows locked per assignment attempt (SKIP LOCKED)
     "MAX_REDRAWS": 40,             # standard sequences remembered per task and step
+    "INGEST_IMAGE_SIZE": 512,      # pixels of the cut-outs fetched for galaxies entering the Zoo
+    "INGEST_REQUESTS_PER_S": 2.0,  # politeness towards the image services while ingesting
+    "SERVE_MEDIA_DIRECTLY": None,  # task images as plain /media URLs (None: when DEBUG is on)
 }
 
-
-def zoo_setting(name: str) -> Any:
-    return getattr(settings, f"LABELING_{name}", DEFAULTS[name])
+zoo_setting = AppSettings("LABELING", DEFAULTS)

@@ -24,6 +24,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from catalog.models import Galaxy, GalaxyImage, ImageKind
 
+from .conf import zoo_setting
 from .models import (
     Assignment, AssignmentStatus, Consensus, ConsensusStatus, Measurement, Role, Standard, VolunteerCalibration,
     VolunteerProfile,
@@ -43,9 +44,14 @@ def volunteer_role(*, user: AbstractBaseUser) -> str:
     return profile.role if profile else Role.VOLUNTEER
 
 
+def _serve_media_directly() -> bool:
+    direct = zoo_setting("SERVE_MEDIA_DIRECTLY")
+    return settings.DEBUG if direct is None else bool(direct)
+
+
 def _image_url(image: GalaxyImage) -> str:
     # With DEBUG (or a web server in front of MEDIA_ROOT) the file URL works; otherwise the Zoo serves the file.
-    if getattr(settings, "LABELING_SERVE_MEDIA_DIRECTLY", settings.DEBUG):
+    if _serve_media_directly():
         return image.file.url
     return reverse("labeling:image", args=[image.pk])
 
@@ -77,7 +83,7 @@ def galaxy_cards(*, galaxy_ids: list[int]) -> dict[int, GalaxyCard]:
     rows = (Galaxy.objects.filter(pk__in=galaxy_ids).order_by("id", "images__id")
             .values_list("id", "name", "pgc", "images__id", "images__kind", "images__file"))
     storage = GalaxyImage._meta.get_field("file").storage
-    direct = getattr(settings, "LABELING_SERVE_MEDIA_DIRECTLY", settings.DEBUG)
+    direct = _serve_media_directly()
     names: dict[int, tuple[str, int | None]] = {}
     found: dict[int, dict[str, str]] = defaultdict(dict)
     for galaxy_id, name, pgc, image_id, kind, file_name in rows:

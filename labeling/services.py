@@ -964,10 +964,8 @@ INGEST_ERRORS_KEPT = 20
 def ingest_settings() -> tuple[int, float]:
     """Image size in pixels (``LABELING_INGEST_IMAGE_SIZE``, at least 256) and requests per second towards the
     image services (``LABELING_INGEST_REQUESTS_PER_S``; 0 means no limit)."""
-    from django.conf import settings
-
-    size = int(getattr(settings, "LABELING_INGEST_IMAGE_SIZE", 512))
-    rate = float(getattr(settings, "LABELING_INGEST_REQUESTS_PER_S", 2.0))
+    size = int(zoo_setting("INGEST_IMAGE_SIZE"))
+    rate = float(zoo_setting("INGEST_REQUESTS_PER_S"))
     return max(size, 256), rate
 
 

@@ -4,7 +4,7 @@
 reads that small file, so a promotion written by any process is picked up on the next request without
 a restart.
 
-Precision comes from ``settings.PREDICTION_PRECISION`` or the ``PREDICTION_PRECISION`` environment variable:
+Precision comes from ``PREDICTION_PRECISION`` (settings or environment, predictions/conf.py):
 ``auto`` (the default: bf16 where the CPU computes bf16 natively, else fp32), ``bf16`` or ``fp32``. bf16 is
 about 3× faster on this project's CPUs and changes the inclinations by well under 0.1° RMS
 (``benchmarks/predict.py`` measures both).
@@ -30,6 +30,8 @@ from typing import TypeVar
 from django.conf import settings
 
 from training.ml.ensemble import FusedEnsemble
+
+from .conf import prediction_setting
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -59,7 +61,7 @@ def heavy_executor() -> ThreadPoolExecutor:
     if _heavy is None or _heavy[0] != pid:
         with _heavy_lock:
             if _heavy is None or _heavy[0] != pid:
-                niceness = int(getattr(settings, "PREDICTION_NICENESS", 10))
+                niceness = int(prediction_setting("NICENESS"))
                 _heavy = (pid, ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference",
                                                   initializer=_heavy_thread_start, initargs=(niceness,)))
     return _heavy[1]
@@ -93,7 +95,7 @@ def active_pointer() -> dict:
 
 def prediction_precision() -> str:
     """The configured precision name, unresolved (``auto``, ``bf16`` or ``fp32``)."""
-    return getattr(settings, "PREDICTION_PRECISION", None) or os.environ.get("PREDICTION_PRECISION", "auto")
+    return str(prediction_setting("PRECISION") or "auto")
 
 
 def active_ensemble() -> FusedEnsemble:
@@ -112,7 +114,7 @@ def _load_active(pointer: dict, folder: Path, key: tuple[str, str, str]) -> Fuse
     with _lock:
         if _loaded is None or _loaded_key != key:
             try:
-                ensemble = FusedEnsemble(folder, tta=getattr(settings, "PREDICTION_TTA", None), precision=key[2])
+                ensemble = FusedEnsemble(folder, tta=prediction_setting("TTA"), precision=key[2])
             except (FileNotFoundError, OSError, ValueError) as exc:
                 logger.error("active ensemble failed to load", extra={"folder": str(folder), "error": str(exc)})
                 raise NoActiveEnsemble(f"The active ensemble {pointer['version']} could not be loaded: {exc}") from None

@@ -20,7 +20,7 @@ image is turned before it is evaluated:
 Every answer also carries the physics cross-check: the axial-ratio inclination of the same model input
 (``training.ml.axial_ratio``, q0 = 0.2). When it and the ensemble median differ by more than the ensemble's
 calibrated margin (its manifest's ``metrics["axial_check"]["margin_deg"]``, else
-``settings.PREDICTION_AXIAL_MARGIN_DEG``, else ``DEFAULT_AXIAL_MARGIN_DEG``) the alarm is raised.
+``PREDICTION_AXIAL_MARGIN_DEG``, predictions/conf.py) the alarm is raised.
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ from training.ml.ensemble import EnsemblePrediction, FusedEnsemble
 from training.ml.image_checks import combine, measure_features, run_checks
 from training.ml.orientation import Orientation, astro_from_image, measure_orientation
 
+from .conf import prediction_setting
 from .inference import active_ensemble, run_heavy
 from .verdict import decide, error_model_for, whole_degrees
 
@@ -52,7 +53,6 @@ UPLOAD_FORMATS = ("PNG", "JPEG", "GIF")
 # 99th percentile of |ensemble median − axial-ratio inclination| on validation galaxies of the training
 # family (quick profile, measured 2026-12-02; see docs/ml.md). An ensemble calibrated with
 # ``python -m training.ml.axial_ratio --calibrate DIR --write`` carries its own.
-DEFAULT_AXIAL_MARGIN_DEG = 9.5
 PA_DISAGREEMENT_DEG = 25.0  # the networks were trained within ±25° of horizontal
 PA_CHECK_MAX_Q = 0.6  # the measured PA is only held against the catalogue's for clearly elongated galaxies
 
@@ -122,7 +122,7 @@ def axial_margin_deg(ensemble: FusedEnsemble) -> float:
     check = (ensemble.manifest.metrics or {}).get("axial_check") or {}
     if isinstance(check, dict) and isinstance(check.get("margin_deg"), int | float):
         return float(check["margin_deg"])
-    return float(getattr(settings, "PREDICTION_AXIAL_MARGIN_DEG", DEFAULT_AXIAL_MARGIN_DEG))
+    return float(prediction_setting("AXIAL_MARGIN_DEG"))
 
 
 def _axial_check(model_input: np.ndarray, median: float, margin: float) -> tuple[dict[str, Any], str]:

@@ -58,7 +58,7 @@ class BuildBusy(RuntimeError):
 
 def build_time_limits(profile: str) -> tuple[float, float]:
     """(soft, hard) Celery time limits in seconds for a build of ``profile``."""
-    limits = getattr(settings, "TRAINING_BUILD_TIME_LIMITS_S", {}) or {}
+    limits = settings.TRAINING_BUILD_TIME_LIMITS_S
     soft = float(limits.get(profile, limits.get("default", 12 * 3600)))
     return soft, soft + max(300.0, 0.1 * soft)
 

@@ -1,11 +1,10 @@
-"""Tunable settings of retraining, read as ``TRAINING_<NAME>`` from Django settings, then the environment,
-then the defaults below (so deployments can set them without editing settings.py)."""
+"""Tunable settings of retraining: ``TRAINING_<NAME>`` from Django settings, then the environment, then the
+defaults below (``inclinet_site.conf.AppSettings``), so deployments can set them without editing settings.py."""
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from django.conf import settings
+from inclinet_site.conf import AppSettings
 
 DEFAULTS: dict[str, Any] = {
     "STALE_S": 600.0,              # a run whose owner has not reported for this long may be resumed elsewhere
@@ -29,13 +28,4 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def training_setting(name: str) -> Any:
-    default = DEFAULTS[name]
-    value = getattr(settings, f"TRAINING_{name}", None)
-    if value is None:
-        value = os.environ.get(f"TRAINING_{name}")
-    if value is None:
-        return default
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-    return type(default)(value)
+training_setting = AppSettings("TRAINING", DEFAULTS)

@@ -45,7 +45,7 @@ class RetrainForm(forms.Form):
         snapshots = DatasetSnapshot.objects.order_by("-pk")[:50]
         self.fields["snapshot"].choices = [("new", "New snapshot from the current consensus")] + [
             (str(s.pk), f"{s.name} ({s.n_train} train / {s.n_val} val / {s.n_test} test)") for s in snapshots]
-        queues = getattr(settings, "CELERY_TASK_QUEUES_NAMES", ("default", "train", "predict"))
+        queues = settings.CELERY_TASK_QUEUES_NAMES
         self.fields["queue"].choices = [(q, q) for q in queues]
 
     def service_kwargs(self) -> dict:

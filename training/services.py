@@ -248,7 +248,7 @@ class RetrainError(ValueError):
 
 
 def _queues() -> tuple[str, ...]:
-    return tuple(getattr(settings, "CELERY_TASK_QUEUES_NAMES", ("default", "train", "predict")))
+    return tuple(settings.CELERY_TASK_QUEUES_NAMES)
 
 
 def _mark(job: RetrainJob, phase: str) -> None:

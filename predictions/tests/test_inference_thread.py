@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from predictions import inference
+from predictions.conf import prediction_setting
 
 
 def _where() -> tuple[int, str]:
@@ -35,7 +36,7 @@ def test_exceptions_reach_the_caller() -> None:
 def test_the_inference_thread_runs_below_the_web_threads(settings: Any) -> None:
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     theirs = inference.run_heavy(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-    assert theirs == min(19, mine + settings.PREDICTION_NICENESS) > mine
+    assert theirs == min(19, mine + prediction_setting("NICENESS")) > mine
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # this thread is untouched
 
 
