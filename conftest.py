@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.workers import CeleryWorker, worker_env
 
 pytest_plugins = ["tests.fixtures_services"]
 
@@ -71,41 +70,6 @@ def catalogue(openngc_catalogue, django_db_blocker, db) -> None:  # noqa: ANN001
         catalogue_import_openngc()
 
 
-def _worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    env.update(extra or {})
-    return env
-
-
-class CeleryWorker:
-    """A real ``celery worker`` process; tests can kill and restart it."""
-
-    def __init__(self, *, env: dict[str, str], queues: str, log_path: Path) -> None:
-        self.env, self.queues, self.log_path = env, queues, log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "inclinet_site", "worker", "-Q", self.queues,
-             "--concurrency", "1", "--pool", "prefork", "-n", f"test-{os.getpid()}-{time.time_ns()}@%h",
-             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-
-    def stop(self, *, sig_kill: bool = False) -> None:
-        if self.process and self.process.poll() is None:
-            (self.process.kill if sig_kill else self.process.terminate)()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
 @pytest.fixture
 def celery_worker_process(tmp_path: Path, settings) -> Iterator[CeleryWorker]:  # noqa: ANN001
     """A real worker on the test's Redis broker and test database, started and stopped per test."""
@@ -123,7 +87,7 @@ def celery_worker_process(tmp_path: Path, settings) -> Iterator[CeleryWorker]:  
         env_extra["DATABASE_URL"] = db_url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]
     elif connection.vendor == "sqlite":
         env_extra["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"  # the test file
-    worker = CeleryWorker(env=_worker_env(env_extra), queues="default,train,predict", log_path=tmp_path / "worker.log")
+    worker = CeleryWorker(env=worker_env(env_extra), queues="default,train,predict", log_path=tmp_path / "worker.log")
     worker.start()
     yield worker
     worker.stop()
@@ -184,7 +148,7 @@ def fake_services(settings):  # noqa: ANN001, ANN201
 @pytest.fixture
 def active_tiny_ensemble(settings, db):  # noqa: ANN001, ANN201
     """A registered and promoted ensemble of tiny real Keras networks, named like the original's 12 + 3."""
-    from training.ml.testing import write_tiny_ensemble
+    from tests.ensembles import write_tiny_ensemble
     from training.services import ensemble_promote, ensemble_register
 
     folder = settings.MODEL_STORE / "ensembles" / "tiny-1"

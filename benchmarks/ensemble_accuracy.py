@@ -92,12 +92,12 @@ def cross_family(folder: Path, profile_name: str, *, workers: int) -> dict[str, 
     import tempfile
 
     from training.ml.evaluate_ensemble import evaluate_ensemble
-    from training.ml.pipeline import PROFILES, _splits, generator_config
+    from training.ml.pipeline import PROFILES, generator_config, split_ids
     from training.ml.synthetic import generate
 
     profile = PROFILES[profile_name]
     galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))
-    _, test_ids, val_ids = _splits(profile, len(galaxies))
+    _, test_ids, val_ids = split_ids(profile, len(galaxies))
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "ensemble"
         shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("runs", "plots"))

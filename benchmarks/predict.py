@@ -45,7 +45,7 @@ from training.ml.ensemble import (  # noqa: E402
     FusedEnsemble,
     resolve_precision,
 )
-from training.ml.testing import write_full_ensemble  # noqa: E402
+from tests.ensembles import write_full_ensemble  # noqa: E402
 
 
 class SeparateModelsEnsemble(FusedEnsemble):

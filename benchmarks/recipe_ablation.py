@@ -57,16 +57,16 @@ REJECT_VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def _data(n_galaxies: int, n_extra: int, workers: int) -> dict[str, Any]:
-    from training.ml.pipeline import PROFILES, _reject_code, _splits
+    from training.ml.pipeline import PROFILES, reject_code, split_ids
     from training.ml.synthetic import GeneratorConfig, generate, reject_rich_config
 
     profile = PROFILES["quick"]
     galaxies = list(generate(GeneratorConfig(reject_fraction=profile.reject_fraction), n_galaxies,
                              seed=profile.seed, workers=workers))
     extra = list(generate(reject_rich_config(), n_extra, seed=profile.seed + 7, workers=workers)) if n_extra else []
-    splits, test_ids, val_ids = _splits(profile, len(galaxies))
+    splits, test_ids, val_ids = split_ids(profile, len(galaxies))
     return {"galaxies": galaxies, "extra": extra, "train": np.setdiff1d(splits["flavour0"], val_ids),
-            "val": val_ids, "test": test_ids, "code": _reject_code}
+            "val": val_ids, "test": test_ids, "code": reject_code}
 
 
 def _images(galaxies: list, labels: np.ndarray):  # noqa: ANN202

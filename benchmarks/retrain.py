@@ -77,11 +77,11 @@ def orchestrated(args: argparse.Namespace) -> dict:
     from django.test import Client
     from django.urls import reverse
 
-    from conftest import CeleryWorker, _worker_env
     from inclinet_site.celery import ping
+    from tests.workers import CeleryWorker, worker_env
     from training.models import Ensemble, RetrainJob
 
-    worker = CeleryWorker(env=_worker_env(), queues="default,train,predict", log_path=Path(args.tmp) / "worker.log")
+    worker = CeleryWorker(env=worker_env(), queues="default,train,predict", log_path=Path(args.tmp) / "worker.log")
     worker.start()
     try:
         ping.apply_async(queue="default").get(timeout=120)  # the worker is up before the clock starts

@@ -31,7 +31,7 @@ from django.test import Client
 from PIL import Image
 
 from catalog.tests.factories import GalaxyFactory
-from conftest import CeleryWorker, _worker_env
+from tests.workers import CeleryWorker, worker_env
 
 pytestmark = pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
                                 reason="fault tests need PostgreSQL (DATABASE_URL)")
@@ -115,7 +115,7 @@ def start_worker(settings: Any, tmp_path: Path, *, redis_url: str, name: str = "
            "REMOTE_RESOLVERS_ENABLED": "false"}
     for key in ("SDSS_CUTOUT_URL", "LEGACY_SURVEY_CUTOUT_URL", "REMOTE_TIMEOUT_S", "REMOTE_RETRIES"):
         env[key] = str(getattr(settings, key))
-    worker = CeleryWorker(env=_worker_env(env), queues="predict", log_path=tmp_path / f"{name}.log")
+    worker = CeleryWorker(env=worker_env(env), queues="predict", log_path=tmp_path / f"{name}.log")
     worker.start()
     return worker
 

@@ -236,7 +236,7 @@ def test_summary_statistics() -> None:
 @pytest.mark.django_db
 def test_benchmark_runs_through_the_serving_path(tmp_path: Path, settings) -> None:  # noqa: ANN001
     from benchmarks.independent_accuracy import evaluate_independent, markdown_report
-    from training.ml.testing import write_tiny_ensemble
+    from tests.ensembles import write_tiny_ensemble
 
     images = tmp_path / "set"
     render_set(images, n=3, rejects=5, seed=9, workers=1)

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
-from training.ml.testing import write_tiny_ensemble
+from tests.ensembles import write_tiny_ensemble
 from training.models import Ensemble
 from training.services import ensemble_activate, ensemble_promote, ensemble_register
 

@@ -60,7 +60,7 @@ from django.contrib.auth import get_user_model
 from catalog.models import Galaxy, GalaxySource
 from catalog.names import normalise_name
 from labeling.services import profile_update
-from training.ml.testing import write_tiny_ensemble
+from tests.ensembles import write_tiny_ensemble
 from training.services import ensemble_promote, ensemble_register
 from django.conf import settings
 rng = random.Random(7)

@@ -1,6 +1,6 @@
 """A small ensemble that *sees orientation*, for rotation-invariance tests of the serving path.
 
-The tiny random networks of ``training.ml.testing`` answer almost the same for any image, so a test with
+The tiny random networks of ``tests.ensembles`` answer almost the same for any image, so a test with
 them could not fail. Each member here compares the image's mean horizontal and vertical gradient
 strength (fixed-weight convolutions, then a tanh or softmax head), as trained networks that have only
 seen horizontal major axes implicitly do: a disk turned by 45° changes its answer by tens of degrees.

@@ -102,7 +102,7 @@ def write_constant_ensemble(folder: Path, *, version: str, inclination: float, r
     ``reject_percent``. A calibration file gives the error model a 3° floor."""
     import keras
 
-    from training.ml.testing import write_tiny_ensemble
+    from tests.ensembles import write_tiny_ensemble
 
     manifest = write_tiny_ensemble(folder, version=version)
     for spec in manifest.members:

@@ -10,7 +10,7 @@ import pytest
 
 from training.ml import ensemble as ensemble_module
 from training.ml.ensemble import BF16_RMS_BOUND_DEG, FusedEnsemble, resolve_precision
-from training.ml.testing import random_galaxy_images, write_full_ensemble
+from tests.ensembles import random_galaxy_images, write_full_ensemble
 
 
 @pytest.fixture(scope="module")

@@ -166,18 +166,18 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
     galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))
     inclination = np.array([g.truth["inclination"] for g in galaxies])
     # Reject-model labels: 0 = accepted, k = REJECT_REASONS[k - 1] (training balances the reasons).
-    reject_codes = np.array([_reject_code(g) for g in galaxies])
+    reject_codes = np.array([reject_code(g) for g in galaxies])
     rejected = (reject_codes > 0).astype(int)
     reject_extra: list = []
     if profile.reject_extra_galaxies and profile.reject_families:
         log(f"[{version}] generating {profile.reject_extra_galaxies} reject-rich galaxies for the reject models")
         reject_extra = list(generate(generator_config(profile, reject_rich=True), profile.reject_extra_galaxies,
                                      seed=profile.seed + 7, workers=workers))
-    extra_codes = np.array([_reject_code(g) for g in reject_extra], dtype=int)
+    extra_codes = np.array([reject_code(g) for g in reject_extra], dtype=int)
 
     generation_seconds = time.perf_counter() - started
 
-    splits, test_ids, val_ids = _splits(profile, len(galaxies))
+    splits, test_ids, val_ids = split_ids(profile, len(galaxies))
     accepted_mask = rejected == 0
 
     def subset(ids: np.ndarray, *, kind: str) -> ImageSet:
@@ -254,7 +254,7 @@ def evaluate_built(profile: Profile, out: Path, *, workers: int = 2, log: Callab
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     log(f"[{manifest.version}] regenerating {profile.n_galaxies} synthetic galaxies")
     galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))
-    _, test_ids, val_ids = _splits(profile, len(galaxies))
+    _, test_ids, val_ids = split_ids(profile, len(galaxies))
     log(f"[{manifest.version}] evaluating on {len(test_ids)} test galaxies")
     metrics = _evaluate(profile, out, galaxies, test_ids, val_ids, workers=workers, log=log)
     metrics["timings"] = manifest.metrics.get("timings", {})
@@ -279,8 +279,8 @@ def calibrate_built(profile: Profile, out: Path, *, max_clean_flagged: float, wo
     manifest = EnsembleManifest.load(out)
     profile = replace(profile, reject_max_clean_flagged=max_clean_flagged)
     galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))
-    _, _, val_ids = _splits(profile, len(galaxies))
-    codes = np.array([_reject_code(g) for g in galaxies])
+    _, _, val_ids = split_ids(profile, len(galaxies))
+    codes = np.array([reject_code(g) for g in galaxies])
     validation = images_from_galaxies([galaxies[k] for k in val_ids], labels=codes[val_ids])
     members = []
     for group, member in enumerate(manifest.members):
@@ -296,7 +296,7 @@ def calibrate_built(profile: Profile, out: Path, *, max_clean_flagged: float, wo
     return evaluate_built(profile, out, workers=workers, log=log)
 
 
-def _splits(profile: Profile, n_galaxies: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def split_ids(profile: Profile, n_galaxies: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The flavour splits, the test ids and the validation ids (taken out of the training set, by galaxy,
     for early stopping, the bias fits and the alarm)."""
     splits = flavour_splits(np.arange(n_galaxies), seed=profile.seed)
@@ -326,7 +326,7 @@ def _write_evaluated(out: Path, manifest: EnsembleManifest, metrics: dict[str, A
     return manifest
 
 
-def _reject_code(galaxy: Any) -> int:
+def reject_code(galaxy: Any) -> int:
     """0 = accepted, k = rejected for REJECT_REASONS[k - 1]."""
     return 0 if galaxy.truth["accepted"] else 1 + REJECT_REASONS.index(galaxy.truth["reason"])
 

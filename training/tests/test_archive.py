@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from training.ml.ensemble import FusedEnsemble
-from training.ml.testing import random_galaxy_images, write_tiny_ensemble
+from tests.ensembles import random_galaxy_images, write_tiny_ensemble
 from training.models import Ensemble
 from training.services import ensemble_register
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from training.ml.axial_ratio import calibrate_margin
 from training.ml.ensemble import EnsembleManifest
-from training.ml.testing import write_tiny_ensemble
+from tests.ensembles import write_tiny_ensemble
 
 
 def test_calibration_is_written_into_the_manifest(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ def _png(width: int, height: int) -> bytes:
 
 
 def test_plots_have_titles_and_open_full_size(live_server, settings, page) -> None:  # noqa: ANN001
-    from training.ml.testing import write_tiny_ensemble
+    from tests.ensembles import write_tiny_ensemble
     from training.services import ensemble_register
 
     folder = Path(settings.MODEL_STORE) / "ensembles" / "plots-1"

@@ -255,7 +255,7 @@ def test_a_build_reports_progress_resumes_from_its_checkpoints_and_promotes(monk
 
 def test_queueing_reuses_an_unfinished_build_and_skips_when_one_is_active(_no_messages, settings) -> None:  # noqa: ANN001
     from training.build_services import ensemble_build_queue
-    from training.ml.testing import write_tiny_ensemble
+    from tests.ensembles import write_tiny_ensemble
     from training.services import ensemble_promote, ensemble_register
 
     job = ensemble_build_queue(profile="tiny")

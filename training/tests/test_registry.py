@@ -4,7 +4,7 @@ import json
 import pytest
 
 from training.models import Ensemble, ModelVersion
-from training.ml.testing import write_tiny_ensemble
+from tests.ensembles import write_tiny_ensemble
 from training.selectors import active_ensemble_summary
 from training.services import RegistryError, ensemble_promote, ensemble_register, ensemble_rollback
 

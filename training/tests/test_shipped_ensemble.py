@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from training.ml.testing import write_tiny_ensemble
+from tests.ensembles import write_tiny_ensemble
 from training.models import Ensemble
 from training.services import ensemble_export_archive, ensemble_register
 

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from labeling.tests.factories import UserFactory
-from training.ml.testing import write_tiny_ensemble
+from tests.ensembles import write_tiny_ensemble
 from training.models import Ensemble, RetrainJob
 from training.services import ensemble_promote, ensemble_register
 

@@ -90,7 +90,7 @@ class Command(BaseCommand):
                limit: int | None, held_out_preset: str, **options: Any) -> None:
         from benchmarks.independent_accuracy import serving
         from training.ml.error_calibration import CALIBRATION_FILE, choose_inflation, fit_error_model, save
-        from training.ml.pipeline import PROFILES, _splits, generator_config
+        from training.ml.pipeline import PROFILES, generator_config, split_ids
         from training.ml.synthetic import domain_randomised_config, robustness_config
 
         with serving(None if ensemble == "active" else ensemble) as info:
@@ -100,7 +100,7 @@ class Command(BaseCommand):
                 raise CommandError(f"The manifest names no known build profile ({profile_name!r}): its validation "
                                    "galaxies cannot be drawn again.")
             profile = PROFILES[profile_name]
-            _, _, val_ids = _splits(profile, profile.n_galaxies)
+            _, _, val_ids = split_ids(profile, profile.n_galaxies)
             val_ids = val_ids[:limit] if limit else val_ids
             self.stdout.write(f"{manifest['version']}: {len(val_ids)} validation galaxies of profile {profile_name}")
             validation = _served(_render_all(generator_config(profile), profile.seed, list(val_ids), workers))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from training.ml.ensemble import TTA_VIEWS, FusedEnsemble, apply_bias_correction, tta_views
-from training.ml.testing import random_galaxy_images, write_tiny_ensemble
+from tests.ensembles import random_galaxy_images, write_tiny_ensemble
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ensemble import MANIFEST_NAME, EnsembleManifest, MemberSpec
+from training.ml.ensemble import MANIFEST_NAME, EnsembleManifest, MemberSpec
 
 
 def tiny_network(*, kind: str, seed: int, input_shape: tuple[int, int, int] = (128, 128, 3)):  # noqa: ANN201
@@ -64,7 +64,7 @@ def write_full_ensemble(folder: Path, *, version: str = "full-random", seed: int
     """
     import keras
 
-    from .architectures import build_model
+    from training.ml.architectures import build_model
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
