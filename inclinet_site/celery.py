@@ -15,7 +15,6 @@ from typing import Any
 import kombu.exceptions
 import redis.exceptions
 from celery import Celery
-from kombu import Queue
 from rest_framework.exceptions import APIException
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inclinet_site.settings")
@@ -50,7 +49,6 @@ class TaskTimeLimits:
 
 app = Celery("inclinet_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("default", "train", "predict")]
 app.conf.task_annotations = (TaskTimeLimits(),)
 app.autodiscover_tasks()
 

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
+from kombu import Queue
 from whitenoise.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -267,6 +269,7 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = float(os.environ.get("CELERY_FS_POLLING_S", "0.1"))
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_NAMES = ("default", "train", "predict")
+CELERY_TASK_QUEUES = tuple(Queue(name) for name in CELERY_TASK_QUEUES_NAMES)
 # Training alone on `train` (its own worker: a long build never delays exports, batches or the health ping),
 # predictions on `predict`, everything else on `default`. tests/test_queues.py checks every registered task.
 TRAINING_QUEUE_TASKS = ("build_ensemble", "build_snapshot", "train_ensemble", "train_model", "evaluate_model",
@@ -315,6 +318,27 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ALWAYS_EAGER = False
+# Celery beat's periodic work, all of it (tasks by name: settings import no app). Sweeps run every 2 minutes.
+LABELING_CALIBRATION_INTERVAL_S = float(os.environ.get("LABELING_CALIBRATION_INTERVAL_S", "3600"))
+SWEEP_INTERVAL_S = 120.0
+CELERY_BEAT_SCHEDULE = {
+    "labeling-calibrate": {"task": "labeling.calibrate", "schedule": LABELING_CALIBRATION_INTERVAL_S},
+    "labeling-sync-priorities": {"task": "labeling.sync_priorities", "schedule": 600.0},
+    "labeling-requeue-stale-exports": {"task": "labeling.requeue_stale_exports", "schedule": SWEEP_INTERVAL_S},
+    "training-requeue-orphaned-runs": {"task": "training.tasks.requeue_orphaned_runs", "schedule": SWEEP_INTERVAL_S,
+                                       "options": {"queue": "train"}},
+    "training-requeue-orphaned-builds": {"task": "training.tasks.requeue_orphaned_builds",
+                                         "schedule": SWEEP_INTERVAL_S, "options": {"queue": "train"}},
+    "training-export-consensus": {"task": "training.tasks.export_consensus", "schedule": crontab(hour=2, minute=30),
+                                  "options": {"queue": "default"}},
+    "training-weekly-retrain": {"task": "training.tasks.retrain_if_due",
+                                "schedule": crontab(hour=3, minute=0, day_of_week="sunday"),
+                                "options": {"queue": "default"}},
+    "predictions-requeue-stale-batch-jobs": {"task": "predictions.tasks.requeue_stale_batch_jobs",
+                                             "schedule": SWEEP_INTERVAL_S, "options": {"queue": "predict"}},
+    "predictions-expire-media": {"task": "predictions.tasks.expire_prediction_media",
+                                 "schedule": MEDIA_EXPIRY_INTERVAL_S, "options": {"queue": "predict"}},
+}
 # Time limits (s) of training.tasks.build_ensemble per profile, generous (several times the time measured on
 # 2 CPU cores): the soft limit is recorded as the build's failure; the hard one, 10 % (at least 5 min) later,
 # kills the pool child. Override one with TRAINING_BUILD_TIME_LIMIT_<PROFILE>_S (e.g. ..._QUICK_S=3600).

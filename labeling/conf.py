@@ -18,7 +18,6 @@ DEFAULTS: dict[str, Any] = {
     "GOLD_MIN": 0.05,              # ... down to this floor, so calibration keeps an anchor
     "CALIBRATION_MIN_N": 15,       # fewer usable points than this: identity adjustment
     "CALIBRATION_MAX_ITER": 12,
-    "CALIBRATION_INTERVAL_S": 3600,
     "DEFAULT_SCATTER": 4.0,        # degrees assumed for a volunteer not yet calibrated
     "CANDIDATES": 16,              # rows locked per assignment attempt (SKIP LOCKED)
     "MAX_REDRAWS": 40,             # standard sequences remembered per task and step

@@ -3,10 +3,6 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from inclinet_site.celery import app
-
-from .conf import zoo_setting
-
 
 @shared_task(name="labeling.calibrate")
 def calibrate() -> dict:
@@ -50,12 +46,3 @@ def ingest_galaxies(job_id: int) -> dict:
 
     job = ingest_job_run(job_id=job_id)
     return {"added": job.added, "skipped": job.skipped, "failed": job.failed}
-
-
-# Periodic work for celery beat; added here so the app owns its schedule without touching settings.
-app.conf.beat_schedule = {
-    **(app.conf.beat_schedule or {}),
-    "labeling-calibrate": {"task": "labeling.calibrate", "schedule": float(zoo_setting("CALIBRATION_INTERVAL_S"))},
-    "labeling-sync-priorities": {"task": "labeling.sync_priorities", "schedule": 600.0},
-    "labeling-requeue-stale-exports": {"task": "labeling.requeue_stale_exports", "schedule": 120.0},
-}

@@ -1,9 +1,8 @@
 """Celery tasks of the predictions app: thin wrappers around ``predictions.batch`` and ``predictions.retention``."""
 from celery import shared_task
 from celery.signals import worker_ready
-from django.conf import settings
 
-from inclinet_site.celery import app, worker_consumes
+from inclinet_site.celery import worker_consumes
 
 from .batch import batch_job_run, batch_jobs_orphaned, batch_jobs_stale_queued
 
@@ -50,12 +49,3 @@ def _resume_orphaned_batch_jobs(sender, **_: object) -> None:  # noqa: ANN001
     Only a worker of the predict queue: the training worker restarting says nothing about batch runs."""
     if worker_consumes(sender, "predict"):
         requeue_orphaned_batch_jobs.apply_async(queue="predict")
-
-
-app.conf.beat_schedule = {
-    **(app.conf.beat_schedule or {}),
-    "predictions-requeue-stale-batch-jobs": {"task": "predictions.tasks.requeue_stale_batch_jobs",
-                                             "schedule": 120.0, "options": {"queue": "predict"}},
-    "predictions-expire-media": {"task": "predictions.tasks.expire_prediction_media",
-                                 "schedule": float(settings.MEDIA_EXPIRY_INTERVAL_S), "options": {"queue": "predict"}},
-}

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
-from celery.schedules import crontab
 from celery.signals import worker_ready
 
-from inclinet_site.celery import app, worker_consumes
+from inclinet_site.celery import worker_consumes
 
 from .conf import training_setting
 
@@ -135,18 +134,3 @@ def _resume_orphans_on_start(sender, **_: object) -> None:  # noqa: ANN001
     if worker_consumes(sender, "train"):
         requeue_orphaned_runs.apply_async(queue="train")
         requeue_orphaned_builds.apply_async(queue="train")
-
-
-# Periodic work for celery beat, added the way labeling/tasks.py adds its own.
-app.conf.beat_schedule = {
-    **(app.conf.beat_schedule or {}),
-    "training-requeue-orphaned-runs": {"task": "training.tasks.requeue_orphaned_runs", "schedule": 120.0,
-                                       "options": {"queue": "train"}},
-    "training-requeue-orphaned-builds": {"task": "training.tasks.requeue_orphaned_builds", "schedule": 120.0,
-                                         "options": {"queue": "train"}},
-    "training-export-consensus": {"task": "training.tasks.export_consensus", "schedule": crontab(hour=2, minute=30),
-                                  "options": {"queue": "default"}},
-    "training-weekly-retrain": {"task": "training.tasks.retrain_if_due",
-                                "schedule": crontab(hour=3, minute=0, day_of_week="sunday"),
-                                "options": {"queue": "default"}},
-}
