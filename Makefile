@@ -24,6 +24,8 @@ run: install
 # DEBUG=true: settings load in development mode (plain http, unhashed static, the dev key); pytest-django
 # still runs every test with DEBUG off, and production settings are tested in subprocesses.
 test: install
+	@# Import contracts first (.importlinter: the apps' layers, a Django-free core; under a second).
+	$(VENV)/bin/lint-imports
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) TF_CPP_MIN_LOG_LEVEL=2 DEBUG=true \
 		$(PY) -m pytest $(PYTEST_ARGS)
 	@# The Zoo's tests again on SQLite, the database of `make run`, in a fresh file database (threads need a
