@@ -159,7 +159,7 @@ def _serving_aligns() -> bool:
 def _axial_fallback(data: bytes) -> float:
     from PIL import Image
 
-    from training.ml.axial_ratio import axial_ratio_inclination
+    from core.axial_ratio import axial_ratio_inclination
 
     return axial_ratio_inclination(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
 

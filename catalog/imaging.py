@@ -13,8 +13,8 @@ Display: grey bands get an asinh stretch, colour composites a Lupton stretch (as
 
 Model input (``prepare_model_input``) reproduces what the astronomer page shows: the image is letterboxed
 into a square (CSS ``object-fit: contain``), rotated clockwise about its centre and zoomed by ``scale``
-(CSS ``rotate() scale()``), then resized to 128 × 128 with a Lanczos filter. Nothing is ever stretched,
-so the axial ratio that carries the inclination is preserved. Black-on-white images are turned
+(CSS ``rotate() scale()``), then resized to 128 × 128 (``MODEL_SIZE``) with a Lanczos filter. Nothing is
+ever stretched, so the axial ratio that carries the inclination is preserved. Black-on-white images are turned
 white-on-black first, so padding and rotation corners are filled with the sky level. Given a ``centre``
 (a measured galaxy centre), the same field is cut about that point instead of the image's centre.
 """
@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from core.geometry import MODEL_SIZE
+
 logger = logging.getLogger(__name__)
 
-MODEL_SIZE = 128
 DEFAULT_FORMATS = ("PNG", "JPEG", "GIF", "FITS")
 FITS_MAGIC = b"SIMPLE  ="
 Fill = int | tuple[int, ...]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from core.geometry import inclination_from_axial_ratio
+
 
 class GalaxySource(models.TextChoices):
     OPENNGC = "openngc", "OpenNGC catalogue"
@@ -57,16 +59,12 @@ class Galaxy(models.Model):
     @property
     def catalogue_inclination(self) -> float | None:
         """The catalogue's axis-ratio inclination, degrees: HyperLEDA's ``incl`` when known, else from ``logr25``
-        with Holmberg's q0 = 0.2 (cos² i = (q² − q0²)/(1 − q0²)); None when neither is known."""
-        import math
-
+        with Holmberg's q0 (``core.geometry.inclination_from_axial_ratio``); None when neither is known."""
         if self.leda_inclination is not None:
             return float(self.leda_inclination)
         if self.logr25 is None:
             return None
-        q, q0 = 10 ** -float(self.logr25), 0.2
-        cos2 = min(max((q * q - q0 * q0) / (1 - q0 * q0), 0.0), 1.0)
-        return math.degrees(math.acos(math.sqrt(cos2)))
+        return inclination_from_axial_ratio(10 ** -float(self.logr25))
 
     @property
     def fov_arcmin(self) -> float:

@@ -18,7 +18,7 @@ image is turned before it is evaluated:
   photograph at any orientation gives the same model input up to interpolation.
 
 Every answer also carries the physics cross-check: the axial-ratio inclination of the same model input
-(``training.ml.axial_ratio``, q0 = 0.2). When it and the ensemble median differ by more than the ensemble's
+(``core.axial_ratio``, q0 = 0.2). When it and the ensemble median differ by more than the ensemble's
 calibrated margin (its manifest's ``metrics["axial_check"]["margin_deg"]``, else
 ``PREDICTION_AXIAL_MARGIN_DEG``, predictions/conf.py) the alarm is raised.
 """
@@ -39,7 +39,8 @@ from django.core.files.storage import default_storage
 from catalog.imaging import encode_png, load_image, normalise_inversion, prepare_model_input, to_display_rgb
 from catalog.selectors import Target
 from catalog.sources import fetch_cutout
-from training.ml.axial_ratio import axial_ratio, inclination_from_axial_ratio
+from core.axial_ratio import axial_ratio
+from core.geometry import inclination_from_axial_ratio
 from training.ml.ensemble import EnsemblePrediction, FusedEnsemble
 from training.ml.image_checks import combine, measure_features, run_checks
 from training.ml.orientation import Orientation, astro_from_image, measure_orientation

@@ -128,7 +128,7 @@ def test_axial_ratio_cross_check_fields_and_alarm(client, probe_ensemble, galaxi
     settings.PREDICTION_AXIAL_MARGIN_DEG = 90.0  # nothing can disagree by more
     body = post_file(client, turned_png(galaxy.colour, 30))
     assert 0 < body["axial_ratio"] < 1 and 0 <= body["axial_ratio_inclination"] <= 90
-    from training.ml.axial_ratio import inclination_from_axial_ratio
+    from core.geometry import inclination_from_axial_ratio
 
     assert body["axial_ratio_inclination"] == pytest.approx(inclination_from_axial_ratio(body["axial_ratio"]), abs=0.2)
     # The generator's truth: the cross-check is a real measurement, not a constant.

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from core.axial_ratio import axial_ratio_inclination
+
 from . import evaluation as ev
 from .augment import ImageSet, evaluation_views
-from .axial_ratio import axial_ratio_inclination
 from .ensemble import FusedEnsemble
 
 

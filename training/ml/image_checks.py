@@ -5,7 +5,7 @@ calibrated shipped ensemble catches 0 % of bright stars on the disk and 10 % of 
 rejecting an image are directly measurable, so serving adds one check per reason and combines them with
 the networks (the largest likelihood wins; ``combine``):
 
-- ``face_on``: the axial-ratio inclination (``training.ml.axial_ratio``), the largest over three isophotes (a bulge
+- ``face_on``: the axial-ratio inclination (``core.axial_ratio``), the largest over three isophotes (a bulge
   rounds the inner ones of an inclined disk), and never above 45° less the axial method's alarm margin;
 - ``cut_off``: the galaxy's segment meets the edge of the data (the frame, or the flat sky-coloured padding
   that alignment adds beyond the original image) while still bright there, relative to its core;
@@ -147,7 +147,8 @@ def measure_features(image: np.ndarray) -> ImageFeatures:
     from photutils.utils.exceptions import NoDetectionsWarning
     from scipy import ndimage
 
-    from .axial_ratio import axial_ratio, inclination_from_axial_ratio, isophote_mask
+    from core.axial_ratio import axial_ratio, isophote_mask
+    from core.geometry import inclination_from_axial_ratio
 
     array = np.asarray(image)
     grey = grey_of(array)

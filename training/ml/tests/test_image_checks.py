@@ -10,7 +10,7 @@ import pytest
 
 from dataclasses import replace
 
-from training.ml.axial_ratio import isophote_mask
+from core.axial_ratio import isophote_mask
 from training.ml.image_checks import CALIBRATION, CHECK_REASONS, combine, measure_features, outside_mask, run_checks
 from training.ml.reject_calibration import AXIAL_MARGIN_DEG, choose_image_checks
 

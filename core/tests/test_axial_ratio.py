@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from training.ml.axial_ratio import axial_ratio, axial_ratio_inclination, inclination_from_axial_ratio
+from core.axial_ratio import axial_ratio, axial_ratio_inclination
+from core.geometry import inclination_from_axial_ratio
 
 
 def _ellipse_image(q: float, *, angle_deg: float = 0.0, a: float = 40.0, size: int = 128, profile: str = "flat",
