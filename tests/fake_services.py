@@ -17,6 +17,9 @@ footprint) drive the clients' timeouts, retries and error messages; ``requests``
 
 Use it as ``with FakeAstroServices() as fake: fake.configure(settings)`` (pytest-django's ``settings``),
 or through the ``fake_services`` fixture of the root conftest / ``tests/fixtures_services.py``.
+
+Every fake (these, ``FakeHyperLeda`` alone, ``tests.fake_fits.FakeLegacyFitsService``) is a ``FakeServer``: one
+start/stop/context manager and root URL, and a ``QuietHandler`` subclass that answers its paths.
 """
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, unquote, urlparse
 from xml.sax.saxutils import escape
 
@@ -108,13 +112,29 @@ class Behaviour:
 
 
 class QuietHandler(BaseHTTPRequestHandler):
-    """What every fake server's handler shares: HTTP/1.1, no request log, and a reply that survives a client
-    that gave up."""
+    """What every fake server's handler shares: HTTP/1.1, no request log, replies that survive a client that
+    gave up, and the misbehaviour a ``Behaviour`` asks for. ``self.fake`` is the fake that owns the server."""
 
     protocol_version = "HTTP/1.1"
+    server: _Server
+
+    @property
+    def fake(self) -> Any:
+        return self.server.fake
 
     def log_message(self, *args: object) -> None:  # keep test output clean
         return
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except OSError:
+            self.close_connection = True  # a client hung up mid-answer
+
+    def _query(self, *, keep_blank_values: bool = False) -> tuple[str, dict[str, str]]:
+        """The request's path and its query parameters (first value of each)."""
+        parsed = urlparse(self.path)
+        return parsed.path, {k: v[0] for k, v in parse_qs(parsed.query, keep_blank_values=keep_blank_values).items()}
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         try:
@@ -126,11 +146,182 @@ class QuietHandler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up (a time-out test): nothing to tell it
 
+    def _misbehave(self, behaviour: Behaviour) -> bool:
+        """Delay, fail or answer garbage as ``behaviour`` says; True when that already answered the request."""
+        with self.fake._lock:
+            fail = behaviour.failures_before_success > 0
+            if fail:
+                behaviour.failures_before_success -= 1
+        if behaviour.delay_s:
+            time.sleep(behaviour.delay_s)
+        if fail:
+            self._send(behaviour.fail_status, b"<html><body>Internal Server Error</body></html>", "text/html")
+            return True
+        if behaviour.garbage:
+            self._send(200, b"<html><body>Down for maintenance</body></html>", "text/html")
+            return True
+        return False
+
+    def _not_found(self) -> None:
+        self._send(404, b"not found", "text/plain")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # closing never waits for a deliberately slow answer
+
+    def __init__(self, fake: FakeServer, handler: type[QuietHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.fake = fake
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return  # broken pipes from clients that timed out are expected here
+
+
+class FakeServer:
+    """What every fake shares: a threaded server on 127.0.0.1 (a free port) that ``handler`` answers, started
+    and stopped as a context manager (``with Fake() as fake:``); ``base`` is its root URL."""
+
+    handler: ClassVar[type[QuietHandler]]
+
+    def _serve(self) -> None:
+        """Bind the server (not yet answering); subclasses call this from ``__post_init__``."""
+        self._lock = threading.Lock()
+        self.server = _Server(self, self.handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _HyperLedaHandler(QuietHandler):
+    """HyperLEDA's ``fG.cgi``, answered the same way by ``FakeHyperLeda`` and ``FakeAstroServices``."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        if not self._query()[0].endswith("/fG.cgi"):
+            self._not_found()
+            return
+        self._hyperleda(self.fake.record_hyperleda, self.fake.behaviour, self.fake.objects)
+
+    def _hyperleda(self, record: Callable[[dict[str, str]], None], behaviour: Behaviour,
+                   objects: dict[int, dict[str, Any]]) -> None:
+        params = self._query(keep_blank_values=True)[1]
+        with self.fake._lock:
+            record(params)
+        if not self._misbehave(behaviour):
+            self._send(200, hyperleda_answer(objects, params).encode(), "text/plain")
+
+
+class _AstroHandler(_HyperLedaHandler):
+    """SDSS, Legacy Survey (JPEG), Sesame, NED and HyperLEDA on their real paths, for ``FakeAstroServices``."""
+
+    def _counted_misbehave(self, service: str, params: dict) -> bool:
+        with self.fake._lock:
+            self.fake.requests[service] += 1
+            self.fake.last_params[service] = params
+        return self._misbehave(self.fake.behaviours[service])
+
+    def _outside(self, service: str, dec: float) -> bool:
+        low, high = self.fake.behaviours[service].dec_footprint
+        return not low <= dec <= high
+
+    def do_GET(self) -> None:  # noqa: N802
+        path, params = self._query()
+        if path.endswith("/getjpeg"):
+            self._sdss(params)
+        elif path.endswith("/jpeg-cutout"):
+            self._legacy(params)
+        elif "/nph-sesame/" in path:
+            self._sesame(path, unquote(urlparse(self.path).query))
+        elif path.endswith("/ObjectLookup"):
+            self._ned(params.get("name", ""), params)
+        elif path.endswith("/fG.cgi"):
+            self._hyperleda(self.fake.record_hyperleda, self.fake.behaviours["hyperleda"], self.fake.leda_objects)
+        else:
+            self._not_found()
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", 0))
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        if not urlparse(self.path).path.endswith("/ObjectLookup"):
+            self._not_found()
+            return
+        try:
+            name = json.loads(form.get("json", "{}"))["name"]["v"]
+        except (ValueError, KeyError, TypeError):
+            self._send(400, b'{"error": "bad json"}', "application/json")
+            return
+        self._ned(str(name), form)
+
+    def _sesame(self, path: str, name: str) -> None:
+        if self._counted_misbehave("sesame", {"name": name, "path": path}):
+            return
+        options = next((s for s in path.split("/") if s.startswith("-o")), "-ox")
+        self._send(200, self.fake.sesame_xml(name, with_aliases="I" in options).encode(), "text/xml")
+
+    def _sdss(self, params: dict) -> None:
+        if self._counted_misbehave("sdss", params):
+            return
+        try:
+            width, height = int(params["width"]), int(params["height"])
+            dec = float(params["dec"])
+            float(params["ra"]), float(params["scale"])
+        except (KeyError, ValueError):
+            self._send(400, b"<html>bad request</html>", "text/html")
+            return
+        if not (0 < width <= 2048 and 0 < height <= 2048):
+            self._send(500, b"<html>Image size out of range</html>", "text/html")
+            return
+        if self._outside("sdss", dec):
+            mode = self.fake.behaviours["sdss"].outside
+            if mode == "http500":
+                self._send(500, b"<html>No image here</html>", "text/html")
+            elif mode == "tiny":
+                self._send(200, blank_jpeg(64, 64, level=128), "image/jpeg")
+            else:
+                self._send(200, blank_jpeg(width, height), "image/jpeg")
+            return
+        self._send(200, galaxy_jpeg(width, height), "image/jpeg")
+
+    def _legacy(self, params: dict) -> None:
+        if self._counted_misbehave("legacy", params):
+            return
+        try:
+            size = int(params.get("size", 256))
+            dec = float(params["dec"])
+            float(params["ra"]), float(params.get("pixscale", 0.262))
+        except (KeyError, ValueError):
+            self._send(400, b"<html>bad request</html>", "text/html")
+            return
+        if not 0 < size <= 3000:
+            self._send(400, b"<html>size must be at most 3000</html>", "text/html")
+            return
+        if self._outside("legacy", dec):
+            self._send(200, blank_jpeg(size, size), "image/jpeg")
+            return
+        self._send(200, galaxy_jpeg(size, size), "image/jpeg")
+
+    def _ned(self, name: str, params: dict) -> None:
+        if self._counted_misbehave("ned", {**params, "name": name}):
+            return
+        self._send(200, json.dumps(self.fake.ned_json(name)).encode(), "application/json")
+
 
 @dataclass
-class FakeAstroServices:
+class FakeAstroServices(FakeServer):
     """Start with ``with FakeAstroServices() as fake:``; point clients at ``fake.url(service)``."""
 
+    handler: ClassVar[type[QuietHandler]] = _AstroHandler
     behaviours: dict[str, Behaviour] = field(default_factory=lambda: {k: Behaviour() for k in SERVICES})
     requests: Counter = field(default_factory=Counter)
     last_params: dict[str, dict] = field(default_factory=dict)
@@ -138,130 +329,11 @@ class FakeAstroServices:
     leda_objects: dict[int, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(LEDA_OBJECTS))
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        fake = self
+        self._serve()
 
-        class Handler(QuietHandler):
-            def _misbehave(self, service: str, params: dict) -> bool:
-                behaviour = fake.behaviours[service]
-                with fake._lock:
-                    fake.requests[service] += 1
-                    fake.last_params[service] = params
-                    fail = behaviour.failures_before_success > 0
-                    if fail:
-                        behaviour.failures_before_success -= 1
-                if behaviour.delay_s:
-                    time.sleep(behaviour.delay_s)
-                if fail:
-                    self._send(behaviour.fail_status, b"<html><body>Internal Server Error</body></html>", "text/html")
-                    return True
-                if behaviour.garbage:
-                    self._send(200, b"<html><body>Down for maintenance</body></html>", "text/html")
-                    return True
-                return False
-
-            def _outside(self, service: str, dec: float) -> bool:
-                low, high = fake.behaviours[service].dec_footprint
-                return not low <= dec <= high
-
-            def do_GET(self) -> None:  # noqa: N802
-                parsed = urlparse(self.path)
-                params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-                if parsed.path.endswith("/getjpeg"):
-                    self._sdss(params)
-                elif parsed.path.endswith("/jpeg-cutout"):
-                    self._legacy(params)
-                elif "/nph-sesame/" in parsed.path:
-                    name = unquote(parsed.query)
-                    if self._misbehave("sesame", {"name": name, "path": parsed.path}):
-                        return
-                    options = next((s for s in parsed.path.split("/") if s.startswith("-o")), "-ox")
-                    self._send(200, fake.sesame_xml(name, with_aliases="I" in options).encode(), "text/xml")
-                elif parsed.path.endswith("/ObjectLookup"):
-                    self._ned(params.get("name", ""), params)
-                elif parsed.path.endswith("/fG.cgi"):  # HyperLEDA, as FakeHyperLeda below
-                    if self._misbehave("hyperleda", params):
-                        return
-                    self._send(200, hyperleda_answer(fake.leda_objects, params).encode(), "text/plain")
-                else:
-                    self._send(404, b"not found", "text/plain")
-
-            def do_POST(self) -> None:  # noqa: N802
-                parsed = urlparse(self.path)
-                length = int(self.headers.get("Content-Length", 0))
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-                if parsed.path.endswith("/ObjectLookup"):
-                    try:
-                        name = json.loads(form.get("json", "{}"))["name"]["v"]
-                    except (ValueError, KeyError, TypeError):
-                        self._send(400, b'{"error": "bad json"}', "application/json")
-                        return
-                    self._ned(str(name), form)
-                else:
-                    self._send(404, b"not found", "text/plain")
-
-            def _sdss(self, params: dict) -> None:
-                if self._misbehave("sdss", params):
-                    return
-                try:
-                    width, height = int(params["width"]), int(params["height"])
-                    dec = float(params["dec"])
-                    float(params["ra"]), float(params["scale"])
-                except (KeyError, ValueError):
-                    self._send(400, b"<html>bad request</html>", "text/html")
-                    return
-                if not (0 < width <= 2048 and 0 < height <= 2048):
-                    self._send(500, b"<html>Image size out of range</html>", "text/html")
-                    return
-                if self._outside("sdss", dec):
-                    mode = fake.behaviours["sdss"].outside
-                    if mode == "http500":
-                        self._send(500, b"<html>No image here</html>", "text/html")
-                    elif mode == "tiny":
-                        self._send(200, blank_jpeg(64, 64, level=128), "image/jpeg")
-                    else:
-                        self._send(200, blank_jpeg(width, height), "image/jpeg")
-                    return
-                self._send(200, galaxy_jpeg(width, height), "image/jpeg")
-
-            def _legacy(self, params: dict) -> None:
-                if self._misbehave("legacy", params):
-                    return
-                try:
-                    size = int(params.get("size", 256))
-                    dec = float(params["dec"])
-                    float(params["ra"]), float(params.get("pixscale", 0.262))
-                except (KeyError, ValueError):
-                    self._send(400, b"<html>bad request</html>", "text/html")
-                    return
-                if not 0 < size <= 3000:
-                    self._send(400, b"<html>size must be at most 3000</html>", "text/html")
-                    return
-                if self._outside("legacy", dec):
-                    self._send(200, blank_jpeg(size, size), "image/jpeg")
-                    return
-                self._send(200, galaxy_jpeg(size, size), "image/jpeg")
-
-            def _ned(self, name: str, params: dict) -> None:
-                if self._misbehave("ned", {**params, "name": name}):
-                    return
-                self._send(200, json.dumps(fake.ned_json(name)).encode(), "application/json")
-
-            def handle_one_request(self) -> None:
-                try:
-                    super().handle_one_request()
-                except OSError:
-                    self.close_connection = True  # a client hung up mid-answer
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False  # closing never waits for a deliberately slow answer
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                return  # broken pipes from clients that timed out are expected here
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    def record_hyperleda(self, params: dict[str, str]) -> None:
+        self.requests["hyperleda"] += 1
+        self.last_params["hyperleda"] = params
 
     # --- protocol bodies ------------------------------------------------------------------
 
@@ -304,11 +376,6 @@ class FakeAstroServices:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    @property
-    def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
     def url(self, service: str) -> str:
         return {
             "sdss": f"{self.base}/dr16/SkyServerWS/ImgCutout/getjpeg",
@@ -334,14 +401,6 @@ class FakeAstroServices:
         settings.HYPERLEDA_URL = self.url("hyperleda")
         settings.REMOTE_TIMEOUT_S = 2.0
         settings.REMOTE_RETRIES = 1
-
-    def __enter__(self) -> FakeAstroServices:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --- HyperLEDA -------------------------------------------------------------------------------------
@@ -387,7 +446,7 @@ def hyperleda_answer(objects: dict[int, dict[str, Any]], params: dict[str, str])
 
 
 @dataclass
-class FakeHyperLeda:
+class FakeHyperLeda(FakeServer):
     """HyperLEDA's SQL interface (``GET …/fG.cgi?n=meandata&c=o&…&d=<columns>&sql=<where>&a=csv[;]``) on its
     own local server. Understands ``pgc=N`` and ``objname='X'``; answers ``#`` comments, a header and
     ``;``-separated padded rows as HyperLEDA does, empty cells for unknown values.
@@ -398,57 +457,22 @@ class FakeHyperLeda:
     points ``HYPERLEDA_URL`` there), so page and API tests find PGC 3098765 without another server.
     """
 
+    handler: ClassVar[type[QuietHandler]] = _HyperLedaHandler
     behaviour: Behaviour = field(default_factory=Behaviour)
     objects: dict[int, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(LEDA_OBJECTS))
     requests: int = 0
     last_params: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        fake = self
+        self._serve()
 
-        class Handler(QuietHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                parsed = urlparse(self.path)
-                params = {k: v[0] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
-                if not parsed.path.endswith("/fG.cgi"):
-                    self._send(404, b"not found", "text/plain")
-                    return
-                with fake._lock:
-                    fake.requests += 1
-                    fake.last_params = params
-                    fail = fake.behaviour.failures_before_success > 0
-                    if fail:
-                        fake.behaviour.failures_before_success -= 1
-                if fake.behaviour.delay_s:
-                    time.sleep(fake.behaviour.delay_s)
-                if fail:
-                    self._send(fake.behaviour.fail_status, b"<html><body>Internal Server Error</body></html>", "text/html")
-                elif fake.behaviour.garbage:
-                    self._send(200, b"<html><body>Down for maintenance</body></html>", "text/html")
-                else:
-                    self._send(200, hyperleda_answer(fake.objects, params).encode(), "text/plain")
-
-            def handle_one_request(self) -> None:
-                try:
-                    super().handle_one_request()
-                except OSError:
-                    self.close_connection = True
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                return
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    def record_hyperleda(self, params: dict[str, str]) -> None:
+        self.requests += 1
+        self.last_params = params
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/fG.cgi"
+        return f"{self.base}/fG.cgi"
 
     def configure(self, settings: Any) -> None:
         """Point Django settings at this server, resolvers on, short time-out, one retry."""
@@ -456,152 +480,3 @@ class FakeHyperLeda:
         settings.REMOTE_RESOLVERS_ENABLED = True
         settings.REMOTE_TIMEOUT_S = 2.0
         settings.REMOTE_RETRIES = 1
-
-    def __enter__(self) -> FakeHyperLeda:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-# --- Legacy Survey FITS cut-outs (the Zoo's ingestion) ----------------------------------------------------------
-
-
-@dataclass
-class FakeSkyGalaxy:
-    """A galaxy the fake FITS service draws at its position: astronomical PA (north through east), inclination
-    (Holmberg axis ratio, q0 = 0.2) and D25 in arcmin."""
-
-    ra: float
-    dec: float
-    pa: float = 30.0
-    inclination: float = 60.0
-    d25_arcmin: float = 1.0
-
-
-def fits_cutout_bytes(*, galaxy: FakeSkyGalaxy, npix: int, pixscale: float, bands: str,
-                      observed: str = "griz", seed: int = 0) -> bytes:
-    """A Legacy-Survey-like ``fits-cutout``: a (bands, npix, npix) float32 cube in nanomaggies, rows bottom-up
-    (FITS order), headers ``BANDS`` and ``BAND0``…; a band outside ``observed`` is all zeros, as the viewer sends.
-
-    The galaxy is an exponential disk (scale length D25 / 6.4) with a bulge, redder in i and z, at ``pa`` measured
-    from north (up) towards east (left), plus a field star and sky noise."""
-    from astropy.io import fits
-
-    y, x = np.mgrid[0:npix, 0:npix].astype(np.float64)
-    x -= (npix - 1) / 2
-    y -= (npix - 1) / 2  # display orientation: y grows downwards (south)
-    pa = np.radians(galaxy.pa)
-    along = -x * np.sin(pa) - y * np.cos(pa)  # towards the PA: up and to the left
-    across = -x * np.cos(pa) + y * np.sin(pa)
-    cos_i = np.cos(np.radians(galaxy.inclination))
-    q = np.sqrt(cos_i**2 * (1 - 0.04) + 0.04)
-    scale_px = galaxy.d25_arcmin * 60.0 / 6.4 / pixscale
-    disk = 3.0 * np.exp(-np.hypot(along, across / q) / scale_px)
-    bulge = 6.0 * np.exp(-(np.hypot(along, across / max(q, 0.6)) / (0.15 * scale_px)) ** 2)
-    star = 20.0 * np.exp(-((x - npix * 0.3) ** 2 + (y + npix * 0.28) ** 2) / 4.0)
-    colour = {"g": (0.55, 0.4), "r": (1.0, 1.0), "i": (1.25, 1.5), "z": (1.4, 1.8)}
-    rng = np.random.default_rng(seed)
-    planes = []
-    for band in bands:
-        disk_k, bulge_k = colour.get(band, (1.0, 1.0))
-        plane = disk_k * disk + bulge_k * bulge + star + rng.normal(0.0, 0.03, (npix, npix))
-        planes.append(plane if band in observed else np.zeros((npix, npix)))
-    cube = np.asarray(planes, dtype=np.float32)[:, ::-1, :]  # FITS rows run bottom-up
-    header = fits.Header()
-    header["BANDS"] = bands
-    for k, band in enumerate(bands):
-        header[f"BAND{k}"] = band
-    header["PIXSCALE"] = pixscale
-    buffer = io.BytesIO()
-    fits.PrimaryHDU(data=np.ascontiguousarray(cube), header=header).writeto(buffer)
-    return buffer.getvalue()
-
-
-@dataclass
-class FakeLegacyFitsService:
-    """The Legacy Survey viewer's ``GET /viewer/fits-cutout?ra=&dec=&layer=&pixscale=&size=&bands=`` on its own
-    local server. Galaxies in ``sky`` are drawn where they are (nearest within 1′), elsewhere a default one.
-
-    ``observed`` names the bands that have data (the rest come back as zero planes), ``dec_footprint`` the sky
-    with any data (outside it: all planes zero), ``failures_before_success`` answers HTTP 500 first. Every
-    request's time is kept in ``request_times`` (rate-limit checks) and its parameters in ``params``.
-
-    Use it as ``with FakeLegacyFitsService() as fits_fake: fits_fake.configure(settings)``.
-    """
-
-    sky: list[FakeSkyGalaxy] = field(default_factory=list)
-    observed: str = "griz"
-    dec_footprint: tuple[float, float] = (-90.0, 90.0)
-    failures_before_success: int = 0
-    request_times: list[float] = field(default_factory=list)
-    params: list[dict] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        fake = self
-
-        class Handler(QuietHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                parsed = urlparse(self.path)
-                params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-                if not parsed.path.endswith("/fits-cutout"):
-                    self._send(404, b"not found", "text/plain")
-                    return
-                with fake._lock:
-                    fake.request_times.append(time.monotonic())
-                    fake.params.append(params)
-                    fail = fake.failures_before_success > 0
-                    fake.failures_before_success -= int(fail)
-                if fail:
-                    self._send(500, b"<html>Internal Server Error</html>", "text/html")
-                    return
-                try:
-                    ra, dec = float(params["ra"]), float(params["dec"])
-                    npix, pixscale = int(params.get("size", 256)), float(params.get("pixscale", 0.262))
-                    bands = params.get("bands", "grz")
-                except (KeyError, ValueError):
-                    self._send(400, b"<html>bad request</html>", "text/html")
-                    return
-                if not 0 < npix <= 3000 or not bands or any(b not in "grizy" for b in bands):
-                    self._send(400, b"<html>bad size or bands</html>", "text/html")
-                    return
-                low, high = fake.dec_footprint
-                observed = fake.observed if low <= dec <= high else ""
-                body = fits_cutout_bytes(galaxy=fake.galaxy_at(ra, dec), npix=npix, pixscale=pixscale, bands=bands,
-                                         observed=observed, seed=int(abs(ra * 1000 + dec * 10)) % 2**31)
-                self._send(200, body, "image/fits")
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                return
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def galaxy_at(self, ra: float, dec: float) -> FakeSkyGalaxy:
-        for galaxy in self.sky:
-            if abs(galaxy.dec - dec) < 1 / 60 and abs((galaxy.ra - ra + 180) % 360 - 180) < 1 / 60:
-                return galaxy
-        return FakeSkyGalaxy(ra=ra, dec=dec)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/viewer/fits-cutout"
-
-    def configure(self, settings: Any) -> None:
-        settings.LEGACY_SURVEY_FITS_URL = self.url
-
-    def __enter__(self) -> FakeLegacyFitsService:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

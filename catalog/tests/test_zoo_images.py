@@ -13,7 +13,7 @@ from PIL import Image
 from catalog.models import GalaxyImage
 from catalog.services import galaxy_fetch_zoo_images, zoo_images_present
 from catalog.sources import ImageSourceError, RateLimiter, legacy_fits_source, read_fits_bands
-from tests.fake_services import FakeLegacyFitsService, FakeSkyGalaxy, fits_cutout_bytes
+from tests.fake_fits import FakeLegacyFitsService, FakeSkyGalaxy, fits_cutout_bytes
 
 from .factories import GalaxyFactory
 

@@ -25,7 +25,7 @@ from catalog.tests.factories import GalaxyFactory
 from labeling.models import Assignment, Consensus, Measurement, VolunteerProfile
 from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
 from tests.browser import wait_for_js
-from tests.fake_services import FakeLegacyFitsService, FakeSkyGalaxy
+from tests.fake_fits import FakeLegacyFitsService, FakeSkyGalaxy
 
 from .factories import StandardFactory
 

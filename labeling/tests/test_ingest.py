@@ -19,10 +19,10 @@ from rest_framework.test import APIClient
 
 from catalog.models import Galaxy, GalaxyImage
 from catalog.tests.factories import GalaxyFactory
-from labeling import services
+from labeling import ingest
 from labeling.models import Consensus, ConsensusStatus, IngestJob, IngestStatus
 from labeling.synthetic import place
-from tests.fake_services import FakeLegacyFitsService, FakeSkyGalaxy
+from tests.fake_fits import FakeLegacyFitsService, FakeSkyGalaxy
 
 from .factories import UserFactory
 
@@ -103,7 +103,7 @@ def test_added_galaxies_are_labelled_settle_and_reach_a_retrain_snapshot(grid, n
         assert abs(consensus.inc - truth) <= 2.0
 
     from training.ml.snapshot import load_snapshot
-    from training.services import snapshot_build, snapshot_folder
+    from training.snapshots import snapshot_build, snapshot_folder
 
     snapshot = snapshot_build()
     rows = load_snapshot(snapshot_folder(snapshot=snapshot))
@@ -116,18 +116,18 @@ def test_added_galaxies_are_labelled_settle_and_reach_a_retrain_snapshot(grid, n
 def test_region_and_top_priority_choose_the_right_galaxies(fits_fake) -> None:  # noqa: ANN001
     near = _catalogue(fits_fake, [60.0, 70.0], pgc0=710_000, ra0=200.0)
     far = GalaxyFactory(pgc=710_100, ra=210.0, dec=2.0, labeling_priority=0.9)
-    job = services.ingest_job_create(region=(200.0, 2.0, 0.5))
+    job = ingest.ingest_job_create(region=(200.0, 2.0, 0.5))
     assert job.galaxy_ids == [g.id for g in near]  # nearest first, the far one left out
     # Through 0h, and near a pole (where the RA window would be the whole sky).
     east, west = GalaxyFactory(ra=359.9, dec=10.0), GalaxyFactory(ra=0.2, dec=10.1)
-    assert set(services.ingest_job_create(region=(0.05, 10.0, 0.5)).galaxy_ids) == {east.id, west.id}
+    assert set(ingest.ingest_job_create(region=(0.05, 10.0, 0.5)).galaxy_ids) == {east.id, west.id}
     polar = GalaxyFactory(ra=90.0, dec=89.8)
-    assert services.ingest_job_create(region=(270.0, 89.9, 0.5)).galaxy_ids == [polar.id]
-    top = services.ingest_job_create(top=2)
+    assert ingest.ingest_job_create(region=(270.0, 89.9, 0.5)).galaxy_ids == [polar.id]
+    top = ingest.ingest_job_create(top=2)
     assert top.galaxy_ids[0] == far.id  # highest priority first
-    services.ingest_job_run(job_id=job.pk)
+    ingest.ingest_job_run(job_id=job.pk)
     # Galaxies with Zoo images are no longer "unlabelled candidates".
-    assert not {g.id for g in near} & set(services.ingest_job_create(top=50).galaxy_ids)
+    assert not {g.id for g in near} & set(ingest.ingest_job_create(top=50).galaxy_ids)
 
 
 def test_a_galaxy_without_images_is_counted_and_the_rest_go_on(fits_fake, fake_services) -> None:  # noqa: ANN001
@@ -136,9 +136,9 @@ def test_a_galaxy_without_images_is_counted_and_the_rest_go_on(fits_fake, fake_s
     fits_fake.dec_footprint = (-30.0, 90.0)
     for service in ("sdss", "legacy"):
         fake_services.behaviours[service].dec_footprint = (-30.0, 90.0)
-    job = services.ingest_job_create(pgcs=[720_000, 720_100, 720_001])
+    job = ingest.ingest_job_create(pgcs=[720_000, 720_100, 720_001])
     seen: list[str] = []
-    job = services.ingest_job_run(job_id=job.pk, progress=seen.append)
+    job = ingest.ingest_job_run(job_id=job.pk, progress=seen.append)
     assert seen == ["added", "failed", "added"] and (job.added, job.failed) == (2, 1)
     assert job.errors and job.errors[-1].startswith("PGC 720100:")
     assert not Consensus.objects.filter(galaxy=south).exists()
@@ -147,8 +147,8 @@ def test_a_galaxy_without_images_is_counted_and_the_rest_go_on(fits_fake, fake_s
 
 def test_interrupted_run_continues(fits_fake, monkeypatch) -> None:  # noqa: ANN001
     _catalogue(fits_fake, [60.0, 65.0, 70.0], pgc0=730_000)
-    job = services.ingest_job_create(pgcs=[730_000, 730_001, 730_002])
-    real = services._ingest_one
+    job = ingest.ingest_job_create(pgcs=[730_000, 730_001, 730_002])
+    real = ingest._ingest_one
     calls = []
 
     def dies_on_the_second(**kwargs):  # noqa: ANN003, ANN202
@@ -157,11 +157,11 @@ def test_interrupted_run_continues(fits_fake, monkeypatch) -> None:  # noqa: ANN
             raise RuntimeError("worker killed")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "_ingest_one", dies_on_the_second)
+    monkeypatch.setattr(ingest, "_ingest_one", dies_on_the_second)
     with pytest.raises(RuntimeError):
-        services.ingest_job_run(job_id=job.pk)
+        ingest.ingest_job_run(job_id=job.pk)
     assert IngestJob.objects.get(pk=job.pk).status == IngestStatus.FAILED
-    monkeypatch.setattr(services, "_ingest_one", real)
+    monkeypatch.setattr(ingest, "_ingest_one", real)
     asked = len(fits_fake.request_times)
     out = io.StringIO()
     call_command("zoo_add_galaxies", "--job", str(job.pk), "--no-progress", stdout=out)
