@@ -30,26 +30,20 @@
   const LONG_PRESS_MS = 500;
   const DRAG_START_PX = 6;
 
-  function csrf() {
-    const m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
   async function api(path, options) {
     const opts = Object.assign({ method: "GET", headers: {} }, options || {});
     if (opts.body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(opts.body);
     }
-    if (opts.method !== "GET") opts.headers["X-CSRFToken"] = csrf();
-    let response;
+    let reply;
     try {
-      response = await fetch(base + path, Object.assign(opts, { credentials: "same-origin" }));
+      reply = await window.InclinetHttp.requestJSON(base + path, opts);
     } catch (e) {
       return { ok: false, status: 0, retryAfter: 0, data: { message: "The server cannot be reached." } };
     }
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
+    const response = reply.response;
+    let data = reply.body;
     if (!data || typeof data !== "object") {
       data = { message: response.ok ? "Unexpected answer from the server." : "The server answered " + response.status + "." };
     }

@@ -12,16 +12,12 @@
   const pct = (v) => (isNum(v) ? `${Math.round(v)} %` : "—");
   let polling = null;
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
   function showError(message) { $("batch-error").textContent = message || ""; $("batch-error").hidden = !message; }
   async function getJSON(url, options) {
-    let response;
-    try { response = await fetch(url, options); } catch (e) { throw Object.assign(new Error("The server could not be reached; check your connection."), { status: 0 }); }
-    let body;
-    try { body = await response.json(); } catch (e) { body = { message: `Server error (${response.status}).` }; }
+    let reply;
+    try { reply = await window.InclinetHttp.requestJSON(url, options); } catch (e) { throw Object.assign(new Error("The server could not be reached; check your connection."), { status: 0 }); }
+    const response = reply.response;
+    const body = reply.body || { message: `Server error (${response.status}).` };
     if (!response.ok || body.status === "failed") throw Object.assign(new Error(body.message || `Request failed (${response.status}).`), { status: response.status });
     return body;
   }
@@ -105,7 +101,7 @@
     $("batch-start").disabled = true;
     const form = new FormData(); form.append("file", file);
     try {
-      const job = await getJSON(`${root}api/batch`, { method: "POST", body: form, headers: { "X-CSRFToken": csrfToken() } });
+      const job = await getJSON(`${root}api/batch`, { method: "POST", body: form });
       await follow(job);
     } catch (error) {
       showError(friendly(error));

@@ -30,10 +30,6 @@
   const pct = (v) => (isNum(v) ? `${whole(v)} %` : "—");             // rejection likelihoods: whole percent
   const wholeDeg = (v) => (isNum(v) ? `${whole(v)}°` : "—");
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
   function showError(message) { const box = $("error"); box.textContent = message || ""; box.hidden = !message; }
   function setEvaluateEnabled() { $("evaluate").disabled = !(state.source && state.imageReady); }
   function clearMessages() {
@@ -73,10 +69,10 @@
     constructor(message, status) { super(message); this.status = status; }
   }
   async function getJSON(url, options) {
-    let response;
-    try { response = await fetch(url, options); } catch (e) { throw new RequestError("The server could not be reached; check your connection and try again.", 0); }
-    let body;
-    try { body = await response.json(); } catch (e) { body = { status: "failed", message: `Server error (${response.status}).` }; }
+    let reply;
+    try { reply = await window.InclinetHttp.requestJSON(url, options); } catch (e) { throw new RequestError("The server could not be reached; check your connection and try again.", 0); }
+    const response = reply.response;
+    const body = reply.body || { status: "failed", message: `Server error (${response.status}).` };
     if (!response.ok || body.status !== "success") throw new RequestError(body.message || `Request failed (${response.status}).`, response.status);
     return body;
   }
@@ -222,7 +218,7 @@
     clearImage("Uploading …");
     const form = new FormData(); form.append("file", file);
     try {
-      const body = await getJSON(`${root}predict/upload`, { method: "POST", body: form, headers: { "X-CSRFToken": csrfToken() } });
+      const body = await getJSON(`${root}predict/upload`, { method: "POST", body: form });
       if (serial !== state.loadSerial) return;
       state.source = { upload_id: body.upload_id };
       state.paMeasured = isNum(body.pa_measured) ? body.pa_measured : null;
@@ -462,7 +458,7 @@
     showError(""); $("results").hidden = true; $("processing").hidden = false; $("evaluate").disabled = true;
     try {
       const body = await getJSON(`${root}predict/evaluate`, {
-        method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ ...state.source, angle: state.angle, scale: state.scale, auto: state.auto, catalogue: state.catalogue }),
       });
       if (serial !== state.loadSerial) return;

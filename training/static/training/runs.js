@@ -113,9 +113,8 @@
   let timer = null;
   async function poll() {
     try {
-      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const { response, body } = await window.InclinetHttp.requestJSON(url, { headers: { Accept: "application/json" } });
       if (response.ok) {
-        const body = await response.json();
         update(body.jobs);
         const busy = body.jobs.some(j => !["done", "failed"].includes(j.status));
         // A build reports a few times a minute; a retrain's runs many times a second.
