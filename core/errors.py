@@ -24,6 +24,14 @@ class ApplicationError(Exception):
             self.code = code
         self.extra = extra
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors raised in a prediction process come back pickled; keep the code and the extra fields.
+        return _rebuild, (type(self), self.message, self.code, self.extra)
+
+
+def _rebuild(cls: type[ApplicationError], message: str, code: str, extra: dict[str, Any]) -> ApplicationError:
+    return cls(message, code=code, **extra)
+
 
 class InvalidInput(ApplicationError):
     kind, code = "invalid", "invalid"

@@ -1,9 +1,11 @@
 """Evaluating galaxies with the active ensemble, in the original API's JSON shape, with caching.
 
 Every path (PGC, name, position, upload) ends in ``prediction_for_model_input``: one aligned 128×128
-image, one fused ensemble call, one cache entry keyed by image hash × ensemble version × TTA setting.
-Cache look-ups run on the request's thread; everything CPU-heavy (image fetch and preparation, the
-networks, the stored PNG) runs on the process's inference thread (``inference.run_heavy``).
+image, one fused ensemble call, one cache entry keyed by image hash × ensemble version × TTA × precision.
+Cache look-ups run on the request's thread and never load the ensemble; everything CPU-heavy (image fetch
+and preparation, the networks, the stored PNG) runs through ``predictions.heavy.run_heavy`` — in a niced
+prediction process where ``PREDICTION_PROCESSES`` is set (``make run``, compose), else on a niced thread —
+so the heavy functions here take and return plain, picklable data.
 
 Alignment (``align_image``). The networks have only seen major axes within ±25° of horizontal, so every
 image is turned before it is evaluated:
@@ -46,7 +48,8 @@ from training.ml.image_checks import combine, measure_features, run_checks
 from training.ml.orientation import Orientation, astro_from_image, measure_orientation
 
 from .conf import prediction_setting
-from .inference import active_ensemble, run_heavy
+from .heavy import run_heavy
+from .inference import active_ensemble, active_pointer, prediction_precision
 from .verdict import decide, error_model_for, whole_degrees
 
 CACHE_SECONDS = 7 * 24 * 3600
@@ -327,18 +330,24 @@ def _store_model_input(model_input: np.ndarray, digest: str) -> str:
     return default_storage.url(path)
 
 
+def _serving_key() -> str:
+    """The active version × configured TTA × precision, read without loading the ensemble (for cache keys);
+    raises ``NoActiveEnsemble`` before any heavy work when nothing is active."""
+    return f"{active_pointer()['version']}:{prediction_setting('TTA')}:{prediction_precision()}"
+
+
 def prediction_for_model_input(*, model_input: np.ndarray) -> dict[str, Any]:
-    ensemble = active_ensemble()
     digest = hashlib.sha256(np.ascontiguousarray(model_input).tobytes()).hexdigest()
-    key = f"prediction:v3:{digest}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}"
+    key = f"prediction:v4:{digest}:{_serving_key()}"
     body = cache.get(key)
     if body is None:
-        body = run_heavy(_predict_and_store, model_input, ensemble, digest)
+        body = run_heavy(_predict_and_store, model_input, digest)
         cache.set(key, body, CACHE_SECONDS)
     return body
 
 
-def _predict_and_store(model_input: np.ndarray, ensemble: FusedEnsemble, digest: str) -> dict[str, Any]:
+def _predict_and_store(model_input: np.ndarray, digest: str) -> dict[str, Any]:
+    ensemble = active_ensemble()
     body = response_body(ensemble.predict(model_input[np.newaxis])[0], ensemble, model_input)
     body["image_url"] = _store_model_input(model_input, digest)
     return body
@@ -364,6 +373,11 @@ def _upload_prediction(data: bytes, angle_deg: float | None, scale: float) -> di
     return prediction_for_aligned(align_image(image.pixels, angle_deg=angle_deg, scale=scale))
 
 
+def measure_image_orientation(pixels: np.ndarray) -> Orientation:
+    """The centre and position angle measured on an uploaded image (the page shows them before evaluating)."""
+    return measure_orientation(normalise_inversion(to_display_rgb(pixels))[0])
+
+
 def target_angle(target: Target, *, trust_pa: bool = True) -> float | None:
     """PA + 90 for a galaxy with a catalogue PA (trusted), None (measure it) otherwise."""
     return None if target.pa is None or not trust_pa else float(target.pa) + 90.0
@@ -374,9 +388,8 @@ def prediction_for_target(*, target: Target, angle_deg: float | None = None, sca
     """A catalogue target: fetch the cut-out (field 1.5 × D25), turn by PA + 90 as the original did when the
     catalogue gives a PA (and ``trust_pa``), else by the angle measured on the cut-out. /api/coords passes
     ``trust_pa=False``: the position it is given need not be the catalogue galaxy's."""
-    ensemble = active_ensemble()
-    key = (f"prediction-target:v3:{target.ra:.5f}:{target.dec:.5f}:{target.fov_arcmin:.3f}:{target.pa}:{trust_pa}:"
-           f"{angle_deg}:{scale}:{ensemble.version}:{ensemble.tta}:{ensemble.precision}")
+    key = (f"prediction-target:v4:{target.ra:.5f}:{target.dec:.5f}:{target.fov_arcmin:.3f}:{target.pa}:{trust_pa}:"
+           f"{angle_deg}:{scale}:{_serving_key()}")
     body = cache.get(key)
     if body is None:
         angle = angle_deg if angle_deg is not None else target_angle(target, trust_pa=trust_pa)

@@ -27,13 +27,13 @@ from django.views.decorators.http import require_GET, require_POST
 from rest_framework.throttling import SimpleRateThrottle
 
 from catalog.coordinates import CoordinateError, check_position, parse_angle, parse_field
-from catalog.imaging import ImageError, encode_jpeg, load_image, normalise_inversion, to_display_rgb
+from catalog.imaging import ImageError, encode_jpeg, load_image
 from catalog.sources import ImageSourceError, fetch_cutout
 from inclinet_site.security import loads_object
-from training.ml.orientation import measure_orientation
 
-from .inference import NoActiveEnsemble, active_pointer, run_heavy
-from .services import UPLOAD_FORMATS, align_image, prediction_for_aligned
+from .heavy import run_heavy
+from .inference import NoActiveEnsemble, active_pointer
+from .services import UPLOAD_FORMATS, align_image, measure_image_orientation, prediction_for_aligned
 
 UPLOAD_DIR = "uploads"
 MAX_UPLOAD_ID_CHARS = 64  # ids are uuid4 hex (32 characters)
@@ -126,7 +126,7 @@ def upload(request: HttpRequest) -> JsonResponse:
         logger.error("upload could not be stored", extra={"error": str(exc)})
         return failed("The server could not store your image right now (storage full); please try again later.",
                       507)
-    orientation = run_heavy(lambda: measure_orientation(normalise_inversion(to_display_rgb(image.pixels))[0]))
+    orientation = run_heavy(measure_image_orientation, image.pixels)
     pa = orientation.pa_astro_deg if orientation.ok else None
     return JsonResponse({"status": "success", "upload_id": upload_id, "image_url": default_storage.url(path),
                          "notes": image.notes, "pa_measured": None if pa is None else round(pa, 1),
