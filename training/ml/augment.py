@@ -24,7 +24,6 @@ which is what makes checkpoint resumption exact. Augmentation runs on whole batc
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,55 +32,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from .batch_filters import gaussian_blur, noise_field
+from .domain_randomisation import DomainConfig, domain_stage, jpeg_batch
 from .scaling import inclination_to_target
 
 EVAL_MODES = ("colour", "g", "r", "i", "inverted")  # "inverted" = 255 − r
 BIN_EDGES = np.arange(45.0, 95.0, 5.0)
 N_BINS = 9
 KINDS = ("regression", "reject")
-_BLUR_RADIUS = 3  # 7 taps: enough for sigma ≤ 1.2 px
-
-
-@dataclass(frozen=True)
-class DomainConfig:
-    """Ranges of the domain-randomisation stage: the world the networks see is drawn far wider than one
-    generator's, so that another renderer's images, or a survey's, look like one more sample of it.
-
-    All intensities are 0–1 display units. Probabilities are per image unless stated (pixel size is per batch).
-    """
-
-    # Re-stretch: undo the generator's asinh approximately (sinh(v·A)/sinh(A), A drawn from ``linearise_range``),
-    # then map the linear flux again with a random law (weights: asinh, log, sqrt, power, linear) and a white point
-    # that is a random multiple of the galaxy's central brightness (so cores saturate, or faint disks vanish).
-    restretch_probability: float = 0.75
-    linearise_range: tuple[float, float] = (5.0, 8.0)
-    stretch_weights: tuple[float, float, float, float, float] = (0.3, 0.25, 0.2, 0.15, 0.1)
-    white_point_range: tuple[float, float] = (0.25, 2.0)  # × the mean of the central 12×12 pixels
-    asinh_softening_range: tuple[float, float] = (3.0, 300.0)  # log-uniform, for asinh and log laws
-    gamma_range: tuple[float, float] = (0.3, 0.9)  # power law exponent
-    # Sky: a pedestal and a linear gradient in display units.
-    sky_probability: float = 0.5
-    sky_level_max: float = 0.15
-    sky_gradient_max: float = 0.10  # change across the field
-    # PSF: a Gaussian blur up to ``blur_sigma_max`` pixels (in place of AugmentConfig's mild blur).
-    blur_probability: float = 0.6
-    blur_sigma_max: float = 2.0
-    # Pixel size: each batch is, with this probability, shrunk to a random side in ``resample_range`` (× size)
-    # and brought back: coarser pixels at the same field.
-    resample_probability: float = 0.35
-    resample_range: tuple[float, float] = (0.4, 0.9)
-    # Noise: sigma up to ``noise_sigma_max``; a share of images get spatially correlated noise.
-    noise_sigma_max: float = 0.06
-    correlated_noise_fraction: float = 0.4
-    # Colour (colour images only): per-channel balance, and saturation (0 = grey, 1 = unchanged).
-    colour_balance: float = 0.3
-    saturation_range: tuple[float, float] = (0.2, 1.8)
-    # Field stars: up to this many point sources per image, peak up to ``star_peak_max``.
-    star_count_max: int = 6
-    star_peak_max: float = 1.0
-    # JPEG: a share of images re-encoded at a quality in the range.
-    jpeg_probability: float = 0.7
-    jpeg_quality_range: tuple[int, int] = (40, 100)
 
 
 @dataclass(frozen=True)
@@ -279,179 +237,6 @@ def _resample(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
     return out + sky
 
 
-def _blur(images: tf.Tensor, sigma: tf.Tensor, radius: int = _BLUR_RADIUS) -> tf.Tensor:
-    """Separable Gaussian blur with one sigma per image (sigma 0 leaves the image exactly unchanged).
-
-    The batch is folded into the channel axis so one depthwise convolution applies every image's kernel.
-    """
-    shape = tf.shape(images)
-    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-    taps = tf.range(-radius, radius + 1, dtype=tf.float32)
-    kernel = tf.exp(-0.5 * tf.square(taps[tf.newaxis] / tf.maximum(sigma, 1e-3)[:, tf.newaxis]))
-    kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # (B, T)
-    per_channel = tf.transpose(tf.repeat(kernel, channels, axis=0))  # (T, B·C), column b·C + c
-    folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, height, width, batch * channels])
-    r = radius
-    folded = tf.pad(folded, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
-    folded = tf.nn.depthwise_conv2d(folded, per_channel[tf.newaxis, :, :, tf.newaxis], [1, 1, 1, 1], "VALID")
-    folded = tf.nn.depthwise_conv2d(folded, per_channel[:, tf.newaxis, :, tf.newaxis], [1, 1, 1, 1], "VALID")
-    return tf.transpose(tf.reshape(folded, [height, width, batch, channels]), [2, 0, 1, 3])
-
-
-@functools.lru_cache(maxsize=8)
-def _noise_bank(height: int, width: int, fields: int = 32, correlated: bool = False) -> tf.Tensor:
-    """Fixed unit-Gaussian noise fields, (fields, H, W, 3). Drawing per-pixel Gaussians for every batch
-    costs more than all other augmentations together; picking a field, a sign and a roll per batch does not.
-    ``correlated``: each field smoothed by a Gaussian of about 1.2 px (periodic) and rescaled to unit sigma,
-    like the resampled, co-added noise of survey images."""
-    with tf.init_scope():  # an eager tensor even when first called while a dataset function is traced
-        rng = np.random.default_rng(20260 + int(correlated))
-        bank = rng.standard_normal((fields, height, width, 3), dtype=np.float32)
-        if correlated:
-            ky = np.fft.fftfreq(height)[:, None]
-            kx = np.fft.rfftfreq(width)[None, :]
-            kernel = np.exp(-2 * (math.pi * 1.2) ** 2 * (kx * kx + ky * ky))
-            smooth = np.fft.irfft2(np.fft.rfft2(bank, axes=(1, 2)) * kernel[None, :, :, None], s=(height, width),
-                                   axes=(1, 2))
-            bank = (smooth / smooth.std()).astype(np.float32)
-        return tf.constant(bank)
-
-
-def _noise(seed: tf.Tensor, height: int, width: int, column: tf.Tensor, *, correlated: bool = False) -> tf.Tensor:
-    """(B, H, W, 3) unit noise: bank field chosen by ``column`` (uniform 0–1 per image), rolled per batch."""
-    bank = _noise_bank(height, width, correlated=correlated)
-    pick = tf.cast(column * tf.cast(tf.shape(bank)[0], tf.float32), tf.int32)
-    noise = tf.gather(bank, tf.minimum(pick, tf.shape(bank)[0] - 1))
-    shift = tf.random.stateless_uniform([2], seed=seed + tf.constant([0, 3], tf.int64), maxval=max(height, width),
-                                        dtype=tf.int32)
-    return tf.roll(noise, shift=[shift[0] % height, shift[1] % width], axis=[1, 2])
-
-
-def domain_stage(unit: tf.Tensor, seed: tf.Tensor, *, is_colour: tf.Tensor, config: DomainConfig,
-                 size: tuple[int, int]) -> tf.Tensor:
-    """Domain randomisation of a batch of display images, (B, H, W, 3) float32 in 0–1 → the same, clipped.
-
-    In order: a new display stretch from approximately linear flux, with field stars (or stars added to the
-    old stretch); colour balance and saturation; a Gaussian PSF; coarser pixels (per batch); a sky pedestal
-    and gradient; white or correlated noise. Label-preserving: nothing changes the galaxy's shape.
-    """
-    batch = tf.shape(unit)[0]
-    height, width = int(size[0]), int(size[1])
-    unit = tf.ensure_shape(unit, [None, height, width, 3])
-    u = tf.random.stateless_uniform([batch, 24], seed=seed + tf.constant([0, 5], tf.int64))
-    per_image = (batch, 1, 1, 1)
-
-    def between(column: int, low: float, high: float) -> tf.Tensor:
-        return low + (high - low) * u[:, column]
-
-    def log_between(column: int, low: float, high: float) -> tf.Tensor:
-        return tf.exp(between(column, math.log(low), math.log(high)))
-
-    def image(values: tf.Tensor) -> tf.Tensor:
-        return tf.reshape(values, per_image)
-
-    colour_mask = image(tf.cast(is_colour, tf.float32))
-
-    # Field stars: Gaussian points, (B, K, H, W) summed over K; a random number per image.
-    stars = tf.zeros_like(unit)
-    if config.star_count_max > 0:
-        k = config.star_count_max
-        su = tf.random.stateless_uniform([batch, k, 6], seed=seed + tf.constant([0, 6], tf.int64))
-        count = tf.floor(u[:, 0] * (k + 1))
-        on = tf.cast(tf.range(k, dtype=tf.float32)[tf.newaxis] < count[:, tf.newaxis], tf.float32)
-        sx, sy = su[..., 0] * (width - 1), su[..., 1] * (height - 1)
-        sigma = 0.6 + 1.0 * su[..., 2]
-        peak = on * tf.exp(math.log(0.05) + (math.log(max(config.star_peak_max, 0.051)) - math.log(0.05)) * su[..., 3])
-        yy = tf.range(height, dtype=tf.float32)[tf.newaxis, tf.newaxis, :, tf.newaxis]
-        xx = tf.range(width, dtype=tf.float32)[tf.newaxis, tf.newaxis, tf.newaxis, :]
-        r2 = tf.square(xx - sx[..., tf.newaxis, tf.newaxis]) + tf.square(yy - sy[..., tf.newaxis, tf.newaxis])
-        profile = peak[..., tf.newaxis, tf.newaxis] * tf.exp(-0.5 * r2 / tf.square(sigma)[..., tf.newaxis, tf.newaxis])
-        tint = 1.0 + 0.3 * (su[..., 4:5] - 0.5) * tf.constant([[[1.0, 0.0, -1.0]]])  # (B, K, 3): red or blue
-        stars = tf.einsum("bkhw,bkc->bhwc", profile, tint)
-        stars = colour_mask * stars + (1.0 - colour_mask) * stars[..., :1]
-
-    # Re-stretch from approximately linear flux.
-    a_lin = image(between(1, *config.linearise_range))
-    linear = tf.sinh(unit * a_lin) / tf.sinh(a_lin)
-    cy, cx = height // 2, width // 2
-    centre = tf.reduce_mean(linear[:, cy - 6:cy + 6, cx - 6:cx + 6, :], axis=[1, 2, 3])
-    white = image(tf.maximum(centre, 1e-3) * between(2, *config.white_point_range))
-    z = tf.maximum(linear + stars * white, 0.0) / white
-    soft = image(log_between(3, *config.asinh_softening_range))
-    laws = tf.stack([
-        tf.asinh(soft * z) / tf.asinh(soft),
-        tf.math.log1p(soft * z) / tf.math.log1p(soft),
-        tf.sqrt(z),
-        tf.pow(z + 1e-6, image(between(4, *config.gamma_range))),
-        z,
-    ], axis=0)
-    weights = np.asarray(config.stretch_weights, np.float64)
-    edges = tf.constant(np.cumsum(weights / weights.sum())[:-1], tf.float32)
-    law = tf.reduce_sum(tf.cast(u[:, 5:6] >= edges[tf.newaxis], tf.int32), axis=1)  # (B,)
-    restretched = tf.gather(tf.transpose(laws, [1, 0, 2, 3, 4]), law, batch_dims=1)
-    chosen = image(tf.cast(u[:, 6] < config.restretch_probability, tf.float32))
-    unit = chosen * tf.clip_by_value(restretched, 0.0, 1.0) + (1.0 - chosen) * (unit + stars)
-
-    # Colour balance and saturation (colour images only; grey images keep equal channels).
-    if config.colour_balance > 0:
-        gains = 1.0 + config.colour_balance * (2.0 * tf.random.stateless_uniform(
-            [batch, 1, 1, 3], seed=seed + tf.constant([0, 7], tf.int64)) - 1.0)
-        grey = tf.reduce_mean(unit, axis=-1, keepdims=True)
-        saturated = grey + image(between(7, *config.saturation_range)) * (unit - grey)
-        unit = colour_mask * saturated * gains + (1.0 - colour_mask) * unit
-
-    # PSF.
-    if config.blur_probability > 0 and config.blur_sigma_max > 0:
-        sigma = tf.where(u[:, 8] < config.blur_probability, between(9, 0.3, config.blur_sigma_max), 0.0)
-        unit = _blur(unit, sigma, radius=int(math.ceil(3 * config.blur_sigma_max)))
-
-    # Pixel size, one per batch.
-    if config.resample_probability > 0:
-        bu = tf.random.stateless_uniform([2], seed=seed + tf.constant([0, 8], tf.int64))
-        side = tf.cast(tf.round(height * (config.resample_range[0] + (config.resample_range[1] - config.resample_range[0])
-                                          * bu[1])), tf.int32)
-
-        def coarse() -> tf.Tensor:
-            small = tf.image.resize(unit, tf.stack([side, side]), method="area")
-            return tf.image.resize(small, [height, width], method="bilinear")
-
-        unit = tf.cond(bu[0] < config.resample_probability, coarse, lambda: unit)
-
-    # Sky pedestal and gradient (display units).
-    if config.sky_probability > 0:
-        has_sky = image(tf.cast(u[:, 10] < config.sky_probability, tf.float32))
-        angle = between(11, 0.0, 2 * math.pi)
-        ramp_x = tf.linspace(-0.5, 0.5, width)[tf.newaxis, tf.newaxis, :, tf.newaxis]
-        ramp_y = tf.linspace(-0.5, 0.5, height)[tf.newaxis, :, tf.newaxis, tf.newaxis]
-        gradient = image(between(12, 0.0, config.sky_gradient_max)) * (
-            image(tf.cos(angle)) * ramp_x + image(tf.sin(angle)) * ramp_y)
-        unit = unit + has_sky * (image(between(13, 0.0, config.sky_level_max)) + gradient)
-
-    # Noise, white or correlated.
-    if config.noise_sigma_max > 0:
-        white_noise = _noise(seed + tf.constant([0, 9], tf.int64), height, width, u[:, 14])
-        correlated = _noise(seed + tf.constant([0, 10], tf.int64), height, width, u[:, 15], correlated=True)
-        use_corr = image(tf.cast(u[:, 16] < config.correlated_noise_fraction, tf.float32))
-        noise = use_corr * correlated + (1.0 - use_corr) * white_noise
-        noise = colour_mask * noise + (1.0 - colour_mask) * noise[..., :1]
-        unit = unit + noise * image(between(17, 0.0, config.noise_sigma_max))
-    return tf.clip_by_value(unit, 0.0, 1.0)
-
-
-def _jpeg_batch(unit: tf.Tensor, seed: tf.Tensor, config: DomainConfig) -> tf.Tensor:
-    """Re-encode a share of the batch as JPEG at a random quality (0–1 in, 0–1 out)."""
-    batch = tf.shape(unit)[0]
-    u = tf.random.stateless_uniform([batch, 2], seed=seed + tf.constant([0, 11], tf.int64))
-    low, high = config.jpeg_quality_range
-    quality = tf.cast(tf.round(low + (high - low) * u[:, 1]), tf.int32)
-    pixels = tf.cast(tf.round(tf.clip_by_value(unit, 0.0, 1.0) * 255.0), tf.uint8)
-    encoded = tf.map_fn(lambda args: tf.image.adjust_jpeg_quality(args[0], args[1]), (pixels, quality),
-                        fn_output_signature=tf.uint8)
-    encoded = tf.ensure_shape(encoded, [None, *unit.shape[1:]])
-    chosen = tf.reshape(u[:, 0] < config.jpeg_probability, (batch, 1, 1, 1))
-    return tf.where(chosen, tf.cast(encoded, tf.float32) / 255.0, unit)
-
-
 def augment_batch(images: tf.Tensor, seed: tf.Tensor, *, is_colour: tf.Tensor, invert: tf.Tensor,
                   config: AugmentConfig) -> tf.Tensor:
     """Augment a batch: (B, H, W, 3) float32 in 0–255 → same shape, integer-valued float32 in 0–255.
@@ -479,7 +264,7 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, *, is_colour: tf.Tensor, i
 
     if config.blur_probability > 0 and config.domain is None:
         sigma = tf.where(u[:, 6] < config.blur_probability, between(7, *config.blur_sigma_range), 0.0)
-        images = _blur(images, sigma)
+        images = gaussian_blur(images, sigma)
 
     # Photometry on 0–1 values: tone curve, gain, brightness, colour jitter, noise; then inversion.
     per_image = (batch, 1, 1, 1)
@@ -495,14 +280,14 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, *, is_colour: tf.Tensor, i
                                             minval=1 - config.colour_jitter, maxval=1 + config.colour_jitter)
         unit = unit * tf.where(colour_mask, gains, 1.0)
     if config.noise_sigma_max > 0:
-        noise = _noise(seed, height, width, u[:, 12])
+        noise = noise_field(seed, height, width, u[:, 12])
         noise = tf.where(colour_mask, noise, noise[..., :1])  # grey: one noise plane for all channels
         sigma_noise = tf.reshape(between(11, -config.noise_sigma_max, config.noise_sigma_max), per_image) / 255.0
         unit = unit + noise * sigma_noise  # a negative sigma flips the field's sign: twice the variety
     unit = tf.clip_by_value(unit, 0.0, 1.0)
     if config.domain is not None and config.domain.jpeg_probability > 0:
         unit = tf.ensure_shape(unit, [None, height, width, 3])
-        unit = _jpeg_batch(unit, seed, config.domain)
+        unit = jpeg_batch(unit, seed, config.domain)
     unit = tf.where(tf.reshape(tf.cast(invert, tf.bool), per_image), 1.0 - unit, unit)
     return tf.round(unit * 255.0)  # what a uint8 image would hold, as at serving time
 

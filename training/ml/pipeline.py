@@ -9,7 +9,7 @@ Profiles:
 - ``full``: the original 12 + 3 ensemble (model4/5/6 × flavours 0–3, plus model4/5/6 binary) on a large
   synthetic set; runs on CPU, a GPU is recommended.
 - ``robust``: the quick ensemble's networks trained on a domain-randomised world (``Profile.domain_augment``:
-  augment.DomainConfig; ``Profile.domain_generator``: synthetic.domain_randomised_config) with a reject model
+  domain_randomisation.DomainConfig; ``Profile.domain_generator``: synthetic.domain_randomised_config) with a reject model
   calibrated on the training family's validation galaxies (``reject_calibration``); about 25 minutes on
   2 CPU cores. ``quick-aug`` is the quick profile with the augmentation stage only (an ablation row).
 
@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .augment import DomainConfig, ImageSet, evaluation_views
-from .ensemble import MANIFEST_NAME, EnsembleManifest, FusedEnsemble, MemberSpec
+from .augment import ImageSet
+from .domain_randomisation import DomainConfig
+from .ensemble import MANIFEST_NAME, EnsembleManifest, MemberSpec
 from .synthetic import (REJECT_REASONS, GeneratorConfig, domain_randomised_config, domain_reject_rich_config, generate,
                         reject_rich_config, robustness_config)
 from .trainer import Progress, TrainConfig, flavour_splits, train
@@ -68,7 +69,7 @@ class Profile:
     # models' training set only; the test set keeps the ordinary mix.
     reject_extra_galaxies: int = 0
     # Domain randomisation (docs/ml.md, "Domain-robust training"). ``domain_augment``: every network's training
-    # views also go through augment.DomainConfig (display stretch, sky, PSF, pixel size, noise, JPEG, colour,
+    # views also go through domain_randomisation.DomainConfig (display stretch, sky, PSF, pixel size, noise, JPEG, colour,
     # field stars); ``domain_generator``: galaxies come from synthetic.domain_randomised_config (all six
     # morphologies with widened ranges, more varied PSF, noise, stars, stretch laws, JPEG) instead of the
     # training preset. Both False: the recipe as before, for ablations.
