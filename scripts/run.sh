@@ -71,7 +71,10 @@ TRAIN_WORKER_PID=$!
 .venv/bin/celery -A inclinet_site beat --schedule var/run/celerybeat-schedule --pidfile "" \
   --loglevel INFO >var/log/beat.log 2>&1 &
 BEAT_PID=$!
-.venv/bin/gunicorn inclinet_site.wsgi -b "$HOST:$PORT" --workers 2 --threads 4 --timeout 120 \
+# Each web process hands predictions to its own niced prediction process (predictions/heavy.py), so the
+# networks never hold the GIL that Zoo requests need.
+PREDICTION_PROCESSES="${PREDICTION_PROCESSES:-1}" \
+  .venv/bin/gunicorn inclinet_site.wsgi -b "$HOST:$PORT" --workers 2 --threads 4 --timeout 120 \
   --access-logfile var/log/access.log >var/log/web.log 2>&1 &
 WEB_PID=$!
 

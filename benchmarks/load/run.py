@@ -13,7 +13,9 @@ PBKDF2 runs. ``--login-in-window`` puts the log-in form back into each stage; th
 log-in's password check costs.
 
 Options: --seconds N (per stage, default 30), --workers N and --threads N (gunicorn, default 2 × 8),
---users 8,32,128, --only-pgc (the cached /api/pgc stage alone), --login-in-window, --keep (leave the database). Needs PostgreSQL on DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432)
+--users 8,32,128, --only-pgc (the cached /api/pgc stage alone), --login-in-window, --keep (leave the database),
+--prediction-processes 0,1 (every stage with predictions on a niced thread in the web process, the baseline,
+then in one niced prediction process per web process, as ``make run`` and compose serve). Needs PostgreSQL on DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432)
 and Redis (LOAD_REDIS_URL, default redis://127.0.0.1:6379/9; that logical database is flushed).
 """
 from __future__ import annotations
@@ -59,9 +61,9 @@ import random
 from django.contrib.auth import get_user_model
 from catalog.models import Galaxy, GalaxySource
 from catalog.names import normalise_name
-from labeling.services import profile_update
+from labeling.profiles import profile_update
 from tests.ensembles import write_tiny_ensemble
-from training.services import ensemble_promote, ensemble_register
+from training.registry import ensemble_promote, ensemble_register
 from django.conf import settings
 rng = random.Random(7)
 Galaxy.objects.bulk_create([Galaxy(pgc=p, name=f"PGC{{p}}", name_key=normalise_name(f"PGC{{p}}"),
@@ -169,6 +171,36 @@ def show(result: dict) -> None:
               f"p99 {entry['p99_ms']:6.0f} ms  errors {entry['failures']}/{entry['requests']}")
 
 
+def serve_and_measure(env: dict[str, str], args: argparse.Namespace, processes: int) -> list[dict]:
+    """Start gunicorn with ``PREDICTION_PROCESSES=processes`` and run every stage against it."""
+    port = free_port()
+    host = f"http://127.0.0.1:{port}"
+    mode = f"processes={processes}" if processes else "thread"
+    gunicorn = subprocess.Popen(  # noqa: S603
+        [str(Path(PY).with_name("gunicorn")), "inclinet_site.wsgi", "-w", str(args.workers), "--threads", str(args.threads),
+         "-b", f"127.0.0.1:{port}", "--preload", "--timeout", "60", "--log-level", "warning"],
+        cwd=ROOT, env={**env, "PREDICTION_PROCESSES": str(processes)},
+        stdout=(OUT / f"gunicorn-{mode}.log").open("wb"), stderr=subprocess.STDOUT)
+    results = []
+    try:
+        wait_http(f"{host}/zoo/login/", 60)
+        # Warm every worker's ensemble and the cached PGCs, so the stages measure serving, not first loads.
+        for _ in range(4 * args.workers):
+            for pgc in range(PGC_MIN, PGC_MIN + 5):
+                urllib.request.urlopen(f"{host}/api/pgc/{pgc}", timeout=120).read()  # noqa: S310
+        for users in [] if args.only_pgc else [int(u) for u in args.users.split(",")]:
+            results.append({**run_stage(f"mix {users} [{mode}]", ["Volunteer", "Astronomer"], users, args.seconds,
+                                        host, env), "predictions": mode})
+            show(results[-1])
+        results.append({**run_stage(f"pgc cached 32 [{mode}]", ["PgcCached"], 32, args.seconds, host, env),
+                        "predictions": mode})
+        show(results[-1])
+    finally:
+        gunicorn.send_signal(signal.SIGTERM)
+        gunicorn.wait(timeout=60)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30)
@@ -178,6 +210,9 @@ def main() -> int:
     parser.add_argument("--only-pgc", action="store_true")
     parser.add_argument("--login-in-window", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    # Where predictions run (predictions/heavy.py): 0 = a niced thread in each web process (the baseline),
+    # 1 = one niced prediction process per web process (make run and compose). Both by default, same data.
+    parser.add_argument("--prediction-processes", default="0,1")
     args = parser.parse_args()
 
     from tests.fake_services import FakeAstroServices
@@ -207,27 +242,11 @@ def main() -> int:
     started = time.monotonic()
     prepare(env, admin_url, dbname)
     print(f"prepared in {time.monotonic() - started:.0f} s")
-    port = free_port()
-    host = f"http://127.0.0.1:{port}"
-    gunicorn = subprocess.Popen(  # noqa: S603
-        [str(Path(PY).with_name("gunicorn")), "inclinet_site.wsgi", "-w", str(args.workers), "--threads", str(args.threads),
-         "-b", f"127.0.0.1:{port}", "--preload", "--timeout", "60", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=(OUT / "gunicorn.log").open("wb"), stderr=subprocess.STDOUT)
     results = []
     try:
-        wait_http(f"{host}/zoo/login/", 60)
-        # Warm every worker's ensemble and the cached PGCs, so the stages measure serving, not first loads.
-        for _ in range(4 * args.workers):
-            for pgc in range(PGC_MIN, PGC_MIN + 5):
-                urllib.request.urlopen(f"{host}/api/pgc/{pgc}", timeout=60).read()  # noqa: S310
-        for users in [] if args.only_pgc else [int(u) for u in args.users.split(",")]:
-            results.append(run_stage(f"mix {users}", ["Volunteer", "Astronomer"], users, args.seconds, host, env))
-            show(results[-1])
-        results.append(run_stage("pgc cached 32", ["PgcCached"], 32, args.seconds, host, env))
-        show(results[-1])
+        for processes in [int(p) for p in args.prediction_processes.split(",")]:
+            results += serve_and_measure(env, args, processes)
     finally:
-        gunicorn.send_signal(signal.SIGTERM)
-        gunicorn.wait(timeout=30)
         fake.__exit__(None, None, None)
         if not args.keep:
             import psycopg

@@ -138,3 +138,19 @@ def test_api_file_answers_the_same_through_a_prediction_process(client: Any, set
     finally:
         heavy.shutdown_process_pool()
     assert in_process == on_thread
+
+
+def test_make_run_and_compose_serve_predictions_from_prediction_processes() -> None:
+    import yaml
+    from django.conf import settings
+
+    root = settings.BASE_DIR
+    script = (root / "scripts" / "run.sh").read_text().replace("\\\n", " ")
+    gunicorn = [line for line in script.splitlines() if "bin/gunicorn" in line]
+    assert len(gunicorn) == 1 and 'PREDICTION_PROCESSES="${PREDICTION_PROCESSES:-1}"' in gunicorn[0]
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    assert services["web"]["environment"]["PREDICTION_PROCESSES"] == "${PREDICTION_PROCESSES:-1}"
+    assert services["web"]["environment"]["DATABASE_URL"]  # the shared environment is kept, not replaced
+    # Celery workers are separate processes already: they predict on their own niced thread.
+    assert all("PREDICTION_PROCESSES" not in (service.get("environment") or {})
+               for name, service in services.items() if name != "web")
