@@ -149,7 +149,7 @@ def fake_services(settings):  # noqa: ANN001, ANN201
 def active_tiny_ensemble(settings, db):  # noqa: ANN001, ANN201
     """A registered and promoted ensemble of tiny real Keras networks, named like the original's 12 + 3."""
     from tests.ensembles import write_tiny_ensemble
-    from training.services import ensemble_promote, ensemble_register
+    from training.registry import ensemble_promote, ensemble_register
 
     folder = settings.MODEL_STORE / "ensembles" / "tiny-1"
     write_tiny_ensemble(folder, version="tiny-1")

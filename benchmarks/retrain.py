@@ -115,7 +115,8 @@ def direct(args: argparse.Namespace) -> dict:
     from training.ml.pipeline import PROFILES
     from training.ml.retrain import assemble_ensemble, evaluate_folder, plan_members, train_member
     from training.ml.snapshot import load_snapshot
-    from training.services import ensemble_promote, ensemble_register, snapshot_build, snapshot_folder
+    from training.registry import ensemble_promote, ensemble_register
+    from training.snapshots import snapshot_build, snapshot_folder
 
     snapshot = snapshot_build()
     rows = load_snapshot(snapshot_folder(snapshot=snapshot))

@@ -298,9 +298,10 @@ def _extract_verified(archive_path: Path, staging: Path, expected: dict[str, dic
 
 
 def _active_pointer(ensemble: dict[str, Any]) -> bytes:
-    # The shape training.services writes: the version, its folder and the member names.
-    return json.dumps({"version": ensemble["version"], "folder": ensemble["folder"],
-                       "models": ensemble["models"]}).encode()
+    from training.store import pointer_body
+
+    return json.dumps(pointer_body(version=ensemble["version"], folder=ensemble["folder"],
+                                   models=ensemble["models"])).encode()
 
 
 def _store_files(store: Path, snapshot: Snapshot) -> tuple[list[tuple[Path, str]], list[str]]:

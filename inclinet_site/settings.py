@@ -276,7 +276,6 @@ TRAINING_QUEUE_TASKS = ("build_ensemble", "build_snapshot", "train_ensemble", "t
                         "requeue_orphaned_runs", "requeue_orphaned_builds")
 CELERY_TASK_ROUTES = {
     **{f"training.tasks.{name}": {"queue": "train"} for name in TRAINING_QUEUE_TASKS},
-    "training.tasks.predict_catalogue": {"queue": "predict"},
     "training.tasks.*": {"queue": "default"},
     "predictions.tasks.*": {"queue": "predict"},
 }
@@ -302,7 +301,7 @@ TASK_SOFT_TIME_LIMITS_S = {
         "training.tasks.train_ensemble": 600,                   # fans out only
         "training.tasks.train_model": 12 * 3600,                # one member; resumes from its checkpoint
         "training.tasks.evaluate_model": 2 * 3600,
-        "training.tasks.predict_catalogue": 4 * 3600,
+        "predictions.tasks.predict_catalogue": 4 * 3600,
         "training.tasks.requeue_orphaned_runs": 300,
         "training.tasks.requeue_orphaned_builds": 300,
         "training.tasks.export_consensus": 1800,
@@ -371,7 +370,7 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_USER_RATE", "2000/min"),
         "login": os.environ.get("LOGIN_RATE", "10/min"),
         "signup": os.environ.get("SIGNUP_RATE", "5/hour"),
-        # The astronomer page's JSON helpers (predictions/views.py), per signed-in user or client address.
+        # The astronomer page's JSON helpers (predictions/page_api.py), per signed-in user or client address.
         "predict_upload": os.environ.get("PREDICT_UPLOAD_RATE", "30/min"),
         "predict_evaluate": os.environ.get("PREDICT_EVALUATE_RATE", "60/min"),
         "predict_cutout": os.environ.get("PREDICT_CUTOUT_RATE", "120/min"),

@@ -17,7 +17,6 @@ thread pool is created from that thread and inherits its priority.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -27,9 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from django.conf import settings
-
 from training.ml.ensemble import FusedEnsemble
+from training.store import PointerUnreadable, active_pointer_read, ensemble_folder, ensemble_load
 
 from .conf import prediction_setting
 
@@ -79,17 +77,14 @@ class NoActiveEnsemble(RuntimeError):
 
 
 def active_pointer() -> dict:
-    """``active.json``, written only after a promotion commits and reconciled with the database at start-up
-    (``training.services.ensemble_pointer_reconcile``)."""
-    pointer = Path(settings.MODEL_STORE) / "active.json"
+    """``active.json`` (``training.store``), written only after a promotion commits and reconciled with the
+    database at start-up (``training.registry.ensemble_pointer_reconcile``)."""
     try:
-        found = json.loads(pointer.read_text())
-    except FileNotFoundError:
-        raise NoActiveEnsemble("No model ensemble is active yet; train one (make model) and promote it.") from None
-    except ValueError:
-        raise NoActiveEnsemble(f"{pointer} is unreadable; `manage.py reconcile_active_model` rewrites it.") from None
-    if not isinstance(found, dict) or not {"version", "folder"} <= found.keys():
-        raise NoActiveEnsemble(f"{pointer} names no ensemble; `manage.py reconcile_active_model` rewrites it.")
+        found = active_pointer_read()
+    except PointerUnreadable as exc:
+        raise NoActiveEnsemble(str(exc)) from None
+    if found is None:
+        raise NoActiveEnsemble("No model ensemble is active yet; train one (make model) and promote it.")
     return found
 
 
@@ -100,7 +95,7 @@ def prediction_precision() -> str:
 
 def active_ensemble() -> FusedEnsemble:
     pointer = active_pointer()
-    folder = Path(settings.MODEL_STORE) / pointer["folder"]
+    folder = ensemble_folder(pointer["folder"])
     key = (pointer["version"], str(folder), prediction_precision())
     if _loaded is not None and _loaded_key == key:
         return _loaded
@@ -114,7 +109,7 @@ def _load_active(pointer: dict, folder: Path, key: tuple[str, str, str]) -> Fuse
     with _lock:
         if _loaded is None or _loaded_key != key:
             try:
-                ensemble = FusedEnsemble(folder, tta=prediction_setting("TTA"), precision=key[2])
+                ensemble = ensemble_load(folder, tta=prediction_setting("TTA"), precision=key[2])
             except (FileNotFoundError, OSError, ValueError) as exc:
                 logger.error("active ensemble failed to load", extra={"folder": str(folder), "error": str(exc)})
                 raise NoActiveEnsemble(f"The active ensemble {pointer['version']} could not be loaded: {exc}") from None

@@ -1,10 +1,12 @@
-"""Celery tasks of the predictions app: thin wrappers around ``predictions.batch`` and ``predictions.retention``."""
+"""Celery tasks of the predictions app: thin wrappers around ``predictions.batch``, ``predictions.catalogue``
+and ``predictions.retention``."""
 from celery import shared_task
 from celery.signals import worker_ready
 
 from inclinet_site.celery import worker_consumes
 
 from .batch import batch_job_run, batch_jobs_orphaned, batch_jobs_stale_queued
+from .catalogue import catalogue_predict
 
 
 # ignore_result: progress lives in the database, and sending then needs the broker only (not the result store).
@@ -33,6 +35,12 @@ def requeue_stale_batch_jobs() -> dict[str, list[str]]:
     for job_id in orphans:
         run_batch_job.apply_async(args=[job_id], kwargs={"resume": True})
     return {"stale_queued": stale, "orphaned": orphans}
+
+
+@shared_task(name="predictions.tasks.predict_catalogue", acks_late=True, reject_on_worker_lost=True)
+def predict_catalogue(limit: int | None = None) -> dict:
+    """Re-score the catalogue's labeling priorities with the active ensemble (queued by every promotion)."""
+    return catalogue_predict(limit=limit)
 
 
 @shared_task(name="predictions.tasks.expire_prediction_media")

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from tests.ensembles import write_tiny_ensemble
 from training.models import Ensemble
-from training.services import ensemble_activate, ensemble_promote, ensemble_register
+from training.registry import ensemble_activate, ensemble_promote, ensemble_register
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -35,7 +35,7 @@ def test_training_is_routed_to_train_and_nothing_else_is() -> None:
     assert routes["inclinet_site.ping"] == "default"
     assert routes["labeling.export"] == "default"
     assert routes["predictions.tasks.run_batch_job"] == "predict"
-    assert routes["training.tasks.predict_catalogue"] == "predict"
+    assert routes["predictions.tasks.predict_catalogue"] == "predict"
 
 
 def test_scheduled_work_stays_off_the_training_queue_unless_it_is_training() -> None:
@@ -59,7 +59,7 @@ def test_every_task_has_soft_and_hard_time_limits() -> None:
 def test_builds_keep_their_per_profile_limits(monkeypatch) -> None:
     from celery import Task
 
-    from training.build_services import build_time_limits
+    from training.builds import build_time_limits
     from training.tasks import build_ensemble
 
     sent: dict = {}

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import DatasetSnapshot, Ensemble, ModelVersion, RetrainJob, TrainingRun
-from .services import RegistryError, ensemble_activate, ensemble_rollback_and_rescore
+from .registry import RegistryError, ensemble_activate, ensemble_rollback_and_rescore
 
 
 @admin.register(DatasetSnapshot)

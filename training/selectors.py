@@ -1,23 +1,21 @@
 """Reads from the training domain: the active ensemble, consensus rows for snapshots, runs and jobs."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.db.models import Q
 
 from .models import DatasetSnapshot, Ensemble, RetrainJob, TrainingRun
+from .store import active_pointer_read
 
 
 def active_ensemble_summary() -> dict[str, Any] | None:
     """The manifest summary of the ensemble marked active in ``MODEL_STORE``, or None."""
-    pointer = settings.MODEL_STORE / "active.json"
-    if not pointer.exists():
+    pointer = active_pointer_read()
+    if pointer is None:
         return None
-    manifest = json.loads(pointer.read_text())
-    return {"version": manifest.get("version"), "models": len(manifest.get("models", []))}
+    return {"version": pointer.get("version"), "models": len(pointer.get("models", []))}
 
 
 def _model_inputs(image_file: Any) -> np.ndarray:

@@ -1,9 +1,11 @@
-"""Celery tasks of the training app: thin wrappers around ``training.services`` (logic) and ``training/ml``.
+"""Celery tasks of the training app: thin wrappers around the services (``jobs``, ``runs``, ``builds``,
+``snapshots``) and ``training/ml``. The services send tasks by name (``training.dispatch``), never importing
+this module, so it imports them at the top.
 
 Every task is safe to run twice. Long tasks use ``acks_late`` with ``reject_on_worker_lost``, so a message
-survives a dead worker; the run lease in the database (see ``services``) makes a duplicate a no-op and a
+survives a dead worker; the lease in the database (``training.leases``) makes a duplicate a no-op and a
 resumed run continue from its last per-epoch checkpoint. Training tasks go to the ``train`` queue (routes
-in settings), unless a job names another; scoring goes to ``predict``.
+in settings), unless a job names another.
 """
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from celery.signals import worker_ready
 
 from inclinet_site.celery import worker_consumes
 
+from .builds import (BuildBusy, build_time_limits, ensemble_build_execute, ensemble_build_for_message,
+                     ensemble_builds_requeue_orphans)
 from .conf import training_setting
+from .jobs import retrain_if_due as retrain_if_due_service
+from .jobs import retrain_job_evaluate, retrain_job_fail, retrain_job_snapshot, retrain_job_start_training
+from .runs import training_run_execute, training_runs_requeue_orphans
+from .snapshots import consensus_export_to_store
 
 LONG = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -24,8 +32,6 @@ class BuildTask(Task):
     (``settings.TRAINING_BUILD_TIME_LIMITS_S``) unless the caller sets others; retries keep them."""
 
     def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        from .build_services import build_time_limits
-
         profile = (kwargs or {}).get("profile") or (args[0] if args else "quick")
         soft, hard = build_time_limits(str(profile))
         options.setdefault("soft_time_limit", soft)
@@ -37,11 +43,9 @@ class BuildTask(Task):
 def build_ensemble(self: Task, profile: str = "quick", promote: bool = True, if_none_active: bool = True,
                    job_id: int | None = None, key: str | None = None) -> dict:
     """Build (or resume) an ensemble as a job the staff pages show. Queue it with
-    ``build_services.ensemble_build_queue``; a bare ``build_ensemble.delay("quick")`` also works (its job is
+    ``builds.ensemble_build_queue``; a bare ``build_ensemble.delay("quick")`` also works (its job is
     keyed by the message id). A redelivered message resumes in the same folder from the checkpoints; while
     another build runs this one waits (retried every ``TRAINING_BUILD_WAIT_S``)."""
-    from .build_services import BuildBusy, ensemble_build_execute, ensemble_build_for_message
-
     if job_id is None:
         job = ensemble_build_for_message(message_id=self.request.id, profile=profile, promote=promote,
                                          if_none_active=if_none_active)
@@ -55,15 +59,11 @@ def build_ensemble(self: Task, profile: str = "quick", promote: bool = True, if_
 
 @shared_task(name="training.tasks.requeue_orphaned_builds")
 def requeue_orphaned_builds() -> list[int]:
-    from .build_services import ensemble_builds_requeue_orphans
-
     return ensemble_builds_requeue_orphans()
 
 
 @shared_task(name="training.tasks.build_snapshot", **LONG)
 def build_snapshot(job_id: int) -> int | None:
-    from .services import retrain_job_snapshot
-
     job = retrain_job_snapshot(job_id=job_id)
     return job.snapshot_id
 
@@ -71,24 +71,18 @@ def build_snapshot(job_id: int) -> int | None:
 @shared_task(name="training.tasks.train_ensemble", **LONG)
 def train_ensemble(job_id: int) -> list[int]:
     """Fan out one ``train_model`` per member; the last one to finish queues ``evaluate_model``."""
-    from .services import retrain_job_start_training
-
     return [run.pk for run in retrain_job_start_training(job_id=job_id)]
 
 
 @shared_task(name="training.tasks.train_model", **LONG)
 def train_model(run_id: int, key: str) -> dict:
     """One architecture × flavour; resumes from its checkpoint when redelivered after a crash."""
-    from .services import training_run_execute
-
     return training_run_execute(run_id=run_id, key=key)
 
 
 @shared_task(name="training.tasks.evaluate_model", **LONG)
 def evaluate_model(job_id: int) -> str | None:
     """Assemble, evaluate, register (candidate), compare with the active ensemble; promote if asked."""
-    from .services import retrain_job_evaluate, retrain_job_fail
-
     try:
         ensemble = retrain_job_evaluate(job_id=job_id)
     except Exception as exc:
@@ -97,40 +91,27 @@ def evaluate_model(job_id: int) -> str | None:
     return ensemble.version if ensemble else None
 
 
-@shared_task(name="training.tasks.predict_catalogue", **LONG)
-def predict_catalogue(limit: int | None = None) -> dict:
-    from .services import catalogue_predict
-
-    return catalogue_predict(limit=limit)
-
-
 @shared_task(name="training.tasks.requeue_orphaned_runs")
 def requeue_orphaned_runs() -> list[int]:
-    from .services import training_runs_requeue_orphans
-
     return training_runs_requeue_orphans()
 
 
 @shared_task(name="training.tasks.export_consensus")
 def export_consensus() -> str:
-    from .services import consensus_export_to_store
-
     return str(consensus_export_to_store())
 
 
 @shared_task(name="training.tasks.retrain_if_due")
 def retrain_if_due() -> int | None:
-    from .services import retrain_if_due as service
-
-    job = service()
+    job = retrain_if_due_service()
     return job.pk if job else None
 
 
 @worker_ready.connect
 def _resume_orphans_on_start(sender, **_: object) -> None:  # noqa: ANN001
-    """A worker that starts (e.g. after the previous one was killed) picks up runs whose owner died,
-    instead of waiting for the broker's visibility timeout to redeliver their messages. Only a worker of the
-    train queue: another worker restarting says nothing about training runs."""
+    """A worker that starts (e.g. after the previous one was killed) picks up runs and builds whose owner
+    died, instead of waiting for the broker's visibility timeout to redeliver their messages. Only a worker
+    of the train queue: another worker restarting says nothing about training."""
     if worker_consumes(sender, "train"):
         requeue_orphaned_runs.apply_async(queue="train")
         requeue_orphaned_builds.apply_async(queue="train")

@@ -16,8 +16,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors
 from .forms import RetrainForm
+from .jobs import RetrainError, retrain_job_create
 from .models import Ensemble, RetrainJob, TrainingRun
-from .services import RegistryError, RetrainError, ensemble_activate, ensemble_rollback_and_rescore, retrain_job_create
+from .registry import RegistryError, ensemble_activate, ensemble_rollback_and_rescore
 
 
 def _failed(message: str, status: int) -> JsonResponse:

@@ -124,7 +124,7 @@ def write_constant_ensemble(folder: Path, *, version: str, inclination: float, r
 
 @pytest.fixture
 def use_model(settings):  # noqa: ANN001, ANN201
-    from training.services import ensemble_promote, ensemble_register
+    from training.registry import ensemble_promote, ensemble_register
 
     def promote(version: str, *, inclination: float, reject_percent: float) -> None:
         folder = Path(settings.MODEL_STORE) / "ensembles" / version

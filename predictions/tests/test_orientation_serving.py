@@ -34,7 +34,7 @@ def galaxies() -> list:
 
 @pytest.fixture
 def probe_ensemble(settings):  # noqa: ANN001, ANN201
-    from training.services import ensemble_promote, ensemble_register
+    from training.registry import ensemble_promote, ensemble_register
 
     folder = settings.MODEL_STORE / "ensembles" / "probe-1"
     write_probe_ensemble(folder)
@@ -144,7 +144,7 @@ def test_axial_ratio_cross_check_fields_and_alarm(client, probe_ensemble, galaxi
 
 def test_margin_from_the_manifest_wins_over_the_setting(client, settings, galaxies) -> None:
     from training.ml.ensemble import MANIFEST_NAME, EnsembleManifest
-    from training.services import ensemble_promote, ensemble_register
+    from training.registry import ensemble_promote, ensemble_register
 
     folder = settings.MODEL_STORE / "ensembles" / "probe-2"
     manifest = write_probe_ensemble(folder, version="probe-2")

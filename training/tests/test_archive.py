@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from training.ml.ensemble import FusedEnsemble
 from tests.ensembles import random_galaxy_images, write_tiny_ensemble
 from training.models import Ensemble
-from training.services import ensemble_register
+from training.registry import ensemble_register
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from labeling.tests.factories import UserFactory
-from training.build_services import ensemble_build_create
+from training.builds import ensemble_build_create
 from training.models import RetrainJob
 from tests.browser import wait_for_js
 

@@ -22,7 +22,7 @@ def _png(width: int, height: int) -> bytes:
 
 def test_plots_have_titles_and_open_full_size(live_server, settings, page) -> None:  # noqa: ANN001
     from tests.ensembles import write_tiny_ensemble
-    from training.services import ensemble_register
+    from training.registry import ensemble_register
 
     folder = Path(settings.MODEL_STORE) / "ensembles" / "plots-1"
     write_tiny_ensemble(folder, version="plots-1", families=1, flavours=1, rejects=False)

@@ -1,4 +1,4 @@
-"""Ensemble builds as jobs (``training.build_services``): a stable folder per build that a resumed build
+"""Ensemble builds as jobs (``training.builds``): a stable folder per build that a resumed build
 reuses, the one-running-build lock, dead owners, time limits recorded as failures, and the staff page
 showing a build and its failure."""
 from __future__ import annotations
@@ -21,8 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from labeling.tests.factories import UserFactory
-from training import build_services
-from training.build_services import (BuildBusy, build_folder, ensemble_build_claim, ensemble_build_create,
+from training import builds
+from training.builds import (BuildBusy, build_folder, ensemble_build_claim, ensemble_build_create,
                                      ensemble_build_execute, ensemble_build_reopen, ensemble_builds_requeue_orphans)
 from training.models import Ensemble, RetrainJob
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the heartbeat thread has
 def _no_messages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record the build messages the services would send instead of sending them."""
     sent: list[int] = []
-    monkeypatch.setattr(build_services, "_send", sent.append)
+    monkeypatch.setattr(builds, "_send", sent.append)
     return sent
 
 
@@ -210,7 +210,7 @@ def test_a_build_reports_progress_resumes_from_its_checkpoints_and_promotes(monk
     real_train = pipeline.train
     calls = {"n": 0}
     seen: list[tuple[str, float]] = []
-    real_write = build_services._Reporter.write
+    real_write = builds._Reporter.write
 
     def write(self, **kwargs):  # noqa: ANN001, ANN003, ANN202 - record what the staff page would have shown
         seen.append((self.stage, self.fraction))
@@ -222,9 +222,9 @@ def test_a_build_reports_progress_resumes_from_its_checkpoints_and_promotes(monk
             raise RuntimeError("worker lost")
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(build_services._Reporter, "write", write)
+    monkeypatch.setattr(builds._Reporter, "write", write)
     monkeypatch.setattr(pipeline, "train", dies_on_second_member)
-    monkeypatch.setattr("training.services._queue_predict_catalogue", lambda: None)  # no broker message
+    monkeypatch.setattr("training.dispatch.catalogue_rescore", lambda: None)  # no broker message
     with pytest.raises(RuntimeError):
         ensemble_build_execute(job_id=job.pk, key=str(job.key))
     job.refresh_from_db()
@@ -254,9 +254,9 @@ def test_a_build_reports_progress_resumes_from_its_checkpoints_and_promotes(monk
 
 
 def test_queueing_reuses_an_unfinished_build_and_skips_when_one_is_active(_no_messages, settings) -> None:  # noqa: ANN001
-    from training.build_services import ensemble_build_queue
+    from training.builds import ensemble_build_queue
     from tests.ensembles import write_tiny_ensemble
-    from training.services import ensemble_promote, ensemble_register
+    from training.registry import ensemble_promote, ensemble_register
 
     job = ensemble_build_queue(profile="tiny")
     assert job is not None and _no_messages == [job.pk]

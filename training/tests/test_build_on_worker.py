@@ -144,7 +144,7 @@ def test_a_build_on_a_killed_worker_resumes_in_its_folder_on_the_next_worker(tmp
 
 @pytest.mark.django_db(transaction=True)
 def test_the_soft_time_limit_on_a_worker_is_a_recorded_failure(celery_worker_process, settings) -> None:  # noqa: ANN001
-    from training.build_services import build_folder, ensemble_build_queue
+    from training.builds import build_folder, ensemble_build_queue
     from training.models import RetrainJob
 
     settings.TRAINING_BUILD_TIME_LIMITS_S = {"tiny": 2}  # the sender puts the limits into the message

@@ -6,7 +6,7 @@ import pytest
 from training.models import Ensemble, ModelVersion
 from tests.ensembles import write_tiny_ensemble
 from training.selectors import active_ensemble_summary
-from training.services import RegistryError, ensemble_promote, ensemble_register, ensemble_rollback
+from training.registry import RegistryError, ensemble_promote, ensemble_register, ensemble_rollback
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ import pytest
 from training.ml.retrain import MemberPlan, train_member
 from training.ml.snapshot import load_snapshot
 from training.models import RetrainJob, TrainingRun
-from training.services import retrain_job_create, snapshot_build, snapshot_folder
+from training.jobs import retrain_job_create
+from training.snapshots import snapshot_build, snapshot_folder
 
 from .helpers import kill_tree, labelled_galaxies, wait_for
 

@@ -22,7 +22,8 @@ from training.ml.ensemble import FusedEnsemble
 from training.ml.snapshot import load_snapshot, read_index
 from training.models import Ensemble, RetrainJob, TrainingRun
 from training.selectors import galaxy_model_views
-from training.services import retrain_job_create, snapshot_folder
+from training.jobs import retrain_job_create
+from training.snapshots import snapshot_folder
 
 from .helpers import wait_for
 

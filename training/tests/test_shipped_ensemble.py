@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 
 from tests.ensembles import write_tiny_ensemble
 from training.models import Ensemble
-from training.services import ensemble_export_archive, ensemble_register
+from training.archives import ensemble_export_archive
+from training.registry import ensemble_register
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def test_first_run_installs_and_activates_then_reuses(settings, tmp_path) -> Non
 def test_does_not_replace_an_active_ensemble(settings, tmp_path, active_tiny_ensemble) -> None:  # noqa: ANN001
     models, manifest = _ship(settings, tmp_path)
     # _ship forgot every row; bring the operator's own ensemble back as the active one.
-    from training.services import ensemble_promote
+    from training.registry import ensemble_promote
 
     folder = tmp_path / "fresh_store" / "ensembles" / "own-1"
     write_tiny_ensemble(folder, version="own-1")

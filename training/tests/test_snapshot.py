@@ -8,7 +8,7 @@ import pytest
 from training.ml.augment import inclination_bins
 from training.ml.snapshot import SnapshotRows, load_snapshot, read_index, stratified_split, write_snapshot
 from training.models import DatasetSnapshot
-from training.services import SnapshotError, snapshot_build, snapshot_folder
+from training.snapshots import SnapshotError, snapshot_build, snapshot_folder
 
 from .helpers import labelled_galaxies
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from labeling.tests.factories import UserFactory
 from tests.ensembles import write_tiny_ensemble
 from training.models import Ensemble, RetrainJob
-from training.services import ensemble_promote, ensemble_register
+from training.registry import ensemble_promote, ensemble_register
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ the same images and the active ensemble; ``--skip-independent`` leaves that out 
 """
 from django.core.management.base import BaseCommand, CommandError
 
-from training.build_services import (BuildBusy, BuildError, ensemble_build_create, ensemble_build_execute,
+from training.builds import (BuildBusy, BuildError, ensemble_build_create, ensemble_build_execute,
                                      ensemble_build_queue, ensemble_build_reopen)
 from training.ml.pipeline import PROFILES
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from training.archives import ensemble_export_archive, ensemble_import_archive
 from training.models import Ensemble
-from training.services import RegistryError, ensemble_activate, ensemble_export_archive, ensemble_import_archive
+from training.registry import RegistryError, ensemble_activate
 
 
 class Command(BaseCommand):

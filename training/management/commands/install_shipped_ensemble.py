@@ -8,7 +8,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from training.services import RegistryError, ensemble_install_shipped
+from training.archives import ensemble_install_shipped
+from training.registry import RegistryError
 
 
 class Command(BaseCommand):

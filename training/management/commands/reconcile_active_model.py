@@ -5,7 +5,7 @@ what was put right. Run at start-up by ``scripts/run.sh`` and docker compose's `
 """
 from django.core.management.base import BaseCommand
 
-from training.services import ensemble_pointer_reconcile
+from training.registry import ensemble_pointer_reconcile
 
 
 class Command(BaseCommand):

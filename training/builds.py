@@ -31,10 +31,15 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import selectors
+from core.errors import InvalidInput
+
+from . import dispatch, selectors
 from .conf import training_setting
+from .independent_services import independent_check
+from .leases import LeaseLost, lease_owner_dead, worker_identity
 from .models import Ensemble, RetrainJob
-from .services import LeaseLost, _me, _pid_alive, ensemble_activate, ensemble_register
+from .registry import ensemble_activate, ensemble_register
+from .store import store_root
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ Status = RetrainJob.Status
 GENERATION_SHARE, EVALUATION_SHARE = 0.08, 0.07
 
 
-class BuildError(ValueError):
+class BuildError(InvalidInput, ValueError):
     """A build cannot be created (e.g. an unknown profile); the message says why."""
 
 
@@ -64,7 +69,7 @@ def build_time_limits(profile: str) -> tuple[float, float]:
 
 
 def build_folder(*, job: RetrainJob) -> Path:
-    return Path(settings.MODEL_STORE) / "ensembles" / job.params["version"]
+    return store_root() / "ensembles" / job.params["version"]
 
 
 def _profiles() -> dict[str, Any]:
@@ -98,11 +103,9 @@ def ensemble_build_create(*, profile: str = "quick", promote: bool = True, if_no
 
 
 def _send(job_id: int) -> None:
-    from .tasks import build_ensemble
-
     job = RetrainJob.objects.get(pk=job_id)
-    build_ensemble.apply_async(kwargs={"profile": job.params["profile"], "job_id": job.pk, "key": str(job.key)},
-                               queue=job.queue)
+    dispatch.send(dispatch.BUILD_ENSEMBLE, kwargs={"profile": job.params["profile"], "job_id": job.pk,
+                                                   "key": str(job.key)}, queue=job.queue)
 
 
 def ensemble_build_queue(*, profile: str = "quick", promote: bool = True, if_none_active: bool = True,
@@ -147,22 +150,6 @@ def ensemble_build_reopen(*, job_id: int) -> RetrainJob:
 # --------------------------------------------------------------------------------------------------
 
 
-def lease_owner_dead(*, worker: str, heartbeat_at: datetime | None, now: datetime | None = None) -> bool:
-    """True if the process named ``worker`` (host:pid) is gone: a dead pid on this host, or no heartbeat
-    for ``TRAINING_STALE_S`` (the rule of training runs' leases)."""
-    now = now or timezone.now()
-    if not worker:
-        return True
-    host, _, pid = worker.rpartition(":")
-    if host == _me().rpartition(":")[0] and pid.isdigit():
-        if int(pid) == int(_me().rpartition(":")[2]):
-            return True  # this very process is asking, so it is not running the build right now
-        if not _pid_alive(int(pid)):
-            return True
-    stale = timedelta(seconds=float(training_setting("STALE_S")))
-    return heartbeat_at is None or now - heartbeat_at > stale
-
-
 def ensemble_build_claim(*, job_id: int, key: str) -> RetrainJob | None:
     """Take the lease on a build, or None when the message should do nothing (unknown key, finished build,
     or one a live process runs). Raises ``BuildBusy`` while another build runs."""
@@ -181,7 +168,7 @@ def ensemble_build_claim(*, job_id: int, key: str) -> RetrainJob | None:
         else:
             _wait_for(job, other.pk)
     now = timezone.now()
-    me = _me()
+    me = worker_identity()
     try:
         with transaction.atomic():
             # Compare-and-set on (status, worker): of two processes claiming at once, exactly one matches.
@@ -398,8 +385,6 @@ def _build_and_register(job: RetrainJob, reporter: _Reporter) -> Ensemble:
 def _independent_check(ensemble: Ensemble, reporter: _Reporter) -> None:
     """Judge the new ensemble on the independent family before it is promoted (stored on it, shown by the
     staff page and the command); the heartbeat thread keeps the lease meanwhile."""
-    from .independent_services import independent_check
-
     def progress(done: int, total: int) -> None:
         reporter.stage = f"independent check: {done}/{total} images"
         reporter.write()
