@@ -143,8 +143,6 @@ def _sky(smooth: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
 
 def measure_features(image: np.ndarray) -> ImageFeatures:
     """The checks' measurements on a model input (uint8 RGB or grey, white-on-black, galaxy centred)."""
-    from photutils.segmentation import detect_sources
-    from photutils.utils.exceptions import NoDetectionsWarning
     from scipy import ndimage
 
     from core.axial_ratio import axial_ratio, isophote_mask
@@ -165,6 +163,33 @@ def measure_features(image: np.ndarray) -> ImageFeatures:
     axial = inclination_from_axial_ratio(axial_ratio(array))
     face_on = _largest_inclination([inclination_from_axial_ratio(axial_ratio(array, isophote_fraction=fraction))
                                     for fraction in FACE_ON_ISOPHOTES])
+    galaxy = _central_segment(data, sigma, box)
+    if not galaxy.any() or core <= 0:
+        return ImageFeatures(found=False, sky=sky, sigma=sigma, core_snr=core_snr, axial_inclination=axial,
+                             face_on_inclination=face_on,
+                             edge_brightness=0.0, edge_pixels=0, star_contrast=0.0, asymmetry=0.0,
+                             cut_fraction=0.0, region_snr=0.0, edge_length=0.0, noise_snr=0.0)
+    edge_pixels, edge_brightness, cut_fraction, edge_length = _edge_contact(data, galaxy, outside, sigma, core, box)
+    isophote = isophote_mask(array) & valid
+    star_contrast = _point_excess(grey, sky, valid, _without_appendages(isophote), data, (cy, cx))
+    asymmetry = _asymmetry(data, valid, galaxy, box)
+    noise_snr, region_snr = _signal_to_noise(grey, valid, sky, isophote if isophote.any() else galaxy, (cy, cx))
+    return ImageFeatures(found=True, sky=sky, sigma=sigma, core_snr=core_snr, axial_inclination=axial,
+                         face_on_inclination=face_on,
+                         edge_brightness=edge_brightness, edge_pixels=edge_pixels, star_contrast=star_contrast,
+                         asymmetry=asymmetry, cut_fraction=cut_fraction, region_snr=region_snr,
+                         edge_length=edge_length, noise_snr=noise_snr)
+
+
+def _central_segment(data: np.ndarray, sigma: float, box: tuple[slice, slice]) -> np.ndarray:
+    """The galaxy: the brightest 3σ segment that crosses the core box (or, if none does, centred within a third
+    of the frame); all False when there is none."""
+    from photutils.segmentation import detect_sources
+    from photutils.utils.exceptions import NoDetectionsWarning
+    from scipy import ndimage
+
+    h, w = data.shape
+    cy, cx = (h - 1) / 2, (w - 1) / 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoDetectionsWarning)
         segm = detect_sources(data, 3.0 * sigma, n_pixels=5)
@@ -180,13 +205,17 @@ def measure_features(image: np.ndarray) -> ImageFeatures:
         if central.size:
             flux = ndimage.sum_labels(data, segm.data, index=central)
             galaxy = segm.data == int(central[int(np.argmax(flux))])
-    if not galaxy.any() or core <= 0:
-        return ImageFeatures(found=False, sky=sky, sigma=sigma, core_snr=core_snr, axial_inclination=axial,
-                             face_on_inclination=face_on,
-                             edge_brightness=0.0, edge_pixels=0, star_contrast=0.0, asymmetry=0.0,
-                             cut_fraction=0.0, region_snr=0.0, edge_length=0.0, noise_snr=0.0)
+    return galaxy
 
-    # The data edge: the frame and the padding's boundary.
+
+def _edge_contact(data: np.ndarray, galaxy: np.ndarray, outside: np.ndarray, sigma: float, core: float,
+                  box: tuple[slice, slice]) -> tuple[int, float, float, float]:
+    """Where the galaxy meets the data edge (the frame and the padding's boundary): edge pixels, their
+    brightness relative to the core, the cut fraction and the bright edge length."""
+    from scipy import ndimage
+
+    h, w = data.shape
+    valid = ~outside
     frame = np.zeros((h, w), dtype=bool)
     frame[:EDGE_WIDTH], frame[-EDGE_WIDTH:], frame[:, :EDGE_WIDTH], frame[:, -EDGE_WIDTH:] = True, True, True, True
     # JPEG rings for a few pixels along a masked region's edge (it was compressed after masking): reach past it.
@@ -209,13 +238,17 @@ def measure_features(image: np.ndarray) -> ImageFeatures:
         flat_edge = np.zeros_like(flat_edge)
     cut_fraction = (float((bright & (frame_edge | flat_edge)).sum()) / EDGE_WIDTH) / max(
         math.sqrt(float(bright.sum()) / math.pi), 1.0)
-    isophote = isophote_mask(array) & valid
     radius_px = max(math.sqrt(float(galaxy.sum()) / math.pi), 1.0)
     # A sky clipped to black is flat like padding: the galaxy's faint rim meets it, so ask for a tenth of the peak.
     edge_length = float((on_edge & (data > max(8.0 * sigma, 0.1 * top))).sum()) / EDGE_WIDTH / radius_px
-    star_contrast = _point_excess(grey, sky, valid, _without_appendages(isophote), data, (cy, cx))
+    return edge_pixels, edge_brightness, cut_fraction, edge_length
 
-    # Rotational asymmetry about the core's peak (the model input is centred on the measured galaxy centre).
+
+def _asymmetry(data: np.ndarray, valid: np.ndarray, galaxy: np.ndarray, box: tuple[slice, slice]) -> float:
+    """Rotational asymmetry about the core's peak (the model input is centred on the measured galaxy centre)."""
+    from scipy import ndimage
+
+    h, w = data.shape
     py, px = (int(v) for v in np.unravel_index(np.argmax(np.where(_box_mask(h, w, box), data, -np.inf)), data.shape))
     mirrored, mirror_ok = _point_mirror(data, py, px)
     both = valid & mirror_ok & _point_mirror(valid.astype(float), py, px)[0].astype(bool)
@@ -223,20 +256,23 @@ def measure_features(image: np.ndarray) -> ImageFeatures:
     region = ndimage.binary_dilation(galaxy, iterations=2) & both
     positive = np.clip(data, 0.0, None)
     total = float(positive[region].sum())
-    asymmetry = float(np.abs(residual[region]).sum() / (2 * total)) if total > 0 else 0.0
-    # Integrated S/N of the outer isophote's region against the unsmoothed sky noise; and the core (smoothed
-    # over 2 px) against the pixel-to-pixel noise, which a sky gradient or a big galaxy at the border cannot raise.
+    return float(np.abs(residual[region]).sum() / (2 * total)) if total > 0 else 0.0
+
+
+def _signal_to_noise(grey: np.ndarray, valid: np.ndarray, sky: float, inside: np.ndarray,
+                     centre: tuple[float, float]) -> tuple[float, float]:
+    """The core (smoothed over 2 px) against the pixel-to-pixel noise, which a sky gradient or a big galaxy at
+    the border cannot raise; and the integrated S/N of ``inside`` (the outer isophote's region) against the
+    unsmoothed sky noise."""
+    from scipy import ndimage
+
+    cy, cx = centre
     raw_sigma = _raw_sigma(grey, valid)
     pixel_noise = max(1.4826 * float(np.median(np.abs((grey - ndimage.median_filter(grey, 3))[valid]))), 0.3)
     wide = slice(int(cy) - 6, int(cy) + 8), slice(int(cx) - 6, int(cx) + 8)
     noise_snr = (float(ndimage.gaussian_filter(grey, 2.0)[wide].max()) - sky) / pixel_noise
-    inside = isophote if isophote.any() else galaxy
     region_snr = float((grey[inside] - sky).sum()) / (raw_sigma * math.sqrt(int(inside.sum())))
-    return ImageFeatures(found=True, sky=sky, sigma=sigma, core_snr=core_snr, axial_inclination=axial,
-                         face_on_inclination=face_on,
-                         edge_brightness=edge_brightness, edge_pixels=edge_pixels, star_contrast=star_contrast,
-                         asymmetry=asymmetry, cut_fraction=cut_fraction, region_snr=region_snr,
-                         edge_length=edge_length, noise_snr=noise_snr)
+    return noise_snr, region_snr
 
 
 def _largest_inclination(values: Sequence[float]) -> float:
