@@ -92,8 +92,8 @@ def cross_family(folder: Path, profile_name: str, *, workers: int) -> dict[str, 
     import tempfile
 
     from training.ml.evaluate_ensemble import evaluate_ensemble
+    from core.synthetic import generate
     from training.ml.pipeline import PROFILES, generator_config, split_ids
-    from training.ml.synthetic import generate
 
     profile = PROFILES[profile_name]
     galaxies = list(generate(generator_config(profile), profile.n_galaxies, seed=profile.seed, workers=workers))

@@ -57,8 +57,8 @@ REJECT_VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def _data(n_galaxies: int, n_extra: int, workers: int) -> dict[str, Any]:
+    from core.synthetic import GeneratorConfig, generate, reject_rich_config
     from training.ml.pipeline import PROFILES, reject_code, split_ids
-    from training.ml.synthetic import GeneratorConfig, generate, reject_rich_config
 
     profile = PROFILES["quick"]
     galaxies = list(generate(GeneratorConfig(reject_fraction=profile.reject_fraction), n_galaxies,

@@ -54,7 +54,7 @@ def turned(image: np.ndarray, angle: float, *, fmt: str) -> bytes:
 
 
 def synthetic_images(n: int, seed: int) -> list[tuple[str, np.ndarray]]:
-    from training.ml.synthetic import GeneratorConfig, generate
+    from core.synthetic import GeneratorConfig, generate
 
     return [(f"syn-{seed}-{g.truth['index']}", g.colour) for g in generate(GeneratorConfig(), n, seed=seed, workers=2)]
 

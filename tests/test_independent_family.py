@@ -152,12 +152,12 @@ def test_clean_galaxies_fit_in_the_frame_with_no_bright_star_on_the_disk() -> No
 
 
 def test_reject_vocabulary_matches_the_project() -> None:
-    tree = ast.parse((ROOT / "training" / "ml" / "synthetic.py").read_text())
+    tree = ast.parse((ROOT / "core" / "synthetic" / "config.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "REJECT_REASONS":
             assert set(ast.literal_eval(node.value)) == set(REJECT_REASONS)
             return
-    raise AssertionError("REJECT_REASONS not found in training/ml/synthetic.py")
+    raise AssertionError("REJECT_REASONS not found in core/synthetic/config.py")
 
 
 def _imports(path: Path) -> set[str]:
@@ -177,7 +177,8 @@ EVALUATION_ONLY = {"training/independent_services.py"}
 
 
 def test_training_code_never_imports_the_independent_family() -> None:
-    files = [p for p in (ROOT / "training").rglob("*.py") if str(p.relative_to(ROOT)) not in EVALUATION_ONLY]
+    files = [p for p in [*(ROOT / "training").rglob("*.py"), *(ROOT / "core").rglob("*.py")]
+             if str(p.relative_to(ROOT)) not in EVALUATION_ONLY]
     offenders = [str(path.relative_to(ROOT)) for path in files
                  if any(name.startswith("benchmarks") for name in _imports(path))]
     assert not offenders
@@ -186,8 +187,9 @@ def test_training_code_never_imports_the_independent_family() -> None:
 
 
 def test_the_training_core_never_reaches_the_promotion_check() -> None:
-    """training/ml (generation, augmentation, training, the pipeline) cannot even reach the evaluation module."""
-    core = list((ROOT / "training" / "ml").rglob("*.py"))
+    """training/ml and core (generation, augmentation, training, the pipeline) cannot even reach the evaluation
+    module."""
+    core = [*(ROOT / "training" / "ml").rglob("*.py"), *(ROOT / "core").rglob("*.py")]
     assert core
     for path in core:
         names = _imports(path)
@@ -200,7 +202,8 @@ def test_the_training_core_never_reaches_the_promotion_check() -> None:
 def test_the_family_imports_neither_training_code_nor_galsim() -> None:
     for path in PACKAGE.rglob("*.py"):
         names = _imports(path)
-        assert not any(n.split(".")[0] in {"training", "galsim", "predictions", "catalog", "django"} for n in names), path
+        assert not any(n.split(".")[0] in {"training", "core", "galsim", "predictions", "catalog", "django"}
+                       for n in names), path
 
 
 # --- the benchmark (benchmarks/independent_accuracy.py) ----------------------------------------

@@ -1,6 +1,6 @@
 """An independent family of galaxy images, for evaluation only: never trained on.
 
-The training generator (``training/ml/synthetic.py``) draws galaxies with GalSim and an SDSS-like
+The training generator (``core/synthetic/``) draws galaxies with GalSim and an SDSS-like
 observation model. This package shares none of its code, libraries or conventions beyond the truth
 vocabulary (inclination, position angle, reject reasons): a 3D emissivity and dust model integrated
 along every line of sight with numpy (``model.py``), then its own PSF, sky, noise, stars, stretches,
@@ -12,8 +12,8 @@ nothing from ``training/`` (so it can never drift toward the generator it is mea
 """
 from __future__ import annotations
 
-# The project's reject vocabulary (training.ml.synthetic.REJECT_REASONS), repeated here on purpose: this
-# package must not import training code. A test checks that the two stay equal as sets.
+# The project's reject vocabulary (core.synthetic.REJECT_REASONS), repeated here on purpose: this
+# package must not import the generator's code. A test checks that the two stay equal as sets.
 REJECT_REASONS: tuple[str, ...] = ("face_on", "bright_star", "companion", "low_snr", "cut_off")
 ACCEPTED_RANGE = (45.0, 90.0)
 

@@ -2,7 +2,7 @@
 
 Uses an ensemble that is sensitive to orientation (``orientation_probe``): the old path (angle 0, no
 alignment) spreads its answers by degrees and tens of rejection points, so these tests can fail.
-Galaxies come from the training generator (``training.ml.synthetic.generate``).
+Galaxies come from the training generator (``core.synthetic.generate``).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ ANGLES = tuple(range(0, 180, 15))
 
 @pytest.fixture(scope="module")
 def galaxies() -> list:
-    from training.ml.synthetic import GeneratorConfig, generate
+    from core.synthetic import GeneratorConfig, generate
 
     # Inclined galaxies (q well below the round limit), as the API is meant for.
     return list(generate(GeneratorConfig(inclination_range=(62.0, 88.0)), 2, seed=4242, workers=1))

@@ -1,1 +1,2 @@
-"""Django-free ML core: synthetic galaxies, augmentation, architectures, training loop, evaluation."""
+"""Django-free ML core: augmentation, architectures, training loop, evaluation (the galaxies it trains on come
+from ``core.synthetic``)."""

@@ -30,7 +30,7 @@ def calibrate_margin(ensemble_folder: Path, *, n: int = 400, seed: int = CALIBRA
     ``write``: store the result in the ensemble's manifest as ``metrics["axial_check"]``.
     """
     from training.ml.ensemble import MANIFEST_NAME, EnsembleManifest, FusedEnsemble
-    from training.ml.synthetic import GeneratorConfig, generate
+    from core.synthetic import GeneratorConfig, generate
 
     galaxies = list(generate(GeneratorConfig(), n, seed=seed, workers=workers))
     images = np.stack([g.colour for g in galaxies])
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     """Measure the baseline on accepted synthetic galaxies: ``python -m training.ml.axial_ratio --n 300``."""
     import argparse
 
-    from training.ml.synthetic import GeneratorConfig, generate, robustness_config
+    from core.synthetic import GeneratorConfig, generate, robustness_config
 
     parser = argparse.ArgumentParser(description="Axial-ratio baseline RMS on accepted synthetic galaxies.")
     parser.add_argument("--n", type=int, default=300)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.ml.synthetic import REJECT_REASONS, GeneratorConfig, SyntheticGalaxy, draw_params, render_galaxy, robustness_config
+from core.synthetic import REJECT_REASONS, GeneratorConfig, SyntheticGalaxy, draw_params, render_galaxy, robustness_config
 
 __all__ = ["pick_examples", "contact_sheet", "main"]
 

@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from core.synthetic import (REJECT_REASONS, GeneratorConfig, domain_randomised_config, domain_reject_rich_config, generate,
+                            reject_rich_config, robustness_config)
+
 from .augment import ImageSet
 from .domain_randomisation import DomainConfig
 from .ensemble import MANIFEST_NAME, EnsembleManifest, MemberSpec
-from .synthetic import (REJECT_REASONS, GeneratorConfig, domain_randomised_config, domain_reject_rich_config, generate,
-                        reject_rich_config, robustness_config)
 from .trainer import Progress, TrainConfig, flavour_splits, train
 
 

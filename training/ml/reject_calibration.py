@@ -164,7 +164,7 @@ def image_check_views(n: int, *, seed: int = IMAGE_CHECK_SEED, workers: int = 2)
     """``n`` validation galaxies of the training family (``domain_randomised_config``, half of them rejects, every
     reason equally often), each turned by a random angle within its frame and aligned as served: the model
     inputs (uint8) and their reasons ('' for accepted)."""
-    from .synthetic import REJECT_REASONS, domain_randomised_config, generate
+    from core.synthetic import REJECT_REASONS, domain_randomised_config, generate
 
     config = domain_randomised_config(reject_fraction=0.5, reject_mix={r: 1.0 for r in REJECT_REASONS})
     rng = np.random.default_rng(seed)

@@ -247,7 +247,7 @@ def eval_galaxies(rows: SnapshotRows) -> list[EvalGalaxy]:
 
 def synthetic_rows(n: int, *, seed: int, reject_fraction: float = 0.35) -> SnapshotRows:
     """``n`` generated galaxies (truth known) as snapshot rows with ids −1, −2, … (never a catalogue id)."""
-    from .synthetic import GeneratorConfig, generate
+    from core.synthetic import GeneratorConfig, generate
 
     galaxies = list(generate(GeneratorConfig(reject_fraction=reject_fraction), n, seed=seed, workers=1))
     accepted = np.array([bool(g.truth["accepted"]) for g in galaxies])

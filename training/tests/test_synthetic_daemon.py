@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.ml.synthetic import default_config, generate, load_npz, save_npz
+from core.synthetic import default_config, generate, load_npz, save_npz
 
 N, SEED = 5, 11
 

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from catalog.models import Galaxy, GalaxySource, ImageKind
 from catalog.services import galaxy_create_synthetic, galaxy_image_store
+from core.synthetic import GeneratorConfig, generate
 
 
 class Command(BaseCommand):
@@ -23,8 +24,6 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2)
 
     def handle(self, *args: object, count: int, seed: int, workers: int, **options: object) -> None:
-        from training.ml.synthetic import GeneratorConfig, generate
-
         existing = Galaxy.objects.filter(source=GalaxySource.SYNTHETIC).count()
         if existing >= count:
             self.stdout.write(f"Demo data: {existing} synthetic galaxies already present.")

@@ -33,7 +33,7 @@ HELD_OUT_N = 300
 
 
 def _render(args: tuple[Any, int, int]) -> Any:
-    from training.ml.synthetic import draw_params, render_galaxy
+    from core.synthetic import draw_params, render_galaxy
 
     config, seed, index = args
     return render_galaxy(draw_params(config, seed=seed, index=index))
@@ -89,9 +89,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, ensemble: str, write: bool, shipped: bool, workers: int, held_out: int,
                limit: int | None, held_out_preset: str, **options: Any) -> None:
         from benchmarks.independent_accuracy import serving
+        from core.synthetic import domain_randomised_config, robustness_config
         from training.ml.error_calibration import CALIBRATION_FILE, choose_inflation, fit_error_model, save
         from training.ml.pipeline import PROFILES, generator_config, split_ids
-        from training.ml.synthetic import domain_randomised_config, robustness_config
 
         with serving(None if ensemble == "active" else ensemble) as info:
             manifest = info["manifest"]

@@ -6,11 +6,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from core.synthetic import (GeneratorConfig, domain_randomised_config, draw_params, render_galaxy)
 from training.ml.augment import AugmentConfig, augment_batch, describe
 from training.ml.domain_randomisation import DomainConfig
 from training.ml.pipeline import PROFILES, augment_overrides, generator_config
 from training.ml.reject_calibration import apply_to_head, choose, fit_platt
-from training.ml.synthetic import (GeneratorConfig, domain_randomised_config, draw_params, render_galaxy)
 
 
 def _batch(n: int = 8) -> np.ndarray:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.ml.axial_ratio import axial_ratio, isophote_mask
-from training.ml.synthetic import (
+from core.axial_ratio import axial_ratio, isophote_mask
+from core.synthetic import (
     REJECT_REASONS,
     GalaxyParams,
     GeneratorConfig,
