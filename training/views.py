@@ -1,6 +1,6 @@
 """Staff pages of retraining: the Retrain form, live runs, evaluation plots, candidate vs active, promote
 and roll back. Everything here answers 403 to anyone who is not staff (volunteers included); the JSON endpoints
-answer their failures in the API's shape ``{"status": "failed", "message": ...}``."""
+the pages poll are in ``training.api``."""
 from __future__ import annotations
 
 import functools
@@ -9,20 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors
+from .api import STAFF_ONLY
 from .forms import RetrainForm
 from .jobs import RetrainError, retrain_job_create
-from .models import Ensemble, RetrainJob, TrainingRun
+from .models import Ensemble, TrainingRun
 from .registry import RegistryError, ensemble_activate, ensemble_rollback_and_rescore
-
-
-def _failed(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"status": "failed", "message": message}, status=status)
 
 
 def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -32,10 +29,7 @@ def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         if not (user.is_authenticated and user.is_active and user.is_staff):
-            message = "Retraining is for staff only."
-            if request.path.rsplit("/", 2)[-2] == "api" or "/api/" in request.path:
-                return _failed(message, 403)
-            return HttpResponseForbidden(message)
+            return HttpResponseForbidden(STAFF_ONLY)
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -63,23 +57,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "form": form, "jobs": selectors.job_list(), "snapshots": selectors.snapshot_list(limit=10),
         "active": selectors.ensemble_active(),
     }, status=status)
-
-
-@staff_only
-@require_GET
-def api_jobs(request: HttpRequest) -> JsonResponse:
-    job_id = request.GET.get("job")
-    # ASCII digits, at most 18: "²".isdigit() is true but int() refuses it, and the id must fit a bigint.
-    if job_id is not None and not (job_id.isascii() and job_id.isdigit() and len(job_id) <= 18):
-        return _failed("job must be a number.", 400)
-    jobs = [get_object_or_404(RetrainJob, pk=int(job_id))] if job_id else selectors.job_list(limit=10)
-    return JsonResponse({"jobs": [selectors.job_summary(job=j) for j in jobs]})
-
-
-@staff_only
-@require_GET
-def api_run(request: HttpRequest, run_id: int) -> JsonResponse:
-    return JsonResponse(selectors.run_progress(run=get_object_or_404(TrainingRun, pk=run_id)))
 
 
 @staff_only
