@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,7 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
     black-on-white images around before calling this). Never raises on odd content: a blank frame, pure
     noise or a lone star give ``ok=False`` and a reason.
     """
-    from photutils.segmentation import SegmentationImage, deblend_sources, detect_sources
+    from photutils.segmentation import detect_sources
     from photutils.utils.exceptions import NoDetectionsWarning
     from scipy import ndimage
 
@@ -146,14 +147,7 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
     if array.ndim < 2 or min(array.shape[:2]) < 8:
         return _not_found(array.shape if array.ndim >= 2 else (1, 1), "the image is too small to measure")
     full_shape = array.shape[:2]
-    if array.dtype == np.uint8 and array.ndim == 3 and max(full_shape) > work_size:
-        # Shrink the 8-bit image first: a 25-megapixel upload never becomes a float64 copy.
-        from PIL import Image
-
-        factor0 = max(full_shape) / work_size
-        size = (max(1, round(full_shape[1] / factor0)), max(1, round(full_shape[0] / factor0)))
-        array = np.asarray(Image.fromarray(np.ascontiguousarray(array[:, :, :3])).resize(size, Image.Resampling.BOX))
-    grey, _ = _shrink(grey_of(array), work_size)
+    grey = _work_grey(array, work_size)
     h, w = grey.shape
     factor = full_shape[1] / w  # input pixels per work pixel
     smooth = ndimage.gaussian_filter(grey, 1.0)
@@ -165,7 +159,54 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
         segm = detect_sources(data, 3.0 * sigma, n_pixels=npixels)
     if segm is None:
         return _not_found(full_shape, "no source stands out from the sky")
+    galaxy = _galaxy_label(segm, data)
+    if galaxy is None:
+        return _not_found(full_shape, "no galaxy near the centre of the image")
+    galaxy_mask = segm.data == galaxy
+    peak_index = np.unravel_index(np.argmax(np.where(galaxy_mask, data, -np.inf)), data.shape)
+    peak = float(data[peak_index])
+    if peak < MIN_PEAK_SIGMA * sigma:
+        return _not_found(full_shape, "no source stands out from the sky")
+    star_mask, masked = _compact_sources(data, galaxy_mask, peak_index, npixels)
+    region = _isophote_region(data, galaxy_mask, star_mask, peak_index,
+                              level=max(isophote_fraction * peak, 3.0 * sigma))
+    if region is None:
+        return _not_found(full_shape, "the galaxy is too faint to measure")
+    moments = region_moments(region)
+    if moments is None or region.sum() < MIN_REGION_PIXELS:
+        return _not_found(full_shape, "the galaxy is too small or too faint to measure")
+    x_work, y_work, pa_image, q = moments
+    # Back to input pixels (pixel centres: work pixel j covers input [j·f, (j+1)·f)).
+    x = (x_work + 0.5) * factor - 0.5
+    y = (y_work + 0.5) * (full_shape[0] / h) - 0.5
+    area_fraction = float(region.sum()) / (h * w)
+    if q > ROUND_Q:
+        return Orientation(ok=False, x=x, y=y, pa_image_deg=None, q=q, area_fraction=area_fraction,
+                           masked_sources=masked, reason=f"the galaxy is nearly round (b/a = {q:.2f})")
+    return Orientation(ok=True, x=x, y=y, pa_image_deg=pa_image, q=q, area_fraction=area_fraction,
+                       masked_sources=masked)
+
+
+def _work_grey(array: np.ndarray, work_size: int) -> np.ndarray:
+    """A grey float copy at most ``work_size`` pixels on its long side."""
+    full_shape = array.shape[:2]
+    if array.dtype == np.uint8 and array.ndim == 3 and max(full_shape) > work_size:
+        # Shrink the 8-bit image first: a 25-megapixel upload never becomes a float64 copy.
+        from PIL import Image
+
+        factor0 = max(full_shape) / work_size
+        size = (max(1, round(full_shape[1] / factor0)), max(1, round(full_shape[0] / factor0)))
+        array = np.asarray(Image.fromarray(np.ascontiguousarray(array[:, :, :3])).resize(size, Image.Resampling.BOX))
+    return _shrink(grey_of(array), work_size)[0]
+
+
+def _galaxy_label(segm: Any, data: np.ndarray) -> int | None:
+    """The galaxy's segment: the brightest reaching the central box, else the brightest whose centroid is within
+    a third of the field; None when there is none."""
+    from scipy import ndimage
+
     labels = segm.data
+    h, w = data.shape
     box = max(2, min(h, w) // 6)
     cy, cx = h // 2, w // 2
     central = np.unique(labels[cy - box: cy + box + 1, cx - box: cx + box + 1])
@@ -173,23 +214,21 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
     flux = ndimage.sum_labels(data, labels, index=segm.labels)
     flux_by_label = dict(zip(segm.labels.tolist(), flux.tolist(), strict=True))
     if central.size:
-        galaxy = max(central.tolist(), key=lambda label: flux_by_label[label])
-    else:
-        # Nothing crosses the centre: the brightest segment whose centroid is within a third of the field.
-        centres = ndimage.center_of_mass(np.ones_like(labels), labels, segm.labels)
-        near = [label for label, (yy, xx) in zip(segm.labels.tolist(), centres, strict=True)
-                if math.hypot(xx - cx, yy - cy) < min(h, w) / 3]
-        if not near:
-            return _not_found(full_shape, "no galaxy near the centre of the image")
-        galaxy = max(near, key=lambda label: flux_by_label[label])
-    galaxy_mask = labels == galaxy
-    galaxy_area = int(galaxy_mask.sum())
-    peak_index = np.unravel_index(np.argmax(np.where(galaxy_mask, data, -np.inf)), data.shape)
-    peak = float(data[peak_index])
-    if peak < MIN_PEAK_SIGMA * sigma:
-        return _not_found(full_shape, "no source stands out from the sky")
+        return max(central.tolist(), key=lambda label: flux_by_label[label])
+    centres = ndimage.center_of_mass(np.ones_like(labels), labels, segm.labels)
+    near = [label for label, (yy, xx) in zip(segm.labels.tolist(), centres, strict=True)
+            if math.hypot(xx - cx, yy - cy) < min(h, w) / 3]
+    return max(near, key=lambda label: flux_by_label[label]) if near else None
 
-    # Compact sources on the disk: deblend the galaxy's segment and mask its small children.
+
+def _compact_sources(data: np.ndarray, galaxy_mask: np.ndarray, peak_index: tuple[Any, ...],
+                     npixels: int) -> tuple[np.ndarray, int]:
+    """Compact sources on the disk: the galaxy's segment deblended and its small children masked (dilated by
+    one pixel); returns the mask and how many sources it holds."""
+    from photutils.segmentation import SegmentationImage, deblend_sources
+    from scipy import ndimage
+
+    galaxy_area = int(galaxy_mask.sum())
     star_mask = np.zeros_like(galaxy_mask)
     masked = 0
     try:
@@ -205,31 +244,24 @@ def measure_orientation(image: np.ndarray, *, isophote_fraction: float = ISOPHOT
         if int(piece.sum()) < STAR_CHILD_FRACTION * galaxy_area:
             star_mask |= ndimage.binary_dilation(piece, iterations=1)
             masked += 1
+    return star_mask, masked
 
-    level = max(isophote_fraction * peak, 3.0 * sigma)
+
+def _isophote_region(data: np.ndarray, galaxy_mask: np.ndarray, star_mask: np.ndarray,
+                     peak_index: tuple[Any, ...], *, level: float) -> np.ndarray | None:
+    """The outer isophote: the unmasked galaxy above ``level``, the part holding the peak and every part at least
+    a tenth of the largest (both halves of a dust lane), holes filled; None when nothing is above the level."""
+    from scipy import ndimage
+
     above = ndimage.binary_fill_holes(galaxy_mask) & (data > level) & ~star_mask
     parts, n = ndimage.label(above)
     if n == 0:
-        return _not_found(full_shape, "the galaxy is too faint to measure")
+        return None
     sizes = ndimage.sum_labels(np.ones_like(parts), parts, index=np.arange(1, n + 1))
-    # The part holding the peak and every part at least a tenth of the largest (both halves of a dust lane).
     keep = {int(i + 1) for i, size in enumerate(sizes) if size >= 0.1 * sizes.max()}
     if parts[peak_index]:
         keep.add(int(parts[peak_index]))
     region = np.isin(parts, sorted(keep))
     if len(keep) > 1:
         region |= ndimage.binary_closing(region, structure=np.ones((3, 3)), iterations=2)
-    region = ndimage.binary_fill_holes(region)
-    moments = region_moments(region)
-    if moments is None or region.sum() < MIN_REGION_PIXELS:
-        return _not_found(full_shape, "the galaxy is too small or too faint to measure")
-    x_work, y_work, pa_image, q = moments
-    # Back to input pixels (pixel centres: work pixel j covers input [j·f, (j+1)·f)).
-    x = (x_work + 0.5) * factor - 0.5
-    y = (y_work + 0.5) * (full_shape[0] / h) - 0.5
-    area_fraction = float(region.sum()) / (h * w)
-    if q > ROUND_Q:
-        return Orientation(ok=False, x=x, y=y, pa_image_deg=None, q=q, area_fraction=area_fraction,
-                           masked_sources=masked, reason=f"the galaxy is nearly round (b/a = {q:.2f})")
-    return Orientation(ok=True, x=x, y=y, pa_image_deg=pa_image, q=q, area_fraction=area_fraction,
-                       masked_sources=masked)
+    return ndimage.binary_fill_holes(region)

@@ -271,28 +271,13 @@ def train(config: TrainConfig, train_arrays: ImageSet | Mapping[str, np.ndarray]
     """
     import keras
 
-    from .architectures import build_model
-
     report = progress_callback or progress
     train_set, val_set = as_image_set(train_arrays), as_image_set(val_arrays)
     if train_set.image_shape != config.input_shape or val_set.image_shape != config.input_shape:
         raise ValueError(f"Images are {train_set.image_shape}/{val_set.image_shape}, config says {config.input_shape}.")
     out = config.output
     (out / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
-
-    state = load_state(out)
-    if state is not None:
-        _check_resumable(state["config"], config)
-        model = keras.saving.load_model(out / CHECKPOINTS / state["checkpoint"])  # weights + optimizer state
-        _restore_seed_generators(model, state["rng"])
-    else:
-        keras.utils.set_random_seed(config.seed)  # initial weights and dropout seeds
-        model = build_model(config.architecture, binary=config.kind == "reject", input_shape=config.input_shape)
-        if config.init_weights:
-            copy_matching_weights(keras.saving.load_model(config.init_weights, compile=False), model)
-        _compile(model, config)
-        state = {"epoch": 0, "checkpoint": None, "history": {}, "best_val_loss": math.inf, "best_epoch": 0,
-                 "bad_epochs": 0, "stopped_early": False, "seconds": 0.0, "rng": []}
+    model, state = _start_or_resume(config, out)
     state["config"] = config.to_json()
     state["preprocessing"] = PREPROCESSING_SPEC
 
@@ -301,37 +286,8 @@ def train(config: TrainConfig, train_arrays: ImageSet | Mapping[str, np.ndarray]
     steps = config.steps
     val_data = make_eval_dataset(val_set, kind=config.kind, batch_size=max(config.batch_size, 128),
                                  modes=config.val_modes)
-    timing: dict[str, Any] = {"train_steps": 0, "train_seconds": 0.0, "val_seconds": []}  # this session only
-
-    def eta(epoch: int, step: int) -> float:
-        per_step = timing["train_seconds"] / max(timing["train_steps"], 1)
-        per_val = float(np.mean(timing["val_seconds"])) if timing["val_seconds"] else 0.0
-        remaining_epochs = config.epochs - epoch - 1
-        return max(0.0, (steps - step + remaining_epochs * steps) * per_step + (remaining_epochs + 1) * per_val)
-
-    class Reporter(keras.callbacks.Callback):
-        """Progress after every batch; also splits batch time from validation time for the ETA."""
-
-        def __init__(self, epoch: int) -> None:
-            super().__init__()
-            self.epoch_index = epoch
-            self.last = time.perf_counter()
-
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            now = time.perf_counter()
-            timing["train_seconds"] += now - self.last
-            timing["train_steps"] += 1
-            self.last = now
-            if report is not None:
-                report(Progress(epoch=self.epoch_index + 1, epochs=config.epochs, step=batch + 1, steps=steps,
-                                loss=float((logs or {}).get("loss", math.nan)),
-                                eta_seconds=eta(self.epoch_index, batch + 1)))
-
-        def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-            self.val_start = time.perf_counter()
-
-        def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
-            timing["val_seconds"].append(time.perf_counter() - self.val_start)
+    timing = _SessionTiming(epochs=config.epochs, steps=steps)
+    reporter = _reporter_class(timing, report)
 
     epoch = state["epoch"]
     while epoch < config.epochs and not state["stopped_early"]:
@@ -341,25 +297,12 @@ def train(config: TrainConfig, train_arrays: ImageSet | Mapping[str, np.ndarray]
         dataset = make_training_dataset(train_set, kind=config.kind, batch_size=config.batch_size, seed=config.seed,
                                         epoch=epoch, steps=steps, config=augment)
         logs = model.fit(dataset, epochs=1, verbose=0, shuffle=False, validation_data=val_data,
-                         callbacks=[Reporter(epoch)]).history
-        for key, values in logs.items():
-            state["history"].setdefault(key, []).append(float(values[-1]))
-        if update_early_stopping(state, float(logs["val_loss"][-1]), epoch=epoch + 1, patience=config.patience):
-            _save_atomic(_serving_copy(model), out / BEST)
-        epoch += 1
-        name = f"epoch-{epoch:04d}.keras"
-        _save_atomic(model, out / CHECKPOINTS / name)
-        state.update(epoch=epoch, checkpoint=name, rng=_seed_generator_states(model))
-        state["seconds"] += time.perf_counter() - epoch_start
-        # The state names its checkpoint and is written last: a crash before this line leaves the previous
-        # (state, checkpoint) pair intact, so the epoch is redone, never skipped nor applied twice.
-        _write_atomic(out / STATE, json.dumps(state, indent=1))
-        _write_atomic(out / HISTORY, json.dumps(state["history"], indent=1))
-        _prune_checkpoints(out / CHECKPOINTS, keep=config.keep_checkpoints, current=name)
+                         callbacks=[reporter(epoch)]).history
+        epoch = _end_epoch(model, state, logs, config, epoch=epoch, started=epoch_start)
         if report is not None:
             epoch_metrics = {key: values[-1] for key, values in state["history"].items()}
             report(Progress(epoch=epoch, epochs=config.epochs, step=steps, steps=steps,
-                            loss=epoch_metrics.get("loss", math.nan), eta_seconds=eta(epoch - 1, steps),
+                            loss=epoch_metrics.get("loss", math.nan), eta_seconds=timing.eta(epoch - 1, steps),
                             phase="epoch_end", metrics=epoch_metrics))
 
     if not (out / BEST).exists():  # e.g. zero epochs, or a validation loss that was never finite
@@ -371,6 +314,97 @@ def train(config: TrainConfig, train_arrays: ImageSet | Mapping[str, np.ndarray]
         checkpoint_path=out / CHECKPOINTS / state["checkpoint"] if state["checkpoint"] else None,
         device=_device(), model=model,
     )
+
+
+def _start_or_resume(config: TrainConfig, out: Path) -> tuple[keras.Model, dict[str, Any]]:
+    """The run saved in ``out`` (weights, optimizer and dropout-seed state) with its state, or a fresh model
+    (seeded, optionally started from ``config.init_weights``) with an empty state."""
+    import keras
+
+    from .architectures import build_model
+
+    state = load_state(out)
+    if state is not None:
+        _check_resumable(state["config"], config)
+        model = keras.saving.load_model(out / CHECKPOINTS / state["checkpoint"])  # weights + optimizer state
+        _restore_seed_generators(model, state["rng"])
+        return model, state
+    keras.utils.set_random_seed(config.seed)  # initial weights and dropout seeds
+    model = build_model(config.architecture, binary=config.kind == "reject", input_shape=config.input_shape)
+    if config.init_weights:
+        copy_matching_weights(keras.saving.load_model(config.init_weights, compile=False), model)
+    _compile(model, config)
+    state = {"epoch": 0, "checkpoint": None, "history": {}, "best_val_loss": math.inf, "best_epoch": 0,
+             "bad_epochs": 0, "stopped_early": False, "seconds": 0.0, "rng": []}
+    return model, state
+
+
+def _end_epoch(model: keras.Model, state: dict[str, Any], logs: Mapping[str, Sequence[float]], config: TrainConfig,
+               *, epoch: int, started: float) -> int:
+    """Record epoch ``epoch``'s logs, keep the best model, checkpoint and write the state; the next epoch index."""
+    out = config.output
+    for key, values in logs.items():
+        state["history"].setdefault(key, []).append(float(values[-1]))
+    if update_early_stopping(state, float(logs["val_loss"][-1]), epoch=epoch + 1, patience=config.patience):
+        _save_atomic(_serving_copy(model), out / BEST)
+    epoch += 1
+    name = f"epoch-{epoch:04d}.keras"
+    _save_atomic(model, out / CHECKPOINTS / name)
+    state.update(epoch=epoch, checkpoint=name, rng=_seed_generator_states(model))
+    state["seconds"] += time.perf_counter() - started
+    # The state names its checkpoint and is written last: a crash before this line leaves the previous
+    # (state, checkpoint) pair intact, so the epoch is redone, never skipped nor applied twice.
+    _write_atomic(out / STATE, json.dumps(state, indent=1))
+    _write_atomic(out / HISTORY, json.dumps(state["history"], indent=1))
+    _prune_checkpoints(out / CHECKPOINTS, keep=config.keep_checkpoints, current=name)
+    return epoch
+
+
+class _SessionTiming:
+    """Batch and validation seconds of this session (not of a resumed run's earlier ones), for the ETA."""
+
+    def __init__(self, *, epochs: int, steps: int) -> None:
+        self.epochs, self.steps = epochs, steps
+        self.train_steps, self.train_seconds = 0, 0.0
+        self.val_seconds: list[float] = []
+
+    def eta(self, epoch: int, step: int) -> float:
+        per_step = self.train_seconds / max(self.train_steps, 1)
+        per_val = float(np.mean(self.val_seconds)) if self.val_seconds else 0.0
+        remaining_epochs = self.epochs - epoch - 1
+        return max(0.0, (self.steps - step + remaining_epochs * self.steps) * per_step + (remaining_epochs + 1) * per_val)
+
+
+def _reporter_class(timing: _SessionTiming, report: Callable[[Progress], None] | None) -> type:
+    """A Keras callback class (keras is imported lazily) that times batches and validation into ``timing`` and
+    reports progress after every batch; instantiate it with the epoch index."""
+    import keras
+
+    class Reporter(keras.callbacks.Callback):
+        """Progress after every batch; also splits batch time from validation time for the ETA."""
+
+        def __init__(self, epoch: int) -> None:
+            super().__init__()
+            self.epoch_index = epoch
+            self.last = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            now = time.perf_counter()
+            timing.train_seconds += now - self.last
+            timing.train_steps += 1
+            self.last = now
+            if report is not None:
+                report(Progress(epoch=self.epoch_index + 1, epochs=timing.epochs, step=batch + 1, steps=timing.steps,
+                                loss=float((logs or {}).get("loss", math.nan)),
+                                eta_seconds=timing.eta(self.epoch_index, batch + 1)))
+
+        def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self.val_start = time.perf_counter()
+
+        def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+            timing.val_seconds.append(time.perf_counter() - self.val_start)
+
+    return Reporter
 
 
 def _prune_checkpoints(folder: Path, *, keep: int, current: str) -> None:
