@@ -170,9 +170,31 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
     pa = math.radians(gal.pa)
     xp = x * math.cos(pa) + y * math.sin(pa)  # along the major axis
     yp = -x * math.sin(pa) + y * math.cos(pa)  # along the projected minor axis
+    nodes = _ray_nodes(gal, xp, yp, sin_i, cos_i, n_slab=n_slab, n_mid=n_mid, n_bulge=n_bulge)
+    if nodes is None:
+        return out.reshape(shape + (3,))
+    active, s = nodes
+    xs = xp[active][:, None].astype(np.float32)
+    ys = yp[active][:, None].astype(np.float32)
+    gx = np.broadcast_to(xs, s.shape)
+    gy = ys * np.float32(cos_i) - s * np.float32(sin_i)
+    gz = ys * np.float32(sin_i) + s * np.float32(cos_i)
+    out[active] = _integrate(gal, s, *_densities(gal, gx, gy, gz))
+    return out.reshape(shape + (3,))
+
+
+def _truncation(gal: Galaxy) -> tuple[float, float, float]:
+    """The disk's truncation radius, its width and the radius beyond which nothing is emitted."""
     r_t = gal.trunc * gal.r25
     w_t = max(gal.trunc_soft * gal.r25, 0.05)
-    r_max = r_t + 4.0 * w_t
+    return r_t, w_t, r_t + 4.0 * w_t
+
+
+def _ray_nodes(gal: Galaxy, xp: np.ndarray, yp: np.ndarray, sin_i: float, cos_i: float, *, n_slab: int,
+               n_mid: int, n_bulge: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rays that cross the galaxy (indices) and the sorted positions s along each where it is sampled:
+    uniform over the disk slab, dense about the mid-plane and over the bulge's sphere; None if no ray does."""
+    _, _, r_max = _truncation(gal)
     zmax = 5.0 * gal.hz + abs(gal.warp)
     rho2 = xp * xp + yp * yp
     sphere = np.sqrt(np.maximum(r_max * r_max - rho2, 0.0))
@@ -195,7 +217,7 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
     has_slab = hi > lo
     active = np.nonzero(has_slab | (sphere_b > 0))[0]
     if active.size == 0:
-        return out.reshape(shape + (3,))
+        return None
     lo, hi, s_mid = lo[active], hi[active], s_mid[active]
     has_slab = has_slab[active]
     lo = np.where(has_slab, lo, 0.0)
@@ -210,13 +232,14 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
     lb = sphere_b[active]
     tb = np.sinh(np.linspace(-2.5, 2.5, n_bulge)) / math.sinh(2.5)  # dense at the closest approach to the centre
     s_b = lb[:, None] * tb[None, :]
-    s = np.sort(np.concatenate([s_slab, s_dense, s_b], axis=1), axis=1).astype(np.float32)
+    return active, np.sort(np.concatenate([s_slab, s_dense, s_b], axis=1), axis=1).astype(np.float32)
 
-    xs = xp[active][:, None].astype(np.float32)
-    ys = yp[active][:, None].astype(np.float32)
-    gx = np.broadcast_to(xs, s.shape)
-    gy = ys * np.float32(cos_i) - s * np.float32(sin_i)
-    gz = ys * np.float32(sin_i) + s * np.float32(cos_i)
+
+def _densities(gal: Galaxy, gx: np.ndarray, gy: np.ndarray,
+               gz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Emissivity of the old disk, the young disk and the bulge with the bar, and the dust density, at the
+    nodes (X, Y, Z in the galaxy's frame)."""
+    r_t, w_t, r_max = _truncation(gal)
     if gal.ellipticity:
         # A non-circular disk: isodensity ellipses of axis ratio 1 - e in the disk plane (area kept).
         ea = math.radians(gal.ellipticity_angle)
@@ -238,30 +261,10 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
     trunc = 1.0 / (1.0 + np.exp(np.clip((rr - r_t) / w_t, -50, 50)))
 
     rng = np.random.default_rng(gal.noise_seed)
-    extent = r_max
     fields = np.stack([_random_field(rng, 96, 2.6), _random_field(rng, 96, 1.6), _random_field(rng, 96, 2.4)], axis=-1).astype(np.float32)
-    sampled = _bilinear(fields, extent, gx, gy)
+    sampled = _bilinear(fields, r_max, gx, gy)
     fl, ff, fd = sampled[..., 0], sampled[..., 1], sampled[..., 2]
-
-    # Spiral arms: ψ = m(φ − φ0) − (m / tan p) ln R.
-    ln_r = np.log(np.maximum(rr, 0.05))
-    if gal.arms > 0:
-        tan_p = math.tan(math.radians(gal.pitch))
-        psi = gal.arms * (phi - math.radians(gal.arm_phase)) - (gal.arms / tan_p) * ln_r
-        raw = ((1.0 + np.cos(psi)) / 2.0) ** gal.arm_sharp
-        mean_raw = math.gamma(gal.arm_sharp + 0.5) / (math.sqrt(math.pi) * math.gamma(gal.arm_sharp + 1.0))
-        arm = raw / mean_raw
-        # Arms fade inside the bar / bulge region.
-        r_in = max(gal.bar_len if gal.bar else 0.0, 0.6)
-        taper = 1.0 / (1.0 + np.exp(-(rr - r_in) / 0.2))
-        arm = 1.0 + (arm - 1.0) * taper
-        # Dust lanes on the inner (concave) edge of the arms: a phase lead.
-        raw_d = ((1.0 + np.cos(psi + 0.6)) / 2.0) ** (gal.arm_sharp + 1.0)
-        mean_d = math.gamma(gal.arm_sharp + 1.5) / (math.sqrt(math.pi) * math.gamma(gal.arm_sharp + 2.0))
-        arm_dust = 1.0 + (raw_d / mean_d - 1.0) * taper * gal.dust_arm
-    else:
-        arm = np.ones_like(rr)
-        arm_dust = np.ones_like(rr)
+    arm, arm_dust = _arms(gal, rr, phi)
     sig = gal.flocculence
     floc_mod = np.exp(sig * (0.7 * fl + 0.7 * ff) - 0.5 * sig * sig * 0.98)
 
@@ -278,8 +281,40 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
     hy = gal.young_h
     young = (young_lum / (2.0 * math.pi * hy * hy)) * np.exp(-rr / hy) * _vertical(gz_w, 0.5 * gal.hz, gal.vertical)
     young = young * trunc * arm * floc_mod * lop
-    total_disk = disk_lum + young_lum
-    # Bulge.
+    bulge = _bulge_and_bar(gal, gx, gy, gz, rr, total_disk=disk_lum + young_lum)
+    if gal.dust_tau > 0:
+        hzd = gal.hz * gal.dust_hz
+        dust = (gal.dust_tau / (2.0 * hzd)) * np.exp(-rr / gal.dust_hr - np.abs(gz_w) / hzd)
+        dust = dust * trunc * arm_dust * np.exp(0.5 * fd - 0.125)
+    else:
+        dust = np.zeros_like(rr)
+    return old, young, bulge, dust
+
+
+def _arms(gal: Galaxy, rr: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The spiral arms' modulation of the young light and of the dust (ones without arms)."""
+    if gal.arms <= 0:
+        return np.ones_like(rr), np.ones_like(rr)
+    # Spiral arms: ψ = m(φ − φ0) − (m / tan p) ln R.
+    ln_r = np.log(np.maximum(rr, 0.05))
+    tan_p = math.tan(math.radians(gal.pitch))
+    psi = gal.arms * (phi - math.radians(gal.arm_phase)) - (gal.arms / tan_p) * ln_r
+    raw = ((1.0 + np.cos(psi)) / 2.0) ** gal.arm_sharp
+    mean_raw = math.gamma(gal.arm_sharp + 0.5) / (math.sqrt(math.pi) * math.gamma(gal.arm_sharp + 1.0))
+    arm = raw / mean_raw
+    # Arms fade inside the bar / bulge region.
+    r_in = max(gal.bar_len if gal.bar else 0.0, 0.6)
+    taper = 1.0 / (1.0 + np.exp(-(rr - r_in) / 0.2))
+    arm = 1.0 + (arm - 1.0) * taper
+    # Dust lanes on the inner (concave) edge of the arms: a phase lead.
+    raw_d = ((1.0 + np.cos(psi + 0.6)) / 2.0) ** (gal.arm_sharp + 1.0)
+    mean_d = math.gamma(gal.arm_sharp + 1.5) / (math.sqrt(math.pi) * math.gamma(gal.arm_sharp + 2.0))
+    return arm, 1.0 + (raw_d / mean_d - 1.0) * taper * gal.dust_arm
+
+
+def _bulge_and_bar(gal: Galaxy, gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, rr: np.ndarray, *,
+                   total_disk: float) -> np.ndarray:
+    """Emissivity of the bulge (deprojected Sérsic) plus the bar (Ferrers n = 2), in proportion to the disk."""
     re = gal.bulge_re
     if gal.bt > 0:
         m = np.sqrt(gx * gx + gy * gy + (gz / gal.bulge_q) ** 2) / re
@@ -297,15 +332,13 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
         m2 = (bx / a) ** 2 + (by / b) ** 2 + (gz / c) ** 2
         bar_norm = gal.bar_frac * total_disk / (a * b * c * 4.0 * math.pi * 8.0 / 105.0)
         bulge = bulge + bar_norm * np.where(m2 < 1.0, (1.0 - np.minimum(m2, 1.0)) ** 2, 0.0)
-    # Dust.
-    if gal.dust_tau > 0:
-        hzd = gal.hz * gal.dust_hz
-        dust = (gal.dust_tau / (2.0 * hzd)) * np.exp(-rr / gal.dust_hr - np.abs(gz_w) / hzd)
-        dust = dust * trunc * arm_dust * np.exp(0.5 * fd - 0.125)
-    else:
-        dust = np.zeros_like(rr)
+    return bulge
 
-    # Trapezoid weights on the merged, sorted nodes; the observer is at s → +∞.
+
+def _integrate(gal: Galaxy, s: np.ndarray, old: np.ndarray, young: np.ndarray, bulge: np.ndarray,
+               dust: np.ndarray) -> np.ndarray:
+    """Light along each ray in g, r, i, (rays, 3): the trapezoid rule on the sorted nodes, each node's light
+    dimmed by the dust column in front of it (the observer is at s → +∞)."""
     ds = np.diff(s, axis=1)
     w = np.zeros_like(s)
     w[:, :-1] += ds / 2.0
@@ -315,6 +348,7 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
     tau_front = np.zeros_like(s)
     tau_front[:, :-1] = np.cumsum(seg[:, ::-1], axis=1)[:, ::-1]
     cols = np.array([gal.col_old, gal.col_young, gal.col_bulge])  # (3 comps, g & i)
+    light = np.zeros((s.shape[0], 3))
     for b, band in enumerate(BANDS):
         att = np.exp(-DUST_KAPPA[b] * tau_front) * w if gal.dust_tau > 0 else w
         if band == "r":
@@ -323,8 +357,8 @@ def render_bands(gal: Galaxy, x: np.ndarray, y: np.ndarray, *, n_slab: int = 32,
             k = 0 if band == "g" else 1
             fo, fy, fb = cols[0, k], cols[1, k], cols[2, k]
         emis = fo * old + fy * young + fb * bulge
-        out[active, b] = np.sum(emis * att, axis=1)
-    return out.reshape(shape + (3,))
+        light[:, b] = np.sum(emis * att, axis=1)
+    return light
 
 
 def reference_brightness(gal: Galaxy) -> float:

@@ -181,6 +181,19 @@ def draw_item(seed: int, index: int, kind: str) -> Item:
     gal = draw_galaxy(rng, inc)
     size = int(rng.integers(128, 513))
     obs = draw_observation(rng, size, low_snr=kind == "low_snr")
+    fov, centre, detail = _frame(rng, gal, size, kind)
+    r25_px = size / (2.0 * fov)
+    a, b = projected_axes(gal, r25_px)
+    item = Item(index=index, kind=kind, galaxy=gal, obs=obs, fov_d25=fov, centre_px=centre, detail=detail)
+    _add_field_sources(rng, item, size, a, b)
+    if kind == "companion":
+        _add_companion(rng, item, a, b, r25_px)
+    return item
+
+
+def _frame(rng: np.random.Generator, gal: Galaxy, size: int, kind: str) -> tuple[float, tuple[float, float], str]:
+    """The field of view (in D25), the galaxy's centre offset in pixels and, for cut-off items, how it is cut
+    ("zoom": zoomed in past the disk; "edge": pushed over an edge). Other items fit with a margin."""
     fov = float(rng.uniform(1.2, 2.5))
     detail = ""
     if kind == "cut_off":
@@ -226,8 +239,13 @@ def draw_item(seed: int, index: int, kind: str) -> Item:
                 r25_px = size / (2.0 * fov)
                 a, b = projected_axes(gal, r25_px)
                 hx, hy = half_extent(a, b, gal.pa)
-    item = Item(index=index, kind=kind, galaxy=gal, obs=obs, fov_d25=fov, centre_px=centre, detail=detail)
-    # Foreground stars (fluxes relative to the galaxy's r-band flux) and background galaxies.
+    return fov, centre, detail
+
+
+def _add_field_sources(rng: np.random.Generator, item: Item, size: int, a: float, b: float) -> None:
+    """Foreground stars (fluxes relative to the galaxy's r-band flux) and background galaxies, into ``item.obs``;
+    a bright star on the disk for the bright_star reject."""
+    gal, centre, kind = item.galaxy, item.centre_px, item.kind
     density = _logu(rng, 2.0, 60.0) * (size / 256.0) ** 2
     stars = []
     for _ in range(int(rng.poisson(density))):
@@ -259,24 +277,27 @@ def draw_item(seed: int, index: int, kind: str) -> Item:
         bgs.append([x, y, 10 ** float(rng.uniform(-3.5, -1.8)), float(rng.uniform(0.8, 4.0)),
                     float(rng.uniform(0.3, 1.0)), float(rng.uniform(0, 180)), float(rng.uniform(0.35, 0.6)),
                     float(rng.uniform(1.25, 1.6))])
-    obs.stars = stars
-    obs.bg_galaxies = bgs
-    if kind == "companion":
-        comp = draw_galaxy(rng, float(rng.uniform(0.0, 90.0)))
-        scale = float(rng.uniform(0.35, 1.0))
-        ca, cb = projected_axes(comp, r25_px * scale)
-        # Centres close enough that the D25 ellipses overlap.
-        ang = rng.uniform(0, 2 * math.pi)
-        reach_main = _ellipse_radius(a, b, gal.pa, ang)
-        reach_comp = _ellipse_radius(ca, cb, comp.pa, ang + math.pi)
-        dist = float(rng.uniform(0.35, 0.85)) * (reach_main + reach_comp)
-        item.companion = comp
-        item.companion_scale = scale
-        item.companion_centre_px = (centre[0] + dist * math.cos(ang), centre[1] + dist * math.sin(ang))
-        item.companion_brightness = _logu(rng, 0.4, 2.0)
-        item.detail = (f"companion i={comp.inclination:.0f} scale={scale:.2f} at "
-                       f"({item.companion_centre_px[0]:.1f}, {item.companion_centre_px[1]:.1f}) px")
-    return item
+    item.obs.stars = stars
+    item.obs.bg_galaxies = bgs
+
+
+def _add_companion(rng: np.random.Generator, item: Item, a: float, b: float, r25_px: float) -> None:
+    """A second galaxy whose D25 ellipse overlaps the main one's (the companion reject)."""
+    gal, centre = item.galaxy, item.centre_px
+    comp = draw_galaxy(rng, float(rng.uniform(0.0, 90.0)))
+    scale = float(rng.uniform(0.35, 1.0))
+    ca, cb = projected_axes(comp, r25_px * scale)
+    # Centres close enough that the D25 ellipses overlap.
+    ang = rng.uniform(0, 2 * math.pi)
+    reach_main = _ellipse_radius(a, b, gal.pa, ang)
+    reach_comp = _ellipse_radius(ca, cb, comp.pa, ang + math.pi)
+    dist = float(rng.uniform(0.35, 0.85)) * (reach_main + reach_comp)
+    item.companion = comp
+    item.companion_scale = scale
+    item.companion_centre_px = (centre[0] + dist * math.cos(ang), centre[1] + dist * math.sin(ang))
+    item.companion_brightness = _logu(rng, 0.4, 2.0)
+    item.detail = (f"companion i={comp.inclination:.0f} scale={scale:.2f} at "
+                   f"({item.companion_centre_px[0]:.1f}, {item.companion_centre_px[1]:.1f}) px")
 
 
 def _ellipse_radius(a: float, b: float, pa_deg: float, angle: float) -> float:
