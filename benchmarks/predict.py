@@ -23,7 +23,6 @@ import argparse
 import io
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inclinet_site.settings")
 
+from tests.ensembles import write_full_ensemble  # noqa: E402
 from training.ml.ensemble import (  # noqa: E402
     BF16_RMS_BOUND_DEG,
     TTA_VIEWS,
@@ -45,7 +45,6 @@ from training.ml.ensemble import (  # noqa: E402
     FusedEnsemble,
     resolve_precision,
 )
-from tests.ensembles import write_full_ensemble  # noqa: E402
 
 
 class SeparateModelsEnsemble(FusedEnsemble):
@@ -197,6 +196,53 @@ def inclinations(engine: FusedEnsemble, images: np.ndarray) -> np.ndarray:
 # --- main -------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+
+    import django
+
+    django.setup()
+    from rest_framework.throttling import SimpleRateThrottle
+
+    # The anonymous throttle (120/min) would refuse a fast engine's requests; it is not what is measured.
+    SimpleRateThrottle.allow_request = lambda self, request, view: True  # type: ignore[method-assign]
+
+    cpu = cpu_info()
+    ghz = args.ghz or cpu["mhz"] / 1000
+    peak = cpu["cores"] * args.fma_units * 16 * 2 * ghz
+    print(f"CPU: {cpu['model']}, {cpu['cores']} cores, AVX-512 {cpu['avx512']}, bf16 {cpu['bf16']}, "
+          f"int8 {cpu['vnni']}; load average at start {cpu['load'][0]:.2f}")
+    print(f"FP32 peak assumed: {cpu['cores']} cores × {args.fma_units} FMA units × 16 lanes × 2 × {ghz:.2f} GHz "
+          f"= {peak:.0f} GFLOP/s")
+
+    with tempfile.TemporaryDirectory(prefix="inclinet-bench-") as tmp:
+        root = Path(tmp)
+        folder = root / "model_store" / "ensembles" / "full-random"
+        started = time.perf_counter()
+        manifest = write_full_ensemble(folder)
+        print(f"wrote the 12 + 3 ensemble (random weights) in {time.perf_counter() - started:.0f} s")
+        per_view = _flops_per_view(manifest)
+
+        matmul_fp32 = matmul_gflops("fp32")
+        matmul_bf16 = matmul_gflops("bf16")
+        print(f"TF matmul 2048²: fp32 {matmul_fp32:.0f} GFLOP/s ({matmul_fp32 / peak:.0%} of peak), "
+              f"bf16 {matmul_bf16:.0f} GFLOP/s")
+        production_tta, production_precision = manifest.tta, resolve_precision("auto")
+        engines: list[tuple[str, Callable[[], FusedEnsemble], str]] = [
+            ("baseline: 15 × model.predict, fp32", lambda: SeparateModelsEnsemble(folder, tta="2"), "2"),
+            ("fused fp32", lambda: FusedEnsemble(folder, tta="2", precision="fp32"), "2"),
+            ("fused bf16", lambda: FusedEnsemble(folder, tta="2", precision="bf16"), "2"),
+            (f"production: fused {production_precision}, TTA {production_tta}",
+             lambda: FusedEnsemble(folder, tta=production_tta, precision=production_precision), production_tta),
+        ]
+        rng = np.random.default_rng(1)
+        batch_images = rng.integers(0, 256, size=(args.batch, 128, 128, 3), dtype=np.uint8)
+        results, reference = _measure_engines(engines, root, batch_images, args, per_view=per_view, peak=peak,
+                                              cores=cpu["cores"])
+    _report(results, reference, args)
+    return 0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=9, help="timed /api/file requests per engine")
     parser.add_argument("--batch", type=int, default=16, help="images per throughput batch")
@@ -208,87 +254,64 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.batch, args.batch_repeats = 4, 8, 1
+    return args
 
-    import django
 
-    django.setup()
+def _flops_per_view(manifest: EnsembleManifest) -> int:
+    """FLOPs of the whole ensemble on one view, from each architecture's layer shapes (printed per family)."""
+    import keras
+
+    from training.ml.architectures import build_model
+
+    flops = {name: model_flops(build_model(name)) for name in ("model4", "model5", "model6")}
+    per_view = sum(flops[m.architecture] for m in manifest.members)
+    model5_share = sum(flops[m.architecture] for m in manifest.members if m.architecture == "model5") / per_view
+    print("GFLOP per view: " + ", ".join(f"{k} {v / 1e9:.3f}" for k, v in flops.items())
+          + f"; ensemble {per_view / 1e9:.1f} (model5 share {model5_share:.0%})")
+    keras.backend.clear_session()
+    return per_view
+
+
+def _measure_engines(engines: list[tuple[str, Callable[[], FusedEnsemble], str]], root: Path,
+                     batch_images: np.ndarray, args: argparse.Namespace, *, per_view: int, peak: float,
+                     cores: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Each engine in turn: /api/file latencies and batch throughput (one result row each), and the fused
+    2-view engines' inclinations on the batch by precision (for the bf16 check)."""
+    import keras
     from django.test.utils import override_settings
-    from rest_framework.throttling import SimpleRateThrottle
 
-    # The anonymous throttle (120/min) would refuse a fast engine's requests; it is not what is measured.
-    SimpleRateThrottle.allow_request = lambda self, request, view: True  # type: ignore[method-assign]
+    results = []
+    reference: dict[str, np.ndarray] = {}
+    settings_override = override_settings(
+        MODEL_STORE=root / "model_store", MEDIA_ROOT=root / "media",
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+    )
+    with settings_override:
+        for index, (name, build, tta) in enumerate(engines):
+            engine = build()
+            times = api_latencies(engine, repeats=args.repeats, seed=1000 * index)
+            seconds, cpu_seconds = batch_seconds(engine, batch_images, repeats=args.batch_repeats)
+            views = len(TTA_VIEWS[tta])
+            flop = args.batch * views * per_view
+            gflops = flop / seconds / 1e9
+            per_cpu_second = flop / cpu_seconds / 1e9  # comparable with one core's peak
+            row = {"engine": name, "tta": tta, "p50": percentile(times, 50), "p90": percentile(times, 90),
+                   "images_s": args.batch / seconds, "gflops": gflops, "peak": gflops / peak,
+                   "cpu_gflops": per_cpu_second, "cpu_peak": per_cpu_second / (peak / cores)}
+            results.append(row)
+            print(f"{name:45s} TTA {tta}: /api/file p50 {row['p50'] * 1000:7.0f} ms  p90 {row['p90'] * 1000:7.0f} ms"
+                  f" | batch {args.batch}: {row['images_s']:6.2f} images/s, {gflops:5.0f} GFLOP/s "
+                  f"({row['peak']:.0%} of FP32 peak); {per_cpu_second:5.0f} GFLOP per CPU-second "
+                  f"({row['cpu_peak']:.0%} of one core's FP32 peak)", flush=True)
+            if tta == "2" and isinstance(engine, FusedEnsemble) and not isinstance(engine, SeparateModelsEnsemble):
+                reference[engine.precision] = inclinations(engine, batch_images)
+            del engine
+            keras.backend.clear_session()
+    return results, reference
 
-    cpu = cpu_info()
-    ghz = args.ghz or cpu["mhz"] / 1000
-    peak = cpu["cores"] * args.fma_units * 16 * 2 * ghz
-    production_tta = "8"
-    production_precision = resolve_precision("auto")
-    print(f"CPU: {cpu['model']}, {cpu['cores']} cores, AVX-512 {cpu['avx512']}, bf16 {cpu['bf16']}, "
-          f"int8 {cpu['vnni']}; load average at start {cpu['load'][0]:.2f}")
-    print(f"FP32 peak assumed: {cpu['cores']} cores × {args.fma_units} FMA units × 16 lanes × 2 × {ghz:.2f} GHz "
-          f"= {peak:.0f} GFLOP/s")
 
-    with tempfile.TemporaryDirectory(prefix="inclinet-bench-") as tmp:
-        root = Path(tmp)
-        folder = root / "model_store" / "ensembles" / "full-random"
-        started = time.perf_counter()
-        manifest = write_full_ensemble(folder)
-        production_tta = manifest.tta
-        print(f"wrote the 12 + 3 ensemble (random weights) in {time.perf_counter() - started:.0f} s")
-
-        import keras
-
-        from training.ml.architectures import build_model
-
-        flops = {name: model_flops(build_model(name)) for name in ("model4", "model5", "model6")}
-        per_view = sum(flops[m.architecture] for m in manifest.members)
-        model5_share = sum(flops[m.architecture] for m in manifest.members if m.architecture == "model5") / per_view
-        print("GFLOP per view: " + ", ".join(f"{k} {v / 1e9:.3f}" for k, v in flops.items())
-              + f"; ensemble {per_view / 1e9:.1f} (model5 share {model5_share:.0%})")
-        keras.backend.clear_session()
-
-        matmul_fp32 = matmul_gflops("fp32")
-        matmul_bf16 = matmul_gflops("bf16")
-        print(f"TF matmul 2048²: fp32 {matmul_fp32:.0f} GFLOP/s ({matmul_fp32 / peak:.0%} of peak), "
-              f"bf16 {matmul_bf16:.0f} GFLOP/s")
-
-        engines: list[tuple[str, Callable[[], FusedEnsemble], str]] = [
-            ("baseline: 15 × model.predict, fp32", lambda: SeparateModelsEnsemble(folder, tta="2"), "2"),
-            ("fused fp32", lambda: FusedEnsemble(folder, tta="2", precision="fp32"), "2"),
-            ("fused bf16", lambda: FusedEnsemble(folder, tta="2", precision="bf16"), "2"),
-            (f"production: fused {production_precision}, TTA {production_tta}",
-             lambda: FusedEnsemble(folder, tta=production_tta, precision=production_precision), production_tta),
-        ]
-        rng = np.random.default_rng(1)
-        batch_images = rng.integers(0, 256, size=(args.batch, 128, 128, 3), dtype=np.uint8)
-        results = []
-        reference: dict[str, np.ndarray] = {}
-        settings_override = override_settings(
-            MODEL_STORE=root / "model_store", MEDIA_ROOT=root / "media",
-            CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-        )
-        with settings_override:
-            for index, (name, build, tta) in enumerate(engines):
-                engine = build()
-                times = api_latencies(engine, repeats=args.repeats, seed=1000 * index)
-                seconds, cpu_seconds = batch_seconds(engine, batch_images, repeats=args.batch_repeats)
-                views = len(TTA_VIEWS[tta])
-                flop = args.batch * views * per_view
-                gflops = flop / seconds / 1e9
-                per_cpu_second = flop / cpu_seconds / 1e9  # comparable with one core's peak
-                row = {"engine": name, "tta": tta, "p50": percentile(times, 50), "p90": percentile(times, 90),
-                       "images_s": args.batch / seconds, "gflops": gflops, "peak": gflops / peak,
-                       "cpu_gflops": per_cpu_second, "cpu_peak": per_cpu_second / (peak / cpu["cores"])}
-                results.append(row)
-                print(f"{name:45s} TTA {tta}: /api/file p50 {row['p50'] * 1000:7.0f} ms  p90 {row['p90'] * 1000:7.0f} ms"
-                      f" | batch {args.batch}: {row['images_s']:6.2f} images/s, {gflops:5.0f} GFLOP/s "
-                      f"({row['peak']:.0%} of FP32 peak); {per_cpu_second:5.0f} GFLOP per CPU-second "
-                      f"({row['cpu_peak']:.0%} of one core's FP32 peak)", flush=True)
-                if tta == "2" and isinstance(engine, FusedEnsemble) and not isinstance(engine, SeparateModelsEnsemble):
-                    reference[engine.precision] = inclinations(engine, batch_images)
-                del engine
-                keras.backend.clear_session()
-
+def _report(results: list[dict[str, Any]], reference: dict[str, np.ndarray], args: argparse.Namespace) -> None:
+    """Speed-ups over the baseline, the bf16 change of the inclinations and, with --markdown, the docs table."""
     baseline = results[0]["p50"]
     print("\nspeed-up of /api/file p50 over the baseline (same 2 views):")
     for row in results[1:]:
@@ -308,7 +331,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {row['engine']} | {row['tta']} | {row['p50'] * 1000:.0f} ms | {row['p90'] * 1000:.0f} ms | "
                   f"{baseline / row['p50']:.1f}× | {row['images_s']:.2f} | {row['gflops']:.0f} | {row['peak']:.0%} | "
                   f"{row['cpu_gflops']:.0f} | {row['cpu_peak']:.0%} |")
-    return 0
 
 
 if __name__ == "__main__":
