@@ -34,9 +34,12 @@ HTTP_STATUS_BY_KIND: dict[str, int] = {
 }
 
 
-def application_error_response(exc: ApplicationError) -> Response:
-    """The failed shape for a service's error, as a DRF ``Response`` (for DRF views and the exception handler)."""
-    return failed(exc.message, status=HTTP_STATUS_BY_KIND[exc.kind], code=exc.code, **exc.extra)
+def application_error_response(exc: ApplicationError, *, with_code: bool = True) -> Response:
+    """The failed shape for a service's error, as a DRF ``Response`` (for DRF views and the exception handler).
+    ``with_code=False`` leaves ``code`` out, for endpoints whose failures never carried one (the prediction API
+    and page, kept as the original IncliNET API answered)."""
+    codes = {"code": exc.code} if with_code else {}
+    return failed(exc.message, status=HTTP_STATUS_BY_KIND[exc.kind], **codes, **exc.extra)
 
 
 def failed(message: str, *, status: int, **extra: Any) -> Response:
@@ -55,7 +58,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ApiError):
         return failed(exc.message, status=exc.status, **exc.extra)
     if isinstance(exc, ApplicationError):
-        return application_error_response(exc)
+        return application_error_response(exc, with_code=getattr(context.get("view"), "error_codes_in_body", True))
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"status": "failed", "message": _flatten(response.data)}
