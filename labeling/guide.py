@@ -1,6 +1,6 @@
 """The field guide's example images: drawn galaxies showing inclinations, face-on and each reject reason.
 
-They are rendered on request from ``synthetic.render_galaxy`` (deterministic, a few milliseconds each), so no
+They are rendered on request from ``synthetic.render_sketch_png`` (deterministic, a few milliseconds each), so no
 generated image is kept in git. Used by the field guide page, the tutorial's lessons and its reject question.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .synthetic import render_galaxy
+from .synthetic import render_sketch_png
 
 SIZE = 192
 
@@ -55,8 +55,8 @@ EXAMPLES = {e.name: e for e in (*INCLINATION_EXAMPLES, *REJECT_EXAMPLES)}
 
 
 def _galaxy(inclination: float, *, seed: int = 3, morphology: str = "Sb", size: int = SIZE) -> Image.Image:
-    return Image.open(io.BytesIO(render_galaxy(inclination=inclination, size=size, seed=seed,
-                                               morphology=morphology))).convert("RGB")
+    return Image.open(io.BytesIO(render_sketch_png(inclination=inclination, size=size, seed=seed,
+                                                   morphology=morphology))).convert("RGB")
 
 
 def _add(base: Image.Image, other: Image.Image, offset: tuple[int, int]) -> Image.Image:

@@ -1,12 +1,13 @@
-"""Synthetic Zoo data: galaxy images with a known inclination, standards, targets, and simulated volunteers.
+"""Synthetic Zoo data: galaxy sketches with a known inclination, standards, targets, and simulated volunteers.
 
-Used by the demo seed, the crowd simulation and the tests. Images are small asinh-stretched discs whose
-axis ratio follows the Holmberg relation ``cos²i = (q² − q0²)/(1 − q0²)`` with q0 = 0.2.
+Used by the demo seed, the crowd simulation, the guide and the tests. The sketches are small asinh-stretched
+discs drawn in a few milliseconds (``render_sketch_png``), not the training generator's galaxies
+(``core.synthetic``, GalSim, tens of milliseconds each): their axis ratio follows the Holmberg relation
+(``core.geometry.apparent_axis_ratio``), and nothing else of the physics is needed to place a standard.
 """
 from __future__ import annotations
 
 import io
-import math
 import random
 from dataclasses import dataclass
 
@@ -16,21 +17,17 @@ from PIL import Image
 
 from catalog.models import Galaxy, GalaxyImage, GalaxySource, ImageKind
 from catalog.names import normalise_name
+from core.geometry import apparent_axis_ratio
 
-Q0 = 0.2
+# The sketches' types, told apart by their bulge share.
 MORPHOLOGIES = ("Sa", "Sb", "Sc", "Sd")
 
 
-def axis_ratio(inclination: float) -> float:
-    c = math.cos(math.radians(inclination))
-    return math.sqrt(c * c * (1 - Q0 * Q0) + Q0 * Q0)
-
-
-def render_galaxy(*, inclination: float, size: int = 96, seed: int = 0, morphology: str = "Sb",
-                  colour: bool = True) -> bytes:
-    """A PNG of a disc galaxy (bulge + exponential disc + two arms) seen at ``inclination``."""
+def render_sketch_png(*, inclination: float, size: int = 96, seed: int = 0, morphology: str = "Sb",
+                      colour: bool = True) -> bytes:
+    """A PNG sketch of a disc galaxy (bulge + exponential disc + two arms) seen at ``inclination``."""
     rng = np.random.default_rng(seed)
-    q = axis_ratio(inclination)
+    q = apparent_axis_ratio(inclination)
     y, x = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
     # Deproject so the arms and disc wind in the galaxy's own plane.
     xd, yd = x, y / max(q, 0.05)
@@ -67,8 +64,8 @@ def synthetic_galaxy(*, name: str, inclination: float, seed: int, morphology: st
         truth={"inclination": inclination, **(truth_extra or {})},
     )
     for band in bands:
-        data = render_galaxy(inclination=inclination, size=size, seed=seed, morphology=morphology,
-                             colour=band == ImageKind.COLOUR)
+        data = render_sketch_png(inclination=inclination, size=size, seed=seed, morphology=morphology,
+                                 colour=band == ImageKind.COLOUR)
         image = GalaxyImage(galaxy=galaxy, kind=band, source="synthetic", sha256=f"{seed:016x}{band}",
                             width=size, height=size, fov_arcmin=1.5)
         image.file.save(f"zoo-{name}-{band}.png", ContentFile(data), save=True)

@@ -37,8 +37,9 @@ The package: ``config`` (morphologies, ranges, presets), ``params`` (a galaxy's 
 """
 from __future__ import annotations
 
-from .config import (BANDS, MORPHOLOGIES, REJECT_REASONS, REJECT_RICH_MIX, GeneratorConfig, Morphology, default_config,
-                     domain_randomised_config, domain_reject_rich_config, reject_rich_config, robustness_config)
+from .config import (BANDS, MORPHOLOGY_RANGES, REJECT_REASONS, REJECT_RICH_MIX, GeneratorConfig, Morphology,
+                     default_config, domain_randomised_config, domain_reject_rich_config, reject_rich_config,
+                     robustness_config)
 from .draw import draw_params, sample_range
 from .params import GalaxyParams, SyntheticGalaxy
 from .render import render_galaxy
@@ -48,7 +49,7 @@ __all__ = [
     "BANDS",
     "REJECT_REASONS",
     "REJECT_RICH_MIX",
-    "MORPHOLOGIES",
+    "MORPHOLOGY_RANGES",
     "Morphology",
     "GeneratorConfig",
     "GalaxyParams",

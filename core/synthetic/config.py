@@ -10,8 +10,8 @@ from typing import Any, Union
 from core.geometry import MODEL_SIZE
 
 __all__ = [
-    "BANDS", "REJECT_REASONS", "REJECT_RICH_MIX", "Interval", "Range", "Morphology", "MORPHOLOGIES", "GeneratorConfig",
-    "default_config", "reject_rich_config", "domain_randomised_config", "domain_reject_rich_config",
+    "BANDS", "REJECT_REASONS", "REJECT_RICH_MIX", "Interval", "Range", "Morphology", "MORPHOLOGY_RANGES",
+    "GeneratorConfig", "default_config", "reject_rich_config", "domain_randomised_config", "domain_reject_rich_config",
     "robustness_config",
 ]
 
@@ -46,7 +46,8 @@ class Morphology:
     colour_shift: float  # added to g-r (mag): positive is redder
 
 
-MORPHOLOGIES: dict[str, Morphology] = {
+# Each morphological type's ranges by name; a config's ``morphology_mix`` weighs these names.
+MORPHOLOGY_RANGES: dict[str, Morphology] = {
     "Sa": Morphology("Sa", (0.25, 0.50), (2.5, 4.5), (0.55, 0.85), (0.15, 0.35), (2,), (6, 12),
                      (0.15, 0.40), (2, 3), (0.0, 0.2), (0.0, 0.02), (0, 25), 0.35, (0.5, 2.0), 0.08),
     "Sb": Morphology("Sb", (0.10, 0.30), (1.8, 4.0), (0.5, 0.85), (0.12, 0.30), (2, 2, 3), (10, 18),

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.geometry import HOLMBERG_Q0, apparent_axis_ratio
 
-from .config import MORPHOLOGIES, GeneratorConfig, Interval, Morphology, Range
+from .config import MORPHOLOGY_RANGES, GeneratorConfig, Interval, Morphology, Range
 from .params import GalaxyParams, disk_flux, seed_sequence
 
 __all__ = ["draw_params", "sample_range"]
@@ -170,7 +170,7 @@ def draw_params(config: GeneratorConfig, *, seed: int, index: int) -> GalaxyPara
         reason = _choice(rng, config.reject_mix)
     inclination = _draw_inclination(rng, config, reason)
 
-    morph = MORPHOLOGIES[_choice(rng, config.morphology_mix)]
+    morph = MORPHOLOGY_RANGES[_choice(rng, config.morphology_mix)]
     fill = u(config.fill_range)
     r25_app = 0.5 * fill * n  # the observed D25/2, which sets the framing as in the original cut-outs
     n25 = u(config.r25_over_rs_range)
