@@ -5,7 +5,7 @@ job of kind ``build`` (a ``RetrainJob`` row), so the staff pages show its stage,
   ``<profile>-<job id>-<key8>`` under ``MODEL_STORE/ensembles``, so a redelivered or requeued message
   resumes from the per-member checkpoints there instead of starting over in a new folder. A build that
   fails before writing anything leaves no folder behind.
-- **One build at a time.** A build holds a lease (``worker`` = host:pid, ``heartbeat_at``, renewed by a
+- **One build at a time.** A build holds a lease (``training.leases``: ``worker`` = host:pid, ``heartbeat_at``, renewed by a
   heartbeat thread and by every progress write) taken with a conditional UPDATE, and a partial unique
   index lets only one build job be ``running`` — this works on SQLite, where ``select_for_update`` is a
   no-op, as well as on PostgreSQL. A second build waits (``BuildBusy``; the task retries it later).
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import InvalidInput
@@ -36,7 +35,7 @@ from core.errors import InvalidInput
 from . import dispatch, selectors
 from .conf import training_setting
 from .independent_services import independent_check
-from .leases import LeaseLost, lease_owner_dead, worker_identity
+from .leases import LeaseHeartbeat, LeaseLost, lease_owner_dead, worker_identity
 from .models import Ensemble, RetrainJob
 from .registry import ensemble_activate, ensemble_register
 from .store import store_root
@@ -206,46 +205,11 @@ def _remove_if_empty(folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class _Heartbeat:
-    """Renews the lease every ``TRAINING_BUILD_HEARTBEAT_S`` from a thread, so a long phase without
-    progress reports (generating tens of thousands of galaxies, evaluation) does not look dead."""
-
-    def __init__(self, job_id: int, worker: str) -> None:
-        self.job_id, self.worker = job_id, worker
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"build-{job_id}-heartbeat", daemon=True)
-
-    def _run(self) -> None:
-        interval = float(training_setting("BUILD_HEARTBEAT_S"))
-        try:
-            while not self._stop.wait(interval):
-                try:
-                    updated = RetrainJob.objects.filter(pk=self.job_id, worker=self.worker,
-                                                        status=Status.RUNNING).update(heartbeat_at=timezone.now())
-                except Exception:  # noqa: BLE001 - a database hiccup: try again at the next beat
-                    logger.warning("build heartbeat failed", exc_info=True)
-                    continue
-                if not updated:
-                    self.lost = True
-                    return
-        finally:
-            connection.close()  # this thread's own connection
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-
 class _Reporter:
     """The pipeline's ``log`` and ``progress`` hooks: stage text and overall progress on the job row,
     throttled to ``TRAINING_PROGRESS_INTERVAL_S``; every write checks the lease."""
 
-    def __init__(self, job: RetrainJob, profile: Any, beat: _Heartbeat, echo: Callable[[str], None]) -> None:
+    def __init__(self, job: RetrainJob, profile: Any, beat: LeaseHeartbeat, echo: Callable[[str], None]) -> None:
         from training.ml.pipeline import member_name
 
         self.job, self.beat, self.echo = job, beat, echo
@@ -334,7 +298,9 @@ def ensemble_build_execute(*, job_id: int, key: str, log: Callable[[str], None] 
         return {"job": job_id, "skipped": True, "status": current}
     echo = log or logger.info
     try:
-        with _Heartbeat(job.pk, job.worker) as beat:
+        held = RetrainJob.objects.filter(pk=job.pk, worker=job.worker, status=Status.RUNNING)
+        with LeaseHeartbeat(held, interval_s=float(training_setting("BUILD_HEARTBEAT_S")),
+                            name=f"build-{job.pk}-heartbeat") as beat:
             reporter = _Reporter(job, _profiles()[job.params["profile"]], beat, echo)
             active = Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).first()
             if job.params.get("if_none_active") and active is not None:

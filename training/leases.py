@@ -3,18 +3,26 @@
 A row that is being worked on names its owner (``worker`` = host:pid) and when the owner last reported
 (``heartbeat_at``). Another process may take the work over only when the owner is dead: a dead pid on this
 host, or no report for ``TRAINING_STALE_S``. An owner that finds its row taken over stops at its next write
-(``LeaseLost``), so two processes never write the same run or build.
+(``LeaseLost``), so two processes never write the same run or build. A phase that reports nothing for long
+keeps its lease alive with a ``LeaseHeartbeat`` thread. The one ``worker_ready`` hook that sweeps dead owners
+is ``training.tasks._resume_orphans_on_start``.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .conf import training_setting
+
+logger = logging.getLogger(__name__)
 
 
 class LeaseLost(RuntimeError):
@@ -56,3 +64,37 @@ def lease_owner_dead(*, worker: str, heartbeat_at: datetime | None, now: datetim
             return True
     stale = timedelta(seconds=float(training_setting("STALE_S")))
     return heartbeat_at is None or now - heartbeat_at > stale
+
+
+class LeaseHeartbeat:
+    """Renews a lease every ``interval_s`` from a thread (``held``: the row while this process still holds it),
+    so a long phase without progress reports (generating tens of thousands of galaxies, evaluation) does not
+    look dead. ``lost`` turns true once the row is no longer held; the owner checks it at its next write."""
+
+    def __init__(self, held: QuerySet, *, interval_s: float, name: str) -> None:
+        self.held, self.interval_s = held, interval_s
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval_s):
+                try:
+                    updated = self.held.update(heartbeat_at=timezone.now())
+                except Exception:  # noqa: BLE001 - a database hiccup: try again at the next beat
+                    logger.warning("lease heartbeat failed", exc_info=True)
+                    continue
+                if not updated:
+                    self.lost = True
+                    return
+        finally:
+            connection.close()  # this thread's own connection
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
