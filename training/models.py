@@ -31,7 +31,7 @@ class RetrainJob(models.Model):
     The job is the barrier of the member runs: the last run to succeed moves it on to evaluation (see
     ``services.retrain_job_advance``), which survives redelivered and duplicated Celery messages.
 
-    A job of kind ``build`` is one ``build_ensemble`` on synthetic galaxies (``training.build_services``):
+    A job of kind ``build`` is one ``build_ensemble`` on synthetic galaxies (``training.builds``):
     queued → running (``stage``, ``progress``) → done or failed, in the folder ``params["version"]``. It holds
     a lease like a training run (``worker``, ``heartbeat_at``), and at most one build runs at a time (a
     partial unique index, so SQLite enforces it as well as PostgreSQL).
@@ -73,7 +73,7 @@ class RetrainJob(models.Model):
 
     class Meta:
         constraints = [
-            # The build lock: a second build cannot become running while one is (see build_services).
+            # The build lock: a second build cannot become running while one is (see training.builds).
             models.UniqueConstraint(fields=["kind"], condition=models.Q(kind="build", status="running"),
                                     name="one_running_build"),
         ]

@@ -2,7 +2,7 @@
 
 The acceptance path: ``manage.py zoo_add_galaxies`` fetches FITS cut-outs from the local fake Legacy Survey,
 stores colour and g, r, i images and queues the galaxies; volunteers measure them through the API; consensus
-forms and retires them; ``training.services.snapshot_build`` (issue 6's retrain snapshot) holds them. Then the
+forms and retires them; ``training.snapshots.snapshot_build`` (issue 6's retrain snapshot) holds them. Then the
 other selections, resuming, the rate limit, bad input and the staff page with its Celery task.
 """
 from __future__ import annotations

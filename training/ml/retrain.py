@@ -1,6 +1,6 @@
 """Retraining from a dataset snapshot, one step at a time, so a task queue can run and resume each step:
 plan the members, train one member, assemble the ensemble folder, evaluate it, and compare ensembles
-on the same test set. Django-free; ``training.services`` drives it and records progress.
+on the same test set. Django-free; ``training.jobs`` and ``training.runs`` drive it and records progress.
 
 The members and epochs follow the pipeline's profiles (``pipeline.PROFILES``): ``tiny`` for tests,
 ``quick`` (compact × 4 flavours + a compact reject model) and ``full`` (the original 12 + 3).

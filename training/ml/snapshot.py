@@ -15,7 +15,7 @@ reach training. Columns:
 The split is stratified: accepted galaxies by 5° inclination bin and rejects on their own each send the
 same share to test and validation (see ``stratified_split``). The content hash covers the labels, split and
 pixels in row order, so the same consensus gives the same hash and can be reused instead of rebuilt.
-Django-free: the Django side (``training.services``) collects the rows.
+Django-free: the Django side (``training.snapshots``) collects the rows.
 """
 from __future__ import annotations
 
