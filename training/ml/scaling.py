@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from core.geometry import MODEL_SIZE
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
 
 PIXEL_SCALE: float = 1.0 / 255.0
 PIXEL_OFFSET: float = 0.0
 PIXEL_SCALING_LAYER = "pixel_scaling"
-INPUT_SHAPE: tuple[int, int, int] = (128, 128, 3)
+INPUT_SHAPE: tuple[int, int, int] = (MODEL_SIZE, MODEL_SIZE, 3)
 
 INCLINATION_MIN = 45.0
 INCLINATION_MAX = 90.0
