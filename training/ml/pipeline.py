@@ -208,27 +208,13 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
     for group, family in enumerate(profile.reject_families):
         name = member_name(family, 0, reject=True)
         train_ids = np.setdiff1d(splits["flavour0"], val_ids)
-        start = out / f"{member_name(family, 0)}.keras"
-        config = TrainConfig(architecture=family, kind="reject", epochs=profile.reject_epochs,
-                             images_per_epoch=profile.images_per_epoch, batch_size=profile.batch_size,
-                             seed=profile.seed + 500 + group, output_dir=str(out / "runs" / name),
-                             init_weights=str(start) if profile.reject_from_regression and start.exists() else None,
-                             augment=augment_overrides(profile, "reject"), val_modes=("colour", "r"), **_schedule(profile))
         reject_labels = np.concatenate([reject_codes[train_ids], extra_codes])
         log(f"[{version}] training {name} on {len(reject_labels)} galaxies ({int((reject_labels > 0).sum())} rejects)")
         train_set = images_from_galaxies([galaxies[k] for k in train_ids] + reject_extra, labels=reject_labels)
         t0 = time.perf_counter()
-        result = train(config, train_set, subset(val_ids, kind="reject"),
-                       progress=(lambda p, n=name: progress(n, p)) if progress else None)
-        (out / f"{name}.keras").write_bytes(result.model_path.read_bytes())
-        member_metrics: dict[str, Any] = {"history": result.history}
-        if profile.reject_max_clean_flagged is not None:
-            calibration = calibrate_reject(profile, out / f"{name}.keras", subset(val_ids, kind="reject"), seed=profile.seed + 900 + group)
-            member_metrics["calibration"] = calibration
-            log(f"[{version}] calibrated {name}: {calibration}")
+        members.append(_train_reject_member(profile, out, family, group, train_set, subset(val_ids, kind="reject"),
+                                            version=version, log=log, progress=progress))
         timings[name] = time.perf_counter() - t0
-        members.append(MemberSpec(name=name, architecture=family, flavour=0, kind="reject", file=f"{name}.keras",
-                                  group=group, metrics=member_metrics))
 
     manifest = EnsembleManifest(version=version, members=tuple(members), tta=profile.tta,
                                 preprocessing={"input": "uint8 RGB 128x128", "scaling": "Rescaling(1/255) in each model"},
@@ -243,6 +229,29 @@ def build_ensemble(profile: Profile, out: Path, *, version: str | None = None, w
         f"test RMS {metrics['test']['ensemble_median']['all']['rms']:.2f}°, "
         f"MAE {metrics['test']['ensemble_median']['all']['mae']:.2f}°")
     return manifest
+
+
+def _train_reject_member(profile: Profile, out: Path, family: str, group: int, train_set: ImageSet,
+                         validation: ImageSet, *, version: str, log: Callable[[str], None],
+                         progress: Callable[[str, Progress], None] | None) -> MemberSpec:
+    """Train (and, if the profile asks, calibrate) the reject network of ``family``, started from the family's
+    flavour-0 regression weights when the profile says so; written as ``out/<name>.keras``."""
+    name = member_name(family, 0, reject=True)
+    start = out / f"{member_name(family, 0)}.keras"
+    config = TrainConfig(architecture=family, kind="reject", epochs=profile.reject_epochs,
+                         images_per_epoch=profile.images_per_epoch, batch_size=profile.batch_size,
+                         seed=profile.seed + 500 + group, output_dir=str(out / "runs" / name),
+                         init_weights=str(start) if profile.reject_from_regression and start.exists() else None,
+                         augment=augment_overrides(profile, "reject"), val_modes=("colour", "r"), **_schedule(profile))
+    result = train(config, train_set, validation, progress=(lambda p, n=name: progress(n, p)) if progress else None)
+    (out / f"{name}.keras").write_bytes(result.model_path.read_bytes())
+    member_metrics: dict[str, Any] = {"history": result.history}
+    if profile.reject_max_clean_flagged is not None:
+        calibration = calibrate_reject(profile, out / f"{name}.keras", validation, seed=profile.seed + 900 + group)
+        member_metrics["calibration"] = calibration
+        log(f"[{version}] calibrated {name}: {calibration}")
+    return MemberSpec(name=name, architecture=family, flavour=0, kind="reject", file=f"{name}.keras", group=group,
+                      metrics=member_metrics)
 
 
 def evaluate_built(profile: Profile, out: Path, *, workers: int = 2, log: Callable[[str], None] = print) -> EnsembleManifest:
