@@ -107,7 +107,6 @@ def serving(ensemble: str | Path | None) -> Iterator[dict[str, Any]]:
     temporary model store. The cache is a dummy (no answer is cached, none is read from an earlier run) and
     model inputs are stored in a temporary media folder.
     """
-    from django.conf import settings
     from django.test import override_settings
 
     with tempfile.TemporaryDirectory(prefix="independent-") as tmp:
@@ -118,8 +117,12 @@ def serving(ensemble: str | Path | None) -> Iterator[dict[str, Any]]:
         }
         info: dict[str, Any] = {}
         if ensemble in (None, "active"):
-            pointer = json.loads((Path(settings.MODEL_STORE) / "active.json").read_text())
-            folder = Path(settings.MODEL_STORE) / pointer["folder"]
+            from training.store import active_pointer_read, ensemble_folder
+
+            pointer = active_pointer_read()
+            if pointer is None:
+                raise FileNotFoundError("no active ensemble (MODEL_STORE/active.json)")
+            folder = ensemble_folder(pointer["folder"])
             info["source"] = "active"
         else:
             path = Path(ensemble)
