@@ -17,6 +17,7 @@ __all__ = ["colour_factors", "elliptical_profile", "inv_cov", "sersic_radial", "
 
 
 def colour_factors(colour: tuple[float, float]) -> np.ndarray:
+    """Flux in g, r, i relative to r of a colour (g − r, r − i) in magnitudes."""
     gr, ri = colour
     return np.array([10 ** (-0.4 * gr), 1.0, 10 ** (0.4 * ri)])
 
@@ -44,6 +45,7 @@ def elliptical_profile(
 
 
 def inv_cov(major: float, q: float, angle: float) -> np.ndarray:
+    """Inverse covariance of an ellipse (semi-major ``major``, axis ratio ``q``) turned by ``angle`` radians."""
     ca, sa = math.cos(angle), math.sin(angle)
     rot = np.array([[ca, -sa], [sa, ca]])
     cov = rot @ np.diag([major**2, (major * q) ** 2]) @ rot.T
@@ -57,12 +59,15 @@ def _sersic_total(n: float, re: float, q: float) -> float:
 
 
 def sersic_radial(n: float, re: float) -> Any:
+    """The Sersic profile of index ``n`` and half-light radius ``re`` as a function of the elliptical radius."""
     b = _sersic_b(n)
     return lambda m: np.exp(-b * (np.maximum(m, 0.0) / re) ** (1.0 / n))
 
 
 def disk_image(inclination: float, rs: float, h: float, flux: float, npix: int, scale: float,
                 pa_deg: float = 0.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """GalSim's inclined exponential disk of finite thickness, as surface brightness per output pixel² on an
+    ``npix`` square grid (row 0 at the bottom, GalSim's y up)."""
     import galsim
 
     inc = min(max(inclination, 0.0), 90.0)
