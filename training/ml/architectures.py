@@ -22,19 +22,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from .scaling import (  # re-exported: older callers import these from here
-    INPUT_SHAPE,
-    PIXEL_SCALE,
-    PREPROCESSING_SPEC,
-    inclination_to_target,
-    rescaling_layer,
-    target_to_inclination,
-)
-
-__all__ = [
-    "ARCHITECTURES", "INPUT_SHAPE", "PIXEL_SCALE", "PREPROCESSING_SPEC", "build_model", "compact",
-    "inclination_to_target", "model4", "model5", "model6", "target_to_inclination",
-]
+from .scaling import INPUT_SHAPE, rescaling_layer
 
 Shape = tuple[int, int, int]
 
@@ -58,18 +46,24 @@ def _name(base: str, n_classes: int | None) -> str:
     return base if n_classes is None else f"{base}_binary"
 
 
+def _first_two_blocks(x: keras.KerasTensor, first: int, second: int) -> keras.KerasTensor:
+    """The stem model4, model5 and model6 share: conv-conv, pool 2, dropout; conv-conv + BN, pool 4, dropout.
+    The layer names are the originals' (conv1…conv4, pool1, drop1, bn_2, pool2, drop2): saved weights load by them."""
+    x = _conv(x, first, "conv1")
+    x = _conv(x, first, "conv2")
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Dropout(0.25, name="drop1")(x)
+    x = _conv(x, second, "conv3")
+    x = _conv(x, second, "conv4")
+    x = layers.BatchNormalization(axis=3, name="bn_2")(x)
+    x = layers.MaxPooling2D(4, name="pool2")(x)
+    return layers.Dropout(0.25, name="drop2")(x)
+
+
 def model4(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -> keras.Model:
     """The simplest: conv 16-16, pool 2, conv 32-32 + BN, pool 4, Dense 256-32-8 (1,631,169 parameters)."""
     inputs, x = _input(input_shape)
-    x = _conv(x, 16, "conv1")
-    x = _conv(x, 16, "conv2")
-    x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Dropout(0.25, name="drop1")(x)
-    x = _conv(x, 32, "conv3")
-    x = _conv(x, 32, "conv4")
-    x = layers.BatchNormalization(axis=3, name="bn_2")(x)
-    x = layers.MaxPooling2D(4, name="pool2")(x)
-    x = layers.Dropout(0.25, name="drop2")(x)
+    x = _first_two_blocks(x, 16, 32)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", name="fc_2")(x)
     x = layers.Dense(32, activation="relu", name="fc_4")(x)
@@ -83,15 +77,7 @@ def model5(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) ->
     No dropout after the third block, as in the original; about 60× the FLOPs of model4.
     """
     inputs, x = _input(input_shape)
-    x = _conv(x, 128, "conv1")
-    x = _conv(x, 128, "conv2")
-    x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Dropout(0.25, name="drop1")(x)
-    x = _conv(x, 256, "conv3")
-    x = _conv(x, 256, "conv4")
-    x = layers.BatchNormalization(axis=3, name="bn_2")(x)
-    x = layers.MaxPooling2D(4, name="pool2")(x)
-    x = layers.Dropout(0.25, name="drop2")(x)
+    x = _first_two_blocks(x, 128, 256)
     x = _conv(x, 256, "conv5")
     x = _conv(x, 256, "conv6")
     x = layers.BatchNormalization(axis=3, name="bn_3")(x)
@@ -107,15 +93,7 @@ def model5(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) ->
 def model6(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -> keras.Model:
     """model4 with wider convolutions: conv 32-32, 64-64 + BN, Dense 128-64-8 (1,680,369 parameters)."""
     inputs, x = _input(input_shape)
-    x = _conv(x, 32, "conv1")
-    x = _conv(x, 32, "conv2")
-    x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Dropout(0.25, name="drop1")(x)
-    x = _conv(x, 64, "conv3")
-    x = _conv(x, 64, "conv4")
-    x = layers.BatchNormalization(axis=3, name="bn_2")(x)
-    x = layers.MaxPooling2D(4, name="pool2")(x)
-    x = layers.Dropout(0.25, name="drop2")(x)
+    x = _first_two_blocks(x, 32, 64)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="fc_3")(x)
     x = layers.Dense(64, activation="relu", name="fc_4")(x)
