@@ -60,14 +60,19 @@ def _first_two_blocks(x: keras.KerasTensor, first: int, second: int) -> keras.Ke
     return layers.Dropout(0.25, name="drop2")(x)
 
 
+def _flatten_dense(x: keras.KerasTensor, *widths_and_names: tuple[int, str]) -> keras.KerasTensor:
+    """Flatten, then ReLU Dense layers of the originals' widths and names, in order."""
+    x = layers.Flatten(name="flatten")(x)
+    for width, name in widths_and_names:
+        x = layers.Dense(width, activation="relu", name=name)(x)
+    return x
+
+
 def model4(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) -> keras.Model:
     """The simplest: conv 16-16, pool 2, conv 32-32 + BN, pool 4, Dense 256-32-8 (1,631,169 parameters)."""
     inputs, x = _input(input_shape)
     x = _first_two_blocks(x, 16, 32)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(256, activation="relu", name="fc_2")(x)
-    x = layers.Dense(32, activation="relu", name="fc_4")(x)
-    x = layers.Dense(8, activation="relu", name="fc_5")(x)
+    x = _flatten_dense(x, (256, "fc_2"), (32, "fc_4"), (8, "fc_5"))
     return keras.Model(inputs, _head(x, n_classes=n_classes), name=_name("model4", n_classes))
 
 
@@ -82,11 +87,7 @@ def model5(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) ->
     x = _conv(x, 256, "conv6")
     x = layers.BatchNormalization(axis=3, name="bn_3")(x)
     x = layers.MaxPooling2D(4, name="pool3")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(256, activation="relu", name="fc_2")(x)
-    x = layers.Dense(128, activation="relu", name="fc_3")(x)
-    x = layers.Dense(64, activation="relu", name="fc_4")(x)
-    x = layers.Dense(8, activation="relu", name="fc_5")(x)
+    x = _flatten_dense(x, (256, "fc_2"), (128, "fc_3"), (64, "fc_4"), (8, "fc_5"))
     return keras.Model(inputs, _head(x, n_classes=n_classes), name=_name("model5", n_classes))
 
 
@@ -94,10 +95,7 @@ def model6(*, n_classes: int | None = None, input_shape: Shape = INPUT_SHAPE) ->
     """model4 with wider convolutions: conv 32-32, 64-64 + BN, Dense 128-64-8 (1,680,369 parameters)."""
     inputs, x = _input(input_shape)
     x = _first_two_blocks(x, 32, 64)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(128, activation="relu", name="fc_3")(x)
-    x = layers.Dense(64, activation="relu", name="fc_4")(x)
-    x = layers.Dense(8, activation="relu", name="fc_5")(x)
+    x = _flatten_dense(x, (128, "fc_3"), (64, "fc_4"), (8, "fc_5"))
     return keras.Model(inputs, _head(x, n_classes=n_classes), name=_name("model6", n_classes))
 
 
