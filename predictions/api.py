@@ -33,7 +33,8 @@ from catalog.selectors import GalaxyNotFound, NameResolversUnreachable, Target, 
 from catalog.selectors import MAX_NAME_CHARS
 from catalog.services import galaxy_get_or_fetch_by_pgc
 from catalog.sources import ImageSourceError
-from inclinet_site.api import ApiError
+from core.errors import ApplicationError, Conflict, InvalidInput, NotFound, TooLarge, UpstreamFailed, Unavailable
+from inclinet_site.api import failed
 from inclinet_site.security import SignedInUserRateThrottle
 
 from . import serializers as s
@@ -55,11 +56,11 @@ FORMAT_PARAMETER = OpenApiParameter(
                 "dots, e.g. inclinations.summary.median). Accept: text/csv does the same. Failures are always JSON.")
 
 
-def _unreachable(exc: GalaxyNotFound) -> ApiError:
+def _unreachable(exc: GalaxyNotFound) -> ApplicationError:
     """503 with the reason when no name service could be asked, 404 when the galaxy is simply unknown."""
     if isinstance(exc, NameResolversUnreachable):
-        return ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE)
-    return ApiError(str(exc), status=status.HTTP_404_NOT_FOUND)
+        return Unavailable(str(exc))
+    return NotFound(str(exc))
 
 
 def galaxy_info(target: Target, *, pgc_as_string: bool) -> dict[str, Any]:
@@ -80,13 +81,10 @@ def _evaluate_target(target: Target, *, pgc_as_string: bool, trust_pa: bool = Tr
                      request: Request | None = None) -> Response:
     try:
         body = prediction_for_target(target=target, trust_pa=trust_pa)
-    except NoActiveEnsemble as exc:
-        raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE) from None
     except ImageSourceError as exc:
-        raise ApiError(f"Could not get an image of {target.name or 'this position'}: {exc}",
-                       status=status.HTTP_502_BAD_GATEWAY) from None
+        raise UpstreamFailed(f"Could not get an image of {target.name or 'this position'}: {exc}") from None
     except ImageError as exc:
-        raise ApiError(f"The image service returned an unusable image: {exc}", status=status.HTTP_502_BAD_GATEWAY) from None
+        raise UpstreamFailed(f"The image service returned an unusable image: {exc}") from None
     if permalink is not None and request is not None:
         body = {**body, "permalink": request.build_absolute_uri(permalink)}
     return Response({"status": "success", "galaxy": galaxy_info(target, pgc_as_string=pgc_as_string), **body})
@@ -104,6 +102,7 @@ def _with_hyperleda(target: Target) -> Target:
 
 class PredictionView(APIView):
     throttle_classes = [AnonRateThrottle, SignedInUserRateThrottle]
+    error_codes_in_body = False  # the original API's failures carry no code (inclinet_site.api.exception_handler)
 
 
 class DownloadablePredictionView(PredictionView):
@@ -114,14 +113,13 @@ class DownloadablePredictionView(PredictionView):
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         fmt = request.query_params.get("format")
         if not force and fmt is not None and fmt not in ("json", "csv"):  # DRF would answer a bare 404
-            raise ApiError(f"format must be json or csv, not {fmt[:20]!r}.", status=status.HTTP_400_BAD_REQUEST)
+            raise InvalidInput(f"format must be json or csv, not {fmt[:20]!r}.")
         return super().perform_content_negotiation(request, force)
 
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(exc)
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return response
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class PgcPredictionView(DownloadablePredictionView):
@@ -140,8 +138,7 @@ class PgcPredictionView(DownloadablePredictionView):
             if pgc <= 0:
                 raise ValueError
         except ValueError:
-            raise ApiError(f"Could not find PGC{pgc_id} in the database. PGC numbers are positive integers.",
-                           status=status.HTTP_400_BAD_REQUEST) from None
+            raise InvalidInput(f"Could not find PGC{pgc_id} in the database. PGC numbers are positive integers.") from None
         try:
             target = Target.from_galaxy(galaxy_get_or_fetch_by_pgc(pgc=pgc))
         except GalaxyNotFound as exc:
@@ -158,9 +155,9 @@ class ObjnamePredictionView(DownloadablePredictionView):
         responses={200: s.PredictionResponseSerializer, **_failures(400, 404, 414, 429, 502, 503)},
     )
     def get(self, request: Request, objname: str) -> Response:
-        if len(objname) > MAX_NAME_CHARS:  # the name is in the URI, hence 414
-            raise ApiError(f"An object name is at most {MAX_NAME_CHARS} characters; this one has {len(objname):,}.",
-                           status=status.HTTP_414_REQUEST_URI_TOO_LONG)
+        if len(objname) > MAX_NAME_CHARS:  # the name is in the URI, hence 414 (an HTTP matter, not a service's)
+            return failed(f"An object name is at most {MAX_NAME_CHARS} characters; this one has {len(objname):,}.",
+                          status=status.HTTP_414_REQUEST_URI_TOO_LONG)
         try:
             target = target_resolve_name(name=objname)
         except GalaxyNotFound as exc:
@@ -182,14 +179,14 @@ class CoordsPredictionView(DownloadablePredictionView):
     def get(self, request: Request) -> Response:
         query = s.CoordsQuerySerializer(data=request.query_params)
         if not query.is_valid():
-            raise ApiError("Give ra, dec and fov, e.g. ?ra=194.1825&dec=21.682&fov=15.7", status=status.HTTP_400_BAD_REQUEST)
+            raise InvalidInput("Give ra, dec and fov, e.g. ?ra=194.1825&dec=21.682&fov=15.7")
         try:
             ra = parse_angle(query.validated_data["ra"], unit=u.hourangle, name="RA")
             dec = parse_angle(query.validated_data["dec"], unit=u.deg, name="Dec")
             check_position(ra, dec)
             fov = parse_field(query.validated_data["fov"])
         except CoordinateError as exc:
-            raise ApiError(str(exc), status=status.HTTP_400_BAD_REQUEST) from None
+            raise InvalidInput(str(exc)) from None
         galaxy = galaxy_nearest(ra=ra, dec=dec, radius_arcmin=min(fov / 4, 1.0))
         known = Target.from_galaxy(galaxy) if galaxy else None
         target = Target(ra=ra, dec=dec, fov_arcmin=fov, pa=known.pa if known else None,
@@ -213,18 +210,17 @@ class FilePredictionView(DownloadablePredictionView):
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
-            raise ApiError(f"No file received in the multipart field 'file'. {UPLOAD_HINT}", status=status.HTTP_400_BAD_REQUEST)
+            raise InvalidInput(f"No file received in the multipart field 'file'. {UPLOAD_HINT}")
         filename = upload.name[:255]
         if upload.size > settings.MAX_UPLOAD_BYTES:
-            raise ApiError(f"{filename} is {upload.size} bytes. {UPLOAD_HINT}",
-                           status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, filename=filename)
+            raise TooLarge(f"{filename} is {upload.size} bytes. {UPLOAD_HINT}", filename=filename)
         try:
             active_pointer()  # no model: answer 503 before decoding anything (issue 16)
             body = prediction_for_upload(data=upload.read())
         except ImageError as exc:
-            raise ApiError(f"{exc} {UPLOAD_HINT}", status=status.HTTP_400_BAD_REQUEST, filename=filename) from None
+            raise InvalidInput(f"{exc} {UPLOAD_HINT}", filename=filename) from None
         except NoActiveEnsemble as exc:
-            raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE, filename=filename) from None
+            raise NoActiveEnsemble(exc.message, filename=filename) from None
         return Response({"status": "success", "filename": filename, **body})
 
 
@@ -268,23 +264,19 @@ class BatchCreateView(PredictionView):
                    request={"multipart/form-data": BatchUploadSerializer},
                    responses={202: BatchJobSerializer, **_failures(400, 413, 415, 429, 503)})
     def post(self, request: Request) -> Response:
-        from .batch import BatchInputError, batch_job_create, batch_job_enqueue
+        from .batch import batch_job_create, batch_job_enqueue
 
         upload = request.FILES.get("file")
         if upload is None:
-            raise ApiError("Send the batch as the multipart field 'file'.", status=status.HTTP_400_BAD_REQUEST)
+            raise InvalidInput("Send the batch as the multipart field 'file'.")
         if upload.size > 50 * 1024 * 1024:
-            raise ApiError("A batch file may be at most 50 MB.", status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            raise TooLarge("A batch file may be at most 50 MB.")
         kind = request.data.get("kind")
         if kind is None:
             kind = "zip" if upload.name.lower().endswith(".zip") else "csv"
         elif kind not in ("csv", "zip"):
-            raise ApiError(f"kind must be 'csv' or 'zip' (or left out to go by the file name), not {kind!r}.",
-                           status=status.HTTP_400_BAD_REQUEST)
-        try:
-            job = batch_job_create(kind=kind, filename=upload.name, data=upload.read(), owner=request.user)
-        except BatchInputError as exc:
-            raise ApiError(str(exc), status=status.HTTP_400_BAD_REQUEST) from None
+            raise InvalidInput(f"kind must be 'csv' or 'zip' (or left out to go by the file name), not {kind!r}.")
+        job = batch_job_create(kind=kind, filename=upload.name, data=upload.read(), owner=request.user)
         batch_job_enqueue(job)  # after commit; a broker outage fails the job and answers 503
         return Response(BatchJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
@@ -297,7 +289,7 @@ class BatchDetailView(PredictionView):
 
         job = BatchJob.objects.filter(pk=job_id).first()
         if job is None:
-            raise ApiError("No such batch job.", status=status.HTTP_404_NOT_FOUND)
+            raise NotFound("No such batch job.")
         return Response(BatchJobSerializer(job, context={"request": request}).data)
 
 
@@ -318,10 +310,9 @@ class BatchResultView(PredictionView):
         except ValueError:
             job = None
         if job is None:
-            raise ApiError("No such batch job.", status=status.HTTP_404_NOT_FOUND)
+            raise NotFound("No such batch job.")
         if job.status != BatchJob.Status.SUCCEEDED:
-            raise ApiError(f"The batch job is {job.status}; results are ready when it has succeeded.",
-                           status=status.HTTP_409_CONFLICT)
+            raise Conflict(f"The batch job is {job.status}; results are ready when it has succeeded.")
         path = job.result_file.name if fmt == "csv" else f"batch/results/{job.id}.json"
         content_type = "text/csv" if fmt == "csv" else "application/json"
         return FileResponse(default_storage.open(path, "rb"), content_type=content_type, as_attachment=True,

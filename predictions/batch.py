@@ -31,6 +31,7 @@ from catalog.imaging import ImageError
 from catalog.selectors import GalaxyNotFound, Target, target_resolve_name
 from catalog.services import galaxy_get_or_fetch_by_pgc
 from catalog.sources import ImageSourceError
+from core.errors import InvalidInput
 from inclinet_site.celery import enqueue_on_commit
 from inclinet_site.csv_safety import csv_safe_row
 
@@ -43,8 +44,8 @@ MAX_ZIP_BYTES = 50 * 1024 * 1024
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif"}
 
 
-class BatchInputError(ValueError):
-    """An unusable batch upload; the message says what to fix."""
+class BatchInputError(InvalidInput):
+    """An unusable batch upload; the message says what to fix (400)."""
 
 
 def _csv_items(data: bytes) -> list[str]:

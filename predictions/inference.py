@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from core.errors import Unavailable
 from training.ml.ensemble import FusedEnsemble
 from training.store import PointerUnreadable, active_pointer_read, ensemble_folder, ensemble_load
 
@@ -72,8 +73,8 @@ def run_heavy(func: Callable[..., T], /, *args: object, **kwargs: object) -> T:
     return heavy_executor().submit(func, *args, **kwargs).result()
 
 
-class NoActiveEnsemble(RuntimeError):
-    """No ensemble has been promoted yet, or its files are missing."""
+class NoActiveEnsemble(Unavailable):
+    """No ensemble has been promoted yet, or its files are missing (503: retry once one is active)."""
 
 
 def active_pointer() -> dict:

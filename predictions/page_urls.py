@@ -2,13 +2,13 @@
 from django.urls import path
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from . import page_views, views
+from . import page_api, page_views
 
 urlpatterns = [
     path("", ensure_csrf_cookie(page_views.page), name="predict-page"),
     path("batch/", ensure_csrf_cookie(page_views.batch_page), name="predict-batch-page"),
     path("galaxy/<int:pgc>", page_views.galaxy, name="predict-galaxy"),
-    path("cutout", views.cutout, name="predict-cutout"),
-    path("upload", views.upload, name="predict-upload"),
-    path("evaluate", views.evaluate, name="predict-evaluate"),
+    path("cutout", page_api.CutoutView.as_view(), name="predict-cutout"),
+    path("upload", page_api.UploadView.as_view(), name="predict-upload"),
+    path("evaluate", page_api.EvaluateView.as_view(), name="predict-evaluate"),
 ]

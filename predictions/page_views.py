@@ -1,8 +1,8 @@
 """Page views of the astronomer pages: the evaluate page and the batch page.
 
-They render templates (and one catalogue read, ``galaxy``); everything they show comes from the JSON endpoints (``views`` for the page's
-cut-out, upload and evaluate helpers, ``api`` for ``/api/batch``). The page is told whether a model is
-active so it can say so in astronomers' words before anyone presses Evaluate.
+They render templates (and one catalogue read, ``galaxy``); everything they show comes from the JSON
+endpoints (``page_api`` for the page's cut-out, upload and evaluate helpers, ``api`` for ``/api/batch``). The
+page is told whether a model is active so it can say so in astronomers' words before anyone presses Evaluate.
 """
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def test_evaluate_without_a_model_answers_503_before_fetching_a_cutout(client: A
     def must_not_fetch(**_: Any) -> None:  # noqa: ANN401
         raise AssertionError("a cut-out was fetched although no model is active")
 
-    monkeypatch.setattr("predictions.views.fetch_cutout", must_not_fetch)
+    monkeypatch.setattr("predictions.page_api.fetch_cutout", must_not_fetch)
     response = client.post(f"{WEBROOT}predict/evaluate", {"ra": "10.68", "dec": "41.27", "fov": "3", "angle": 10},
                            content_type="application/json")
     assert response.status_code == 503
