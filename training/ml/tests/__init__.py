@@ -1,0 +1,1 @@
+"""Tests of the Django-free ML core (training.ml): augmentation, architectures, training, evaluation."""
