@@ -23,5 +23,15 @@
     return { response: response, body: body };
   }
 
-  window.InclinetHttp = { csrfToken: csrfToken, requestJSON: requestJSON };
+  // Seconds to wait before retrying, from Retry-After (seconds or an HTTP date); 0 without one.
+  function retryAfterSeconds(response) {
+    const value = response.headers.get("Retry-After");
+    if (!value) return 0;
+    const seconds = Number(value);
+    if (Number.isFinite(seconds)) return Math.max(0, seconds);
+    const when = Date.parse(value);
+    return Number.isFinite(when) ? Math.max(0, (when - Date.now()) / 1000) : 0;
+  }
+
+  window.InclinetHttp = { csrfToken: csrfToken, requestJSON: requestJSON, retryAfterSeconds: retryAfterSeconds };
 })();

@@ -2,12 +2,12 @@
  *
  * The target is shown large (#target); the standards run in a strip (#strip) with a gap ("slot") between
  * each two. The volunteer puts the target into a gap: tap/click the gap, drag the target (pointer events:
- * mouse, pen and touch) or use the A/D keys. Nothing is placed at first, so nothing anchors the answer.
+ * mouse, pen and touch; zoo-drag.js) or use the A/D keys. Nothing is placed at first, so nothing anchors the answer.
  * Step 1: nine standards 45–85°, the gaps are the 5° intervals 45–50 … 85–90. Step 2: standards 1° apart.
  * Face-on has one way: the "Face-on (< 45°)" button, with a confirmation. Feedback stays until "Next"/Enter.
  * Any image opens full size in a lightbox on click or long-press.
  * A failed or empty answer never leaves the page on "Loading…": it says what happened, offers Retry, and
- * tries again by itself with exponential backoff (never sooner than the server's Retry-After).
+ * tries again by itself with exponential backoff (never sooner than the server's Retry-After; zoo-retry.js).
  */
 (function () {
   "use strict";
@@ -18,17 +18,13 @@
   const tutorial = root.dataset.mode === "tutorial";
   const $ = (id) => document.getElementById(id);
   const strip = $("strip");
-  const retryButton = $("btn-retry");
   const state = {
     task: null, step: 1, standards: [], pos: null, low: null, step1: [],
     display: root.dataset.display || "colour", inverted: root.dataset.inverted === "1",
     zoom: parseFloat(root.dataset.zoom || "1") || 1, angle: 0, startedAt: null,
     questions: [], question: 0, busy: false, showingFeedback: false,
   };
-  const RETRY = { baseS: 2, maxS: 60, emptyBaseS: 30, emptyMaxS: 300 };
-  const retry = { timer: null, tick: null, attempt: 0, loader: null };
-  const LONG_PRESS_MS = 500;
-  const DRAG_START_PX = 6;
+  const retry = window.ZooRetry(say, $("btn-retry"));
 
   async function api(path, options) {
     const opts = Object.assign({ method: "GET", headers: {} }, options || {});
@@ -47,44 +43,7 @@
     if (!data || typeof data !== "object") {
       data = { message: response.ok ? "Unexpected answer from the server." : "The server answered " + response.status + "." };
     }
-    return { ok: response.ok, status: response.status, data: data, retryAfter: retryAfterSeconds(response) };
-  }
-
-  function retryAfterSeconds(response) {
-    const value = response.headers.get("Retry-After");
-    if (!value) return 0;
-    const seconds = Number(value);
-    if (Number.isFinite(seconds)) return Math.max(0, seconds);
-    const when = Date.parse(value);
-    return Number.isFinite(when) ? Math.max(0, (when - Date.now()) / 1000) : 0;
-  }
-
-  function cancelRetry() {
-    clearTimeout(retry.timer);
-    clearInterval(retry.tick);
-    retry.timer = retry.tick = null;
-    if (retryButton) retryButton.hidden = true;
-  }
-
-  function retryLater(loader, text, kind, retryAfter, emptyQueue) {
-    cancelRetry();
-    const baseS = emptyQueue ? RETRY.emptyBaseS : RETRY.baseS;
-    const maxS = emptyQueue ? RETRY.emptyMaxS : RETRY.maxS;
-    const waitS = Math.ceil(Math.max(Math.min(maxS, baseS * Math.pow(2, retry.attempt)), Math.min(retryAfter || 0, 600)));
-    retry.attempt += 1;
-    retry.loader = loader;
-    let left = waitS;
-    const show = () => say(text + " Trying again in " + left + " s.", kind);
-    show();
-    retry.tick = setInterval(() => { left = Math.max(1, left - 1); show(); }, 1000);
-    retry.timer = setTimeout(() => { cancelRetry(); loader(); }, waitS * 1000);
-    if (retryButton) retryButton.hidden = false;
-  }
-
-  function retryNow() {
-    const loader = retry.loader;
-    cancelRetry();
-    if (loader) loader();
+    return { ok: response.ok, status: response.status, data: data, retryAfter: window.InclinetHttp.retryAfterSeconds(response) };
   }
 
   function usableStandards(list) {
@@ -110,11 +69,15 @@
     return (images && (images[state.display] || images.colour)) || "";
   }
 
-  function styleImage(img, scale, angle) {
+  function imageFilter() {
     const filters = [];
     if (state.display !== "colour") filters.push("grayscale(1)");  // a missing band falls back to colour
     if (state.inverted) filters.push("invert(1)");
-    img.style.filter = filters.join(" ");
+    return filters.join(" ");
+  }
+
+  function styleImage(img, scale, angle) {
+    img.style.filter = imageFilter();
     img.style.transform = "scale(" + scale + ") rotate(" + angle + "deg)";
   }
 
@@ -239,93 +202,15 @@
 
   // ---- pointer: tap a gap, drag the target, long-press or click any image to magnify ------------------
 
-  function slotAt(x, y) {
-    const el = document.elementFromPoint(x, y);
-    if (!el) return null;
-    const gap = el.closest(".slot");
-    if (gap && strip.contains(gap)) return parseInt(gap.dataset.pos, 10);
-    const std = el.closest(".panel.std");
-    if (std && strip.contains(std)) {
-      const rect = std.getBoundingClientRect();
-      const index = parseInt(std.dataset.index, 10);
-      return index + (x > rect.left + rect.width / 2 ? 1 : 0);
-    }
-    return null;
-  }
-
-  const drag = { active: false, moved: false, startX: 0, startY: 0, ghost: null, timer: null, source: null, over: null };
-
-  function startPointer(e, source) {
-    if (!state.task || state.showingFeedback || (e.button !== undefined && e.button > 0)) return;
-    drag.active = true; drag.moved = false; drag.source = source;
-    drag.startX = e.clientX; drag.startY = e.clientY; drag.over = null;
-    clearTimeout(drag.timer);
-    drag.timer = setTimeout(() => {  // long-press without moving: magnify
-      if (drag.active && !drag.moved) { endDrag(); openLightbox(imageFor(state.task.images), "Target galaxy"); }
-    }, LONG_PRESS_MS);
-    if (source.setPointerCapture && e.pointerId !== undefined) {
-      try { source.setPointerCapture(e.pointerId); } catch (err) { /* synthetic events have no capture */ }
-    }
-    e.preventDefault();
-  }
-
-  function movePointer(e) {
-    if (!drag.active) return;
-    const far = Math.abs(e.clientX - drag.startX) + Math.abs(e.clientY - drag.startY) > DRAG_START_PX;
-    if (!drag.moved && far) {
-      drag.moved = true;
-      clearTimeout(drag.timer);
-      drag.ghost = document.createElement("img");
-      drag.ghost.className = "drag-ghost";
-      drag.ghost.alt = "";
-      drag.ghost.src = imageFor(state.task.images);
-      document.body.appendChild(drag.ghost);
-      document.body.classList.add("dragging");
-    }
-    if (!drag.moved) return;
-    drag.ghost.style.left = (e.clientX - 32) + "px";
-    drag.ghost.style.top = (e.clientY - 32) + "px";
-    drag.ghost.hidden = true;  // so elementFromPoint sees what is under it
-    const over = slotAt(e.clientX, e.clientY);
-    drag.ghost.hidden = false;
-    strip.querySelectorAll(".slot.over").forEach((s) => s.classList.remove("over"));
-    if (over !== null) {
-      const gap = strip.querySelector(".slot[data-pos='" + over + "']");
-      if (gap) gap.classList.add("over");
-    }
-    drag.over = over;
-  }
-
-  function endDrag() {
-    drag.active = false;
-    clearTimeout(drag.timer);
-    if (drag.ghost) drag.ghost.remove();
-    drag.ghost = null;
-    document.body.classList.remove("dragging");
-  }
-
-  function endPointer(e) {
-    if (!drag.active) return;
-    const moved = drag.moved, over = drag.over, source = drag.source;
-    endDrag();
-    if (moved) {
-      // Re-render after the touch sequence has ended: removing the touched element before its touchend
-      // leaves Chromium's gesture state open, and the next tap then gets no click.
-      setTimeout(() => { if (over !== null && over >= firstSlot()) place(over); else render(); }, 30);
-    } else if (source === $("target-img")) {
-      openLightbox(imageFor(state.task.images), "Target galaxy");
-    }
-    e.preventDefault();
-  }
-
-  $("target-img").addEventListener("pointerdown", (e) => startPointer(e, $("target-img")));
-  strip.addEventListener("pointerdown", (e) => {
-    const mini = e.target.closest(".slot.placed");
-    if (mini) startPointer(e, mini);
+  window.ZooDrag.attach({
+    strip: strip,
+    target: $("target-img"),
+    canStart: () => Boolean(state.task) && !state.showingFeedback,
+    imageUrl: () => imageFor(state.task.images),
+    onMagnify: () => openLightbox(imageFor(state.task.images), "Target galaxy"),
+    onDrop: (over) => { if (over !== null && over >= firstSlot()) place(over); else render(); },
+    onCancel: render,
   });
-  document.addEventListener("pointermove", movePointer);
-  document.addEventListener("pointerup", endPointer);
-  document.addEventListener("pointercancel", () => { endDrag(); render(); });
 
   strip.addEventListener("click", (e) => {
     const gap = e.target.closest(".slot");
@@ -346,10 +231,7 @@
     const box = $("lightbox");
     const img = $("lightbox-img");
     img.src = src;
-    const filters = [];
-    if (state.display !== "colour") filters.push("grayscale(1)");
-    if (state.inverted) filters.push("invert(1)");
-    img.style.filter = filters.join(" ");
+    img.style.filter = imageFilter();
     $("lightbox-caption").textContent = caption + " (full resolution)";
     box.hidden = false;
     $("lightbox-close").focus();
@@ -443,7 +325,7 @@
   // ---- measuring real galaxies ---------------------------------------------------------------------------
 
   async function loadTask() {
-    cancelRetry();
+    retry.cancel();
     hideFeedback();
     say("Loading…");
     try {
@@ -452,17 +334,17 @@
         state.task = r.data.task;
         state.step1 = r.data.task.standards;
         reset();
-        retry.attempt = 0;
+        retry.succeeded();
         say("");
         return;
       }
       clearTask();
-      if (r.status === 404) retryLater(loadTask, r.data.message || "No galaxy is waiting right now.", "info", r.retryAfter, true);
-      else if (r.ok) retryLater(loadTask, "The server sent an incomplete task.", "error", 0, false);
-      else retryLater(loadTask, r.data.message || "The server answered " + r.status + ".", "error", r.retryAfter, false);
+      if (r.status === 404) retry.later(loadTask, r.data.message || "No galaxy is waiting right now.", "info", r.retryAfter, true);
+      else if (r.ok) retry.later(loadTask, "The server sent an incomplete task.", "error", 0, false);
+      else retry.later(loadTask, r.data.message || "The server answered " + r.status + ".", "error", r.retryAfter, false);
     } catch (e) {
       clearTask();
-      retryLater(loadTask, "This galaxy could not be shown.", "error", 0, false);
+      retry.later(loadTask, "This galaxy could not be shown.", "error", 0, false);
     }
   }
 
@@ -567,15 +449,15 @@
   // ---- the tutorial quiz ---------------------------------------------------------------------------------
 
   async function loadQuiz(restart) {
-    cancelRetry();
+    retry.cancel();
     say("Loading…");
     const r = restart ? await api("tutorial", { method: "POST" }) : await api("tutorial");
     if (!r.ok || !Array.isArray(r.data.questions) || !usableStandards(r.data.standards)) {
       clearTask();
-      retryLater(() => loadQuiz(restart), r.data.message || "The tutorial could not be loaded.", "error", r.retryAfter, false);
+      retry.later(() => loadQuiz(restart), r.data.message || "The tutorial could not be loaded.", "error", r.retryAfter, false);
       return;
     }
-    retry.attempt = 0;
+    retry.succeeded();
     say("");
     state.questions = r.data.questions;
     state.step1 = r.data.standards;
@@ -660,7 +542,6 @@
   });
   $("btn-redraw").addEventListener("click", redraw);
   $("btn-magnify").addEventListener("click", () => { if (state.task) openLightbox(imageFor(state.task.images), "Target galaxy"); });
-  if (retryButton) retryButton.addEventListener("click", retryNow);
   document.querySelectorAll("button.mode").forEach((b) => b.addEventListener("click", () => { state.display = b.dataset.display; render(); }));
   $("btn-invert").addEventListener("click", () => { state.inverted = !state.inverted; render(); });
   $("btn-zoom-in").addEventListener("click", () => { state.zoom = Math.min(4, +(state.zoom + 0.2).toFixed(2)); render(); });
