@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from inclinet_site.api import ApiError
+from core.errors import InvalidInput, NotFound, Unavailable
 from inclinet_site.security import SignedInUserRateThrottle
 
 from .coordinates import CoordinateError
@@ -25,6 +24,8 @@ def _target_response(target: Target) -> Response:
 
 class GalaxyByPgcView(APIView):
     throttle_classes = [AnonRateThrottle, SignedInUserRateThrottle]
+    error_codes_in_body = False  # these failures never carried a ``code`` (inclinet_site.api.exception_handler)
+
     @extend_schema(
         operation_id="catalog_galaxy_by_pgc",
         responses={200: TargetSerializer, 404: FailedSerializer, 429: FailedSerializer, 503: FailedSerializer},
@@ -35,14 +36,16 @@ class GalaxyByPgcView(APIView):
             # The local catalogue, else HyperLEDA (stored for next time).
             return _target_response(Target.from_galaxy(galaxy_get_or_fetch_by_pgc(pgc=pgc)))
         except NameResolversUnreachable as exc:
-            raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE) from None
+            raise Unavailable(str(exc)) from None
         except GalaxyNotFound as exc:
-            raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None
+            raise NotFound(str(exc)) from None
 
 
 class ResolveView(APIView):
     # Each name may cost a Sesame and a NED call: anonymous use is rate-limited like the prediction API.
     throttle_classes = [AnonRateThrottle, SignedInUserRateThrottle]
+    error_codes_in_body = False
+
     @extend_schema(
         operation_id="catalog_resolve",
         parameters=[ResolveQuerySerializer],
@@ -53,7 +56,7 @@ class ResolveView(APIView):
     def get(self, request: Request) -> Response:
         query = ResolveQuerySerializer(data=request.query_params)
         if not query.is_valid():
-            raise ApiError("Give a query 'q' of at most 128 characters.", status=status.HTTP_400_BAD_REQUEST)
+            raise InvalidInput("Give a query 'q' of at most 128 characters.")
         text, fov = query.validated_data["q"], query.validated_data.get("fov")
         try:
             if fov:
@@ -62,8 +65,8 @@ class ResolveView(APIView):
                 return _target_response(Target.from_galaxy(galaxy_get_or_fetch_by_pgc(pgc=int(text.strip()))))
             return _target_response(target_resolve(query=text))
         except CoordinateError as exc:
-            raise ApiError(str(exc), status=status.HTTP_400_BAD_REQUEST) from None
+            raise InvalidInput(str(exc)) from None
         except NameResolversUnreachable as exc:
-            raise ApiError(str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE) from None
+            raise Unavailable(str(exc)) from None
         except GalaxyNotFound as exc:
-            raise ApiError(str(exc), status=status.HTTP_404_NOT_FOUND) from None
+            raise NotFound(str(exc)) from None
