@@ -1,10 +1,10 @@
 """Zoo REST API (mounted under ``<WEBROOT>zoo/api/``): thin views that validate, call a service, serialize.
 
-Every expected failure is a 4xx ``{"status": "failed", "message": ..., "code": ...}``.
+Every expected failure is a 4xx ``{"status": "failed", "message": ..., "code": ...}``: the services raise
+``core.errors`` exceptions and ``inclinet_site.api.exception_handler`` gives each kind its status.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse
@@ -17,15 +17,20 @@ from rest_framework.views import APIView
 
 from inclinet_site.api import ApiError
 
-from . import selectors, services, tutorial
-from .errors import ZooError
+from . import selectors, tutorial
+from .assignment import Task, assignment_draw_standards, assignment_next, assignment_skip
+from .consensus import consensus_retire, consensus_unretire
+from .export import export_job_create
 from .models import REJECT_REASONS, Consensus, ExportJob, ExportStatus, Role, Standard
+from .profiles import profile_get_or_create, profile_update
 from .serializers import (
     ConsensusOutSerializer, DrawInSerializer, ExportInSerializer, ExportOutSerializer, FailedSerializer,
     MeasurementOutSerializer, PreferencesSerializer, PromoteInSerializer, ProposalInSerializer,
     StandardAdminOutSerializer, StandardInSerializer, StandardPatchSerializer, StandardsResponseSerializer,
     SubmitInSerializer, SubmitResponseSerializer, TaskResponseSerializer,
 )
+from .standards import standard_create, standard_promote, standard_propose, standard_update
+from .submission import Placement, measurement_submit
 
 FAILED = {code: FailedSerializer for code in (400, 403, 404, 409)}
 
@@ -44,14 +49,6 @@ class IsExpert(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user and request.user.is_authenticated
                     and selectors.volunteer_role(user=request.user) in (Role.EXPERT, Role.STAFF))
-
-
-def _call(func: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run a service and turn its expected failures into the API's error shape."""
-    try:
-        return func(**kwargs)
-    except ZooError as exc:
-        raise ApiError(exc.message, status=exc.status, code=exc.code) from None
 
 
 def _valid(serializer_class: type, data: Any) -> dict[str, Any]:
@@ -75,7 +72,7 @@ def standards_payload(rows: list[selectors.StandardRow]) -> list[dict[str, Any]]
              "images": images[s.galaxy_id]} for s in rows]
 
 
-def task_payload(task: services.Task) -> dict[str, Any]:
+def task_payload(task: Task) -> dict[str, Any]:
     """Blind by construction: only the target's identity and images, never votes, consensus or a model answer."""
     assignment = task.assignment
     standard_rows = task.standards
@@ -101,7 +98,7 @@ class NextTaskApi(APIView):
 
     @extend_schema(operation_id="zoo_task_next", request=None, responses={200: TaskResponseSerializer, **FAILED})
     def post(self, request: Request) -> Response:
-        task = _call(services.assignment_next, user=request.user)
+        task = assignment_next(user=request.user)
         return Response({"status": "success", "task": task_payload(task)})
 
 
@@ -114,8 +111,8 @@ class TaskStandardsApi(APIView):
                    responses={200: StandardsResponseSerializer, **FAILED})
     def post(self, request: Request, task_id: int) -> Response:
         data = _valid(DrawInSerializer, request.data)
-        rows = _call(services.assignment_draw_standards, user=request.user, assignment_id=task_id,
-                     step=data["step"], low=data.get("low"))
+        rows = assignment_draw_standards(user=request.user, assignment_id=task_id, step=data["step"],
+                                         low=data.get("low"))
         return Response({"status": "success", "standards": standards_payload(rows)})
 
 
@@ -130,10 +127,10 @@ class SubmitApi(APIView):
         data = _valid(SubmitInSerializer, request.data)
         placement = None
         if data["face_on"] or data["left_standard"] or data["right_standard"]:
-            placement = services.Placement(left_id=data["left_standard"], right_id=data["right_standard"],
-                                           step1_low=data["step1_low"], face_on=data["face_on"])
-        result = _call(
-            services.measurement_submit, user=request.user, assignment_id=task_id, placement=placement,
+            placement = Placement(left_id=data["left_standard"], right_id=data["right_standard"],
+                                  step1_low=data["step1_low"], face_on=data["face_on"])
+        result = measurement_submit(
+            user=request.user, assignment_id=task_id, placement=placement,
             reasons=data["reasons"], note=data["note"], display_mode=data["display_mode"],
             inverted=data["inverted"], zoom=data["zoom"], angle=data["angle"], started_at=data["started_at"],
             finished_at=data["finished_at"], user_agent=request.META.get("HTTP_USER_AGENT", ""),
@@ -150,7 +147,7 @@ class SkipApi(APIView):
 
     @extend_schema(operation_id="zoo_task_skip", request=None, responses={200: None, **FAILED})
     def post(self, request: Request, task_id: int) -> Response:
-        _call(services.assignment_skip, user=request.user, assignment_id=task_id)
+        assignment_skip(user=request.user, assignment_id=task_id)
         return Response({"status": "success"})
 
 
@@ -169,14 +166,14 @@ class PreferencesApi(APIView):
 
     @extend_schema(operation_id="zoo_me_preferences_get", responses={200: PreferencesSerializer, **FAILED})
     def get(self, request: Request) -> Response:
-        profile = services.profile_get_or_create(user=request.user)
+        profile = profile_get_or_create(user=request.user)
         return Response(PreferencesSerializer(profile).data)
 
     @extend_schema(operation_id="zoo_me_preferences_set", request=PreferencesSerializer,
                    responses={200: PreferencesSerializer, **FAILED})
     def patch(self, request: Request) -> Response:
         data = _valid(PreferencesSerializer, request.data)
-        profile = _call(services.profile_update, user=request.user, **data)
+        profile = profile_update(user=request.user, **data)
         return Response(PreferencesSerializer(profile).data)
 
 
@@ -191,8 +188,7 @@ class ExportCreateApi(APIView):
         from .export_queue import export_job_enqueue
 
         data = _valid(ExportInSerializer, request.data)
-        job = _call(services.export_job_create, user=request.user, fmt=data["format"],
-                    retired_only=data["retired_only"])
+        job = export_job_create(user=request.user, fmt=data["format"], retired_only=data["retired_only"])
         export_job_enqueue(job)  # after commit; a broker outage fails the job and answers 503
         return Response(_export_body(request, job), status=status.HTTP_202_ACCEPTED)
 
@@ -245,12 +241,12 @@ class StaffRetireApi(APIView):
 
     @extend_schema(operation_id="zoo_staff_retire", request=None, responses={200: ConsensusOutSerializer, **FAILED})
     def post(self, request: Request, galaxy_id: int) -> Response:
-        consensus = _call(services.consensus_retire, galaxy_id=galaxy_id, by=request.user)
+        consensus = consensus_retire(galaxy_id=galaxy_id, by=request.user)
         return Response({"status": "success", **ConsensusOutSerializer(consensus).data})
 
     @extend_schema(operation_id="zoo_staff_unretire", request=None, responses={200: ConsensusOutSerializer, **FAILED})
     def delete(self, request: Request, galaxy_id: int) -> Response:
-        consensus = _call(services.consensus_unretire, galaxy_id=galaxy_id, by=request.user)
+        consensus = consensus_unretire(galaxy_id=galaxy_id, by=request.user)
         return Response({"status": "success", **ConsensusOutSerializer(consensus).data})
 
 
@@ -277,7 +273,7 @@ class StaffStandardsApi(APIView):
                    responses={201: StandardAdminOutSerializer, **FAILED})
     def post(self, request: Request) -> Response:
         data = _valid(StandardInSerializer, request.data)
-        standard = _call(services.standard_create, chosen_by=[request.user], **data)
+        standard = standard_create(chosen_by=[request.user], **data)
         return Response({"status": "success", **StandardAdminOutSerializer(standard).data},
                         status=status.HTTP_201_CREATED)
 
@@ -289,7 +285,7 @@ class StaffStandardDetailApi(APIView):
                    responses={200: StandardAdminOutSerializer, **FAILED})
     def patch(self, request: Request, standard_id: int) -> Response:
         data = _valid(StandardPatchSerializer, request.data)
-        standard = _call(services.standard_update, standard_id=standard_id, **data)
+        standard = standard_update(standard_id=standard_id, **data)
         return Response({"status": "success", **StandardAdminOutSerializer(standard).data})
 
 
@@ -302,7 +298,7 @@ class StaffStandardPromoteApi(APIView):
                    responses={201: StandardAdminOutSerializer, **FAILED})
     def post(self, request: Request) -> Response:
         data = _valid(PromoteInSerializer, request.data)
-        standard = _call(services.standard_promote, galaxy_id=data["galaxy_id"], by=request.user)
+        standard = standard_promote(galaxy_id=data["galaxy_id"], by=request.user)
         return Response({"status": "success", **StandardAdminOutSerializer(standard).data},
                         status=status.HTTP_201_CREATED)
 
@@ -327,7 +323,7 @@ class StandardProposalApi(APIView):
     @extend_schema(operation_id="zoo_standard_propose", request=ProposalInSerializer, responses={200: None, **FAILED})
     def post(self, request: Request) -> Response:
         data = _valid(ProposalInSerializer, request.data)
-        standard = _call(services.standard_propose, expert=request.user, **data)
+        standard = standard_propose(expert=request.user, **data)
         return Response({"status": "success", "adopted": standard is not None,
                          "standard": StandardAdminOutSerializer(standard).data if standard else None})
 
@@ -363,13 +359,13 @@ class TutorialCheckInSerializer(serializers.Serializer):
 def _tutorial_state(request: Request, *, restart: bool = False) -> dict[str, Any]:
     state = request.session.get(TUTORIAL_SESSION_KEY)
     if restart or not isinstance(state, dict) or "questions" not in state:
-        state = _call(tutorial.tutorial_new)
+        state = tutorial.tutorial_new()
         request.session[TUTORIAL_SESSION_KEY] = state
     return state
 
 
 def _tutorial_body(request: Request, state: dict[str, Any]) -> dict[str, Any]:
-    rows = _call(tutorial.tutorial_standards, state=state, step=1, low=None)
+    rows = tutorial.tutorial_standards(state=state, step=1, low=None)
     complete = len(state["answers"]) == len(state["questions"])
     return {"status": "success", "questions": tutorial.tutorial_questions(state=state),
             "standards": standards_payload(rows), "threshold": tutorial.PASS_MEDIAN_ERROR_DEG,
@@ -390,8 +386,8 @@ class TutorialApi(APIView):
             low = request.query_params.get("low")
             if step == "2" and not (low or "").isdigit():
                 raise ApiError("Give low: 45, 50, ... 85.", status=400, code="invalid")
-            rows = _call(tutorial.tutorial_standards, state=state, step=int(step),
-                         low=int(low) if step == "2" else None)
+            rows = tutorial.tutorial_standards(state=state, step=int(step),
+                                               low=int(low) if step == "2" else None)
             return Response({"status": "success", "standards": standards_payload(rows)})
         if step is not None:
             raise ApiError("step must be 1 or 2.", status=400, code="invalid")
@@ -416,14 +412,10 @@ class TutorialCheckApi(APIView):
         state = request.session.get(TUTORIAL_SESSION_KEY)
         if not isinstance(state, dict) or "questions" not in state:
             raise ApiError("Start the tutorial first.", status=409, code="tutorial_conflict")
-        feedback, summary = _call(
-            tutorial.tutorial_answer, user=request.user, state=state, index=data["question"],
+        feedback, summary = tutorial.tutorial_answer(
+            user=request.user, state=state, index=data["question"],
             left_id=data["left_standard"], right_id=data["right_standard"], face_on=data["face_on"],
             reasons=data["reasons"])
         request.session[TUTORIAL_SESSION_KEY] = state
         return Response({"status": "success", "feedback": feedback, "answered": len(state["answers"]),
                          "total": len(state["questions"]), "summary": summary})
-
-
-def _call_error(exc: ZooError) -> ApiError:
-    return ApiError(exc.message, status=exc.status, code=exc.code)

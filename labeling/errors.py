@@ -1,43 +1,37 @@
-"""Expected failures of the Zoo's services; the API turns each into a 4xx ``{"status": "failed", ...}``."""
+"""The Zoo's own expected failures, in ``core.errors``' vocabulary: each is one of its kinds (not found,
+conflict, invalid input) with a stable ``code`` clients can switch on. No HTTP here: ``inclinet_site.api``
+maps the kind to the status. Plain invalid input and unknown objects raise ``core.errors`` directly.
+"""
 from __future__ import annotations
 
-
-class ZooError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+from core.errors import Conflict, InvalidInput, NotFound
 
 
-class InvalidInput(ZooError):
-    status, code = 400, "invalid"
+class NotAssigned(NotFound):
+    code = "not_assigned"
 
 
-class NotAssigned(ZooError):
-    status, code = 404, "not_assigned"
+class NoTaskAvailable(NotFound):
+    code = "no_task"
 
 
-class NoTaskAvailable(ZooError):
-    status, code = 404, "no_task"
+class AlreadySubmitted(Conflict):
+    code = "already_submitted"
 
 
-class AlreadySubmitted(ZooError):
-    status, code = 409, "already_submitted"
+class LeaseExpired(Conflict):
+    code = "lease_expired"
 
 
-class LeaseExpired(ZooError):
-    status, code = 409, "lease_expired"
+class GalaxyRetired(Conflict):
+    code = "retired"
 
 
-class GalaxyRetired(ZooError):
-    status, code = 409, "retired"
+class ForgedNeighbours(InvalidInput):
+    code = "forged_neighbours"
 
 
-class ForgedNeighbours(ZooError):
-    status, code = 400, "forged_neighbours"
+class TutorialConflict(Conflict):
+    """An answer the tutorial cannot take (the question is answered already)."""
 
-
-class NotFound(ZooError):
-    status, code = 404, "not_found"
+    code = "tutorial_conflict"

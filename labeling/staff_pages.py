@@ -1,8 +1,8 @@
 """Zoo staff pages for the catalogue side of the Zoo: adding galaxies (ingestion jobs and their progress) and
 the standard set (coverage of 45–90°, its gaps, and promoting settled galaxies to standards).
 
-Thin views: the work is in ``services`` (``ingest_job_create``, ``standard_promote``) and the Celery task
-``labeling.ingest_galaxies``; the reads in ``selectors``.
+Thin views: the work is in ``ingest`` (``ingest_job_create``), ``standards`` (``standard_promote``) and the
+Celery task ``labeling.ingest_galaxies``; the reads in ``selectors``.
 """
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 
-from . import selectors, services
-from .errors import InvalidInput, ZooError
+from core.errors import ApplicationError, InvalidInput
+
+from . import selectors
+from .ingest import ingest_job_create, ingest_settings
 from .models import IngestStatus, Role
+from .standards import standard_promote, standards_fill_gaps
 
 LOGIN = reverse_lazy("labeling:login")
 
@@ -35,7 +38,7 @@ def _float_list(text: str, count: int) -> list[float] | None:
 
 
 def _ingest_request(request: HttpRequest) -> dict:
-    """The form's choice as ``ingest_job_create`` arguments; ZooError for input it cannot read."""
+    """The form's choice as ``ingest_job_create`` arguments; InvalidInput for input it cannot read."""
     mode, value = request.POST.get("mode", ""), request.POST.get("value", "").strip()[:20_000]
     if mode == "pgc":
         try:
@@ -66,14 +69,14 @@ def staff_ingest(request: HttpRequest) -> HttpResponse:
 
         try:
             with transaction.atomic():
-                job = services.ingest_job_create(user=request.user, **_ingest_request(request))
+                job = ingest_job_create(user=request.user, **_ingest_request(request))
                 transaction.on_commit(lambda: ingest_galaxies.delay(job.pk))
-        except ZooError as exc:
+        except ApplicationError as exc:
             error = exc.message
         else:
             return redirect(f"{reverse('labeling:staff-ingest')}?queued={job.pk}")
     jobs = selectors.ingest_jobs()
-    size, rate = services.ingest_settings()
+    size, rate = ingest_settings()
     return render(request, "labeling/staff_ingest.html", {
         "jobs": jobs, "error": error, "size": size, "rate": rate, "form": request.POST if error else {},
         "refresh": any(j.status in (IngestStatus.PENDING, IngestStatus.RUNNING) for j in jobs),
@@ -87,15 +90,15 @@ def staff_standards(request: HttpRequest) -> HttpResponse:
         return refused
     error = ""
     if request.method == "POST" and request.POST.get("fill_gaps"):
-        made = services.standards_fill_gaps(by=request.user)
+        made = standards_fill_gaps(by=request.user)
         return redirect(f"{reverse('labeling:staff-standards')}?filled={len(made)}")
     if request.method == "POST":
         galaxy_id = request.POST.get("galaxy_id", "")
         try:
             if not galaxy_id.isascii() or not galaxy_id.isdigit():
                 raise InvalidInput("Choose a galaxy to promote.")
-            standard = services.standard_promote(galaxy_id=int(galaxy_id), by=request.user)
-        except ZooError as exc:
+            standard = standard_promote(galaxy_id=int(galaxy_id), by=request.user)
+        except ApplicationError as exc:
             error = exc.message
         else:
             return redirect(f"{reverse('labeling:staff-standards')}?promoted={standard.pk}")

@@ -1,4 +1,4 @@
-"""Celery tasks of the Zoo: thin wrappers around services (calibration, priorities, exports)."""
+"""Celery tasks of the Zoo: thin wrappers around its services (calibration, priorities, exports, ingestion)."""
 from __future__ import annotations
 
 from celery import shared_task
@@ -6,7 +6,7 @@ from celery import shared_task
 
 @shared_task(name="labeling.calibrate")
 def calibrate() -> dict:
-    from .services import calibration_fit
+    from .calibration import calibration_fit
 
     report = calibration_fit()
     return {"iterations": report.iterations, "converged": report.converged,
@@ -15,7 +15,7 @@ def calibrate() -> dict:
 
 @shared_task(name="labeling.sync_priorities")
 def sync_priorities() -> int:
-    from .services import queue_sync_priorities
+    from .assignment import queue_sync_priorities
 
     return queue_sync_priorities()
 
@@ -23,7 +23,7 @@ def sync_priorities() -> int:
 # ignore_result: the job row holds the outcome, and sending then needs the broker only (not the result store).
 @shared_task(name="labeling.export", bind=True, max_retries=2, ignore_result=True)
 def export_consensus(self, job_id: str) -> str:  # noqa: ANN001 - bound task
-    from .services import export_job_run
+    from .export import export_job_run
 
     return str(export_job_run(job_id=job_id).pk)
 
@@ -42,7 +42,7 @@ def requeue_stale_exports() -> list[str]:
 @shared_task(name="labeling.ingest_galaxies")
 def ingest_galaxies(job_id: int) -> dict:
     """Fetch the images of a staff ingestion job's galaxies and queue them (resumable: done ones are skipped)."""
-    from .services import ingest_job_run
+    from .ingest import ingest_job_run
 
     job = ingest_job_run(job_id=job_id)
     return {"added": job.added, "skipped": job.skipped, "failed": job.failed}

@@ -20,7 +20,9 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from .errors import InvalidInput, ZooError
+from core.errors import InvalidInput
+
+from .errors import TutorialConflict
 from .feedback import REASON_LABELS, known_answer_feedback
 from .guide import EXAMPLES
 from .models import REJECT_REASONS, Standard, VolunteerProfile
@@ -32,11 +34,6 @@ PLACEMENT_BANDS = ((45.0, 56.0), (56.0, 67.0), (67.0, 78.0), (78.0, 90.1))
 REJECT_QUESTION_EXAMPLES = ("reject-multiple", "reject-not_spiral")
 # A wrong kind of answer (a reject on a galaxy to place) counts as this error, in degrees.
 WRONG_KIND_ERROR_DEG = 45.0
-
-
-class TutorialConflict(ZooError):
-    status = 409
-    code = "tutorial_conflict"
 
 
 def tutorial_new(*, rng: random.Random | None = None, pool: list[StandardRow] | None = None) -> dict[str, Any]:

@@ -20,9 +20,10 @@ from inclinet_site.security import SignupRateThrottle, throttle_posts
 
 from catalog.models import GalaxyImage
 
-from . import experience, guide, selectors, services, tutorial as zoo_tutorial
+from . import experience, guide, selectors, tutorial as zoo_tutorial
 from .feedback import REASON_LABELS
 from .models import Role
+from .profiles import profile_get_or_create
 
 LOGIN = reverse_lazy("labeling:login")
 
@@ -30,7 +31,7 @@ LOGIN = reverse_lazy("labeling:login")
 @login_required(login_url=LOGIN)
 @ensure_csrf_cookie
 def measure(request: HttpRequest) -> HttpResponse:
-    profile = services.profile_get_or_create(user=request.user)
+    profile = profile_get_or_create(user=request.user)
     if profile.tutorial_passed_at is None and selectors.volunteer_role(user=request.user) == Role.VOLUNTEER:
         return redirect("labeling:tutorial")  # the tutorial must be passed first (staff and experts may skip it)
     return render(request, "labeling/measure.html", {
@@ -46,7 +47,7 @@ def _reject_choices() -> list[tuple[str, str]]:
 @login_required(login_url=LOGIN)
 @ensure_csrf_cookie
 def tutorial(request: HttpRequest) -> HttpResponse:
-    profile = services.profile_get_or_create(user=request.user)
+    profile = profile_get_or_create(user=request.user)
     return render(request, "labeling/tutorial.html", {
         "profile": profile, "threshold": zoo_tutorial.PASS_MEDIAN_ERROR_DEG,
         "inclination_examples": guide.INCLINATION_EXAMPLES, "reject_examples": guide.REJECT_EXAMPLES,
@@ -73,7 +74,7 @@ def my_measurements(request: HttpRequest) -> HttpResponse:
     return render(request, "labeling/me.html", {
         "stats": selectors.volunteer_stats(user=request.user),
         "progress": experience.volunteer_progress(user=request.user),
-        "profile": services.profile_get_or_create(user=request.user),
+        "profile": profile_get_or_create(user=request.user),
         "measurements": selectors.measurement_list_for_user(user=request.user),
     })
 
@@ -152,7 +153,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             user = form.save()
             successes.record()
-            services.profile_get_or_create(user=user)
+            profile_get_or_create(user=user)
             login(request, user)
             return redirect("labeling:tutorial")
         failures.record()

@@ -41,7 +41,7 @@ def seed() -> None:
     from django.core.files.storage import default_storage
 
     from catalog.tests.factories import GalaxyFactory
-    from labeling.services import consensus_recompute
+    from labeling.consensus import consensus_recompute
     from labeling.tests.factories import ConsensusFactory, MeasurementFactory, UserFactory
     from training.models import DatasetSnapshot, Ensemble
 

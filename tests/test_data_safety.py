@@ -20,7 +20,7 @@ from django.db import connection
 
 from catalog.tests.factories import GalaxyFactory
 from labeling.models import AppendOnlyError, Consensus, Measurement
-from labeling.services import consensus_rebuild, consensus_recompute
+from labeling.consensus import consensus_rebuild, consensus_recompute
 from labeling.tests.factories import ConsensusFactory, MeasurementFactory, UserFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

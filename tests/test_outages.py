@@ -129,7 +129,7 @@ def test_export_with_the_broker_down_is_a_503_and_the_job_fails_with_the_reason(
 
 @pytest.mark.django_db(transaction=True)
 def test_jobs_are_sent_only_after_their_row_commits(monkeypatch) -> None:
-    from labeling import services
+    from labeling.export import export_job_create
     from labeling.export_queue import export_job_enqueue
     from labeling.tasks import export_consensus
     from predictions.batch import batch_job_create, batch_job_enqueue
@@ -144,7 +144,7 @@ def test_jobs_are_sent_only_after_their_row_commits(monkeypatch) -> None:
     with transaction.atomic():
         batch = batch_job_create(kind="csv", filename="x.csv", data=b"5818\n")
         batch_job_enqueue(batch)
-        export = services.export_job_create(user=user, fmt="csv")
+        export = export_job_create(user=user, fmt="csv")
         export_job_enqueue(export)
         assert sent == []  # a worker could not read these rows yet
     assert sent == [("batch", str(batch.id)), ("export", str(export.pk))]
@@ -153,7 +153,7 @@ def test_jobs_are_sent_only_after_their_row_commits(monkeypatch) -> None:
 @pytest.mark.django_db
 def test_stale_queued_jobs_are_sent_again_by_the_periodic_sweeps(monkeypatch, settings,
                                                                  django_user_model) -> None:
-    from labeling import services
+    from labeling.export import export_job_create
     from labeling.tasks import export_consensus, requeue_stale_exports
     from predictions.batch import batch_job_create
     from predictions.tasks import requeue_stale_batch_jobs, run_batch_job
@@ -165,7 +165,7 @@ def test_stale_queued_jobs_are_sent_again_by_the_periodic_sweeps(monkeypatch, se
     user = django_user_model.objects.create_user("sweeper", password="Andromeda-M31-x")
     old, fresh = (batch_job_create(kind="csv", filename="x.csv", data=b"5818\n") for _ in range(2))
     running = batch_job_create(kind="csv", filename="x.csv", data=b"5818\n")
-    old_export, fresh_export = (services.export_job_create(user=user, fmt="csv") for _ in range(2))
+    old_export, fresh_export = (export_job_create(user=user, fmt="csv") for _ in range(2))
     long_ago = timezone.now() - timedelta(seconds=3600)
     BatchJob.objects.filter(pk__in=[old.pk, running.pk]).update(created_at=long_ago)
     BatchJob.objects.filter(pk=running.pk).update(status=BatchJob.Status.RUNNING)

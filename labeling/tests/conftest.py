@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from labeling.services import queue_add
+from labeling.assignment import queue_add
 
 from .factories import ImagedGalaxyFactory, ProfileFactory, UserFactory, standard_grid
 

@@ -219,7 +219,8 @@ def test_schema_documents_the_zoo(db) -> None:  # noqa: ANN001
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_export_runs_on_a_real_worker(celery_worker_process, api, grid, targets, no_gold) -> None:  # noqa: ANN001
-    from labeling import services
+    from labeling.assignment import assignment_draw_standards, assignment_next
+    from labeling.submission import Placement, measurement_submit
 
     from .factories import UserFactory
 
@@ -228,12 +229,12 @@ def test_export_runs_on_a_real_worker(celery_worker_process, api, grid, targets,
 
     for value in (70.2, 71.3, 72.1):
         user = UserFactory()
-        task = services.assignment_next(user=user, rng=random.Random(1))
-        seq = services.assignment_draw_standards(user=user, assignment_id=task.assignment.id, step=2, low=70)
+        task = assignment_next(user=user, rng=random.Random(1))
+        seq = assignment_draw_standards(user=user, assignment_id=task.assignment.id, step=2, low=70)
         left = max((s for s in seq if s.inclination <= value), key=lambda s: s.inclination)
         right = next(s for s in seq if s.inclination > left.inclination)
-        services.measurement_submit(user=user, assignment_id=task.assignment.id,
-                                    placement=services.Placement(left.id, right.id, 70, False))
+        measurement_submit(user=user, assignment_id=task.assignment.id,
+                           placement=Placement(left.id, right.id, 70, False))
     response = api.post(reverse("labeling:api-exports"), {"format": "csv"}, format="json")
     assert response.status_code == 202
     status_url = reverse("labeling:api-export", args=[response.json()["id"]])

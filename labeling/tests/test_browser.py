@@ -15,9 +15,9 @@ from django.db import connection
 from django.utils import timezone
 
 from conftest import save_screenshot
+from labeling import assignment
+from labeling.assignment import queue_add
 from labeling.models import Assignment, Measurement
-from labeling import services
-from labeling.services import queue_add
 from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
 from tests.browser import wait_for_js
 
@@ -248,14 +248,14 @@ def test_a_server_side_sql_error_is_shown_and_retried_until_it_is_fixed(live_ser
     an endless "Loading…"; once the fault is gone the automatic retry brings the galaxy."""
     page_errors: list[str] = []
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-    real = services._candidates_sql
+    real = assignment._candidates_sql
     other_vendor = "postgresql" if connection.vendor == "sqlite" else "sqlite"
-    monkeypatch.setattr(services, "_candidates_sql", lambda queue, vendor: real(queue, other_vendor))
+    monkeypatch.setattr(assignment, "_candidates_sql", lambda queue, vendor: real(queue, other_vendor))
     _submit_login(page, live_server)
     text = _wait_message(page, "Internal error; it has been logged.")
     assert "Trying again in" in text and page.locator("#btn-retry").is_visible()
     assert not Assignment.objects.filter(user=world).exists()
-    monkeypatch.setattr(services, "_candidates_sql", real)
+    monkeypatch.setattr(assignment, "_candidates_sql", real)
     wait_for_js(page, "document.querySelectorAll('#strip .panel.std img').length === 9", timeout=20_000)
     assert _message(page) == "" and page.locator("#btn-retry").is_hidden()
     assert Assignment.objects.filter(user=world, is_gold=False).count() == 1

@@ -17,8 +17,10 @@ import time
 import pytest
 from django.db import connection
 
-from labeling import services
+from labeling import consensus
+from labeling.assignment import assignment_draw_standards, assignment_next
 from labeling.models import Consensus, Measurement
+from labeling.submission import Placement, measurement_submit
 
 from .factories import UserFactory
 from .test_services import _vote
@@ -58,9 +60,9 @@ def test_a_vote_committed_during_the_recompute_is_not_lost(grid, targets, no_gol
     (galaxy,) = targets(1)
     _vote(UserFactory(), value=62.0)
     late_user = UserFactory()
-    late_task = services.assignment_next(user=late_user)  # leased now; only its submit races
-    seq = services.assignment_draw_standards(user=late_user, assignment_id=late_task.assignment.id, step=2, low=70)
-    placement = services.Placement(left_id=seq[1].id, right_id=seq[2].id, step1_low=70, face_on=False)
+    late_task = assignment_next(user=late_user)  # leased now; only its submit races
+    seq = assignment_draw_standards(user=late_user, assignment_id=late_task.assignment.id, step=2, low=70)
+    placement = Placement(left_id=seq[1].id, right_id=seq[2].id, step1_low=70, face_on=False)
     assert Consensus.objects.get(galaxy=galaxy).n_votes == 1
 
     state: dict = {}
@@ -72,13 +74,13 @@ def test_a_vote_committed_during_the_recompute_is_not_lost(grid, targets, no_gol
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_backend_pid()")
                     state["pid"] = cursor.fetchone()[0]
-            services.measurement_submit(user=late_user, assignment_id=late_task.assignment.id, placement=placement)
+            measurement_submit(user=late_user, assignment_id=late_task.assignment.id, placement=placement)
         except Exception as exc:  # surfaced in the main thread's assertion
             errors.append(repr(exc))
         finally:
             connection.close()
 
-    real_votes_for = services._votes_for
+    real_votes_for = consensus._votes_for
     main = threading.current_thread()
 
     def votes_for_then_race(**kwargs):  # noqa: ANN003, ANN202
@@ -89,11 +91,11 @@ def test_a_vote_committed_during_the_recompute_is_not_lost(grid, targets, no_gol
             state["race"] = _wait_done_or_blocked(state["thread"], state)
         return votes
 
-    monkeypatch.setattr(services, "_votes_for", votes_for_then_race)
+    monkeypatch.setattr(consensus, "_votes_for", votes_for_then_race)
     if job == "recompute_all":
-        services.consensus_recompute_all()
+        consensus.consensus_recompute_all()
     else:
-        services.consensus_rebuild(apply=True)
+        consensus.consensus_rebuild(apply=True)
     state["thread"].join(timeout=30)
     assert not state["thread"].is_alive() and not errors, errors
 
@@ -102,5 +104,5 @@ def test_a_vote_committed_during_the_recompute_is_not_lost(grid, targets, no_gol
     assert Consensus.objects.get(galaxy=galaxy).n_votes == counted  # the late vote is in the consensus
     # Locking first: the submit waited for the recompute and wrote after it (the old order: "committed").
     assert state["race"] == "blocked"
-    monkeypatch.setattr(services, "_votes_for", real_votes_for)
-    assert services.consensus_rebuild(apply=False).differing == []
+    monkeypatch.setattr(consensus, "_votes_for", real_votes_for)
+    assert consensus.consensus_rebuild(apply=False).differing == []

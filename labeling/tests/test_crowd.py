@@ -1,7 +1,7 @@
 """The simulated crowd (30 volunteers with the original's biases) voting through the API.
 
-The command's default is 500 galaxies; this test runs the full 30 volunteers on 500 galaxies too
-unless ZOO_CROWD_GALAXIES says otherwise.
+The benchmark's default (``benchmarks/crowd_simulation.py``) is 500 galaxies; this test runs the full 30
+volunteers on 500 galaxies too unless ZOO_CROWD_GALAXIES says otherwise.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from labeling.simulation import simulate_crowd
+from tests.crowd_simulation import simulate_crowd
 
 
 @pytest.mark.django_db

@@ -12,7 +12,8 @@ from django.db import OperationalError, connection, transaction
 from django.urls import reverse
 
 from inclinet_site.resilience import RETRY_AFTER_CONTENTION_S, database_error_retry_after
-from labeling import services
+
+from labeling import assignment, transactions
 from labeling.models import Assignment, VolunteerProfile
 
 SQLITE = "sqlite"
@@ -47,9 +48,9 @@ def test_an_sql_error_on_the_hot_path_is_a_logged_500_not_a_503(api, grid, targe
     SQLite, which sqlite3 raises as OperationalError; two-argument MAX() does not exist in PostgreSQL). Run
     the wrong one: that was the 503 "briefly unavailable" that hid the bug from the first SQLite users."""
     queued = {g.id for g in targets(2)}
-    real = services._candidates_sql
+    real = assignment._candidates_sql
     other_vendor = "postgresql" if connection.vendor == SQLITE else SQLITE
-    monkeypatch.setattr(services, "_candidates_sql", lambda queue, vendor: real(queue, other_vendor))
+    monkeypatch.setattr(assignment, "_candidates_sql", lambda queue, vendor: real(queue, other_vendor))
     with caplog.at_level(logging.ERROR, logger="inclinet_site.resilience"):
         response = api.post(reverse("labeling:api-next"))
     assert response.status_code == 500, response.content
@@ -58,7 +59,7 @@ def test_an_sql_error_on_the_hot_path_is_a_logged_500_not_a_503(api, grid, targe
     assert any("a bug, not an outage" in r.getMessage() and r.exc_info for r in caplog.records)
     assert not Assignment.objects.exists()  # the attempt was rolled back
 
-    monkeypatch.setattr(services, "_candidates_sql", real)
+    monkeypatch.setattr(assignment, "_candidates_sql", real)
     served = api.post(reverse("labeling:api-next"))
     assert served.status_code == 200 and served.json()["task"]["galaxy"]["id"] in queued
 
@@ -98,7 +99,7 @@ def test_write_transaction_takes_sqlites_write_lock_at_begin_and_leaves_postgres
     other = _other_connection()
     _give_up_waiting_after_ms(other, 100)
     try:
-        with services.write_transaction():
+        with transactions.write_transaction():
             connection.ensure_connection()
             if connection.vendor == SQLITE:
                 # Held from BEGIN, before any statement: no read-then-upgrade race ("database is locked" at once).

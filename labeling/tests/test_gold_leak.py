@@ -9,17 +9,20 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
-from labeling import selectors, services
+from labeling import selectors
 from labeling.api import task_payload
+from labeling.assignment import Task, _gold_galaxy
+from labeling.demo import seed_standards
 from labeling.models import Assignment, Measurement, Standard
-from labeling.simulation import seed_standards
 
 from .factories import UserFactory
 
@@ -111,8 +114,8 @@ def test_each_assignment_has_its_own_target_urls(named_standards) -> None:  # no
     tasks = []
     for _ in range(2):
         assignment = Assignment.objects.create(user=UserFactory(), galaxy=galaxy, is_gold=True, queue="gold",
-                                               leased_until=services.timezone.now() + services.timedelta(minutes=5))
-        tasks.append(task_payload(services.Task(assignment=assignment, standards=[], queue="gold")))
+                                               leased_until=timezone.now() + timedelta(minutes=5))
+        tasks.append(task_payload(Task(assignment=assignment, standards=[], queue="gold")))
     assert set(tasks[0]["images"].values()).isdisjoint(tasks[1]["images"].values())
 
 
@@ -148,7 +151,7 @@ def test_practice_standards_are_never_gold(named_standards) -> None:  # noqa: AN
     assert practice
     user = UserFactory()
     rng = random.Random(3)
-    drawn = {services._gold_galaxy(user=user, rng=rng) for _ in range(400)}
+    drawn = {_gold_galaxy(user=user, rng=rng) for _ in range(400)}
     assert drawn and not drawn & practice
 
 

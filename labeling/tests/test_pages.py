@@ -33,12 +33,12 @@ def test_pages_need_login_and_render(grid) -> None:  # noqa: ANN001
 
 
 def test_staff_report_and_plot(grid, targets, no_gold) -> None:  # noqa: ANN001
-    from labeling import services
+    from labeling.calibration import calibration_fit
 
     (galaxy,) = targets(1)
     for value in (60.5, 61.5, 63.5, 62.5):
         MeasurementFactory(galaxy=galaxy, inclination_raw=value, inclination=int(value))
-    services.calibration_fit()
+    calibration_fit()
     staff = UserFactory(is_staff=True)
     client = Client()
     client.force_login(staff)

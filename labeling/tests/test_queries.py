@@ -11,7 +11,10 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from labeling import errors, services
+from django.utils import timezone
+
+from labeling import assignment, errors
+from labeling.assignment import assignment_next, assignment_skip
 from labeling.models import Assignment, Consensus, VolunteerProfile
 
 from .factories import ProfileFactory, UserFactory
@@ -56,17 +59,17 @@ def test_next_task_query_budget(grid, targets, no_gold, django_assert_max_num_qu
 @pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "update-then-select"])
 def test_tasks_served_counts_only_tasks_handed_out(grid, targets, no_gold, returning, monkeypatch) -> None:  # noqa: ANN001
     # Without RETURNING (SQLite before 3.35) the counter is an UPDATE and a SELECT: the same counts.
-    monkeypatch.setattr(services, "_update_returning_supported", lambda: returning)
+    monkeypatch.setattr(assignment, "_update_returning_supported", lambda: returning)
     targets(1)
     user = UserFactory()
     assert not VolunteerProfile.objects.filter(user=user).exists()
-    first = services.assignment_next(user=user)  # the first task ever creates the profile
+    first = assignment_next(user=user)  # the first task ever creates the profile
     assert VolunteerProfile.objects.get(user=user).tasks_served == 1
-    services.assignment_next(user=user)  # the held lease again: not a new task
+    assignment_next(user=user)  # the held lease again: not a new task
     assert VolunteerProfile.objects.get(user=user).tasks_served == 1
-    services.assignment_skip(user=user, assignment_id=first.assignment.id)
+    assignment_skip(user=user, assignment_id=first.assignment.id)
     with pytest.raises(errors.NoTaskAvailable):  # nothing left: the attempt is rolled back, count included
-        services.assignment_next(user=user)
+        assignment_next(user=user)
     assert VolunteerProfile.objects.get(user=user).tasks_served == 1
 
 
@@ -77,28 +80,28 @@ def test_gold_schedule_reads_the_count_before_this_task(grid, targets, settings)
     user = ProfileFactory(tasks_served=0).user
     rng = random.Random(0)
     rng.random = lambda: 0.398  # inside the 40% gold share at 0 tasks served, outside it (39.3%) at 1
-    assert services.assignment_next(user=user, rng=rng).queue == "gold"
+    assert assignment_next(user=user, rng=rng).queue == "gold"
     Assignment.objects.filter(user=user).update(status="skipped")
     assert VolunteerProfile.objects.get(user=user).tasks_served == 1
-    assert services.assignment_next(user=user, rng=rng).queue != "gold"
+    assert assignment_next(user=user, rng=rng).queue != "gold"
 
 
 def test_lease_conflict_is_a_clean_refusal(grid, targets, no_gold, monkeypatch) -> None:  # noqa: ANN001
     """Another request of the same volunteer won the galaxy between the queue read and the insert."""
     (galaxy,) = targets(1)
     user = ProfileFactory(tasks_served=3).user
-    real = services._candidates
+    real = assignment._candidates
 
     def racing(**kwargs):  # noqa: ANN003, ANN202
         rows = real(**kwargs)
         if rows and not Assignment.objects.filter(user=user).exists():
             Assignment.objects.create(user=user, galaxy=galaxy, status="skipped",
-                                      leased_until=services.timezone.now())
+                                      leased_until=timezone.now())
         return rows
 
-    monkeypatch.setattr(services, "_candidates", racing)
+    monkeypatch.setattr(assignment, "_candidates", racing)
     with pytest.raises(errors.NoTaskAvailable):
-        services.assignment_next(user=user)
+        assignment_next(user=user)
     # The attempt was rolled back as a whole (the count too) and the connection is usable afterwards.
     assert VolunteerProfile.objects.get(user=user).tasks_served == 3
     assert not Assignment.objects.filter(user=user).exists()

@@ -8,10 +8,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling import errors, services
+from core.errors import InvalidInput
+from labeling import errors
+from labeling.assignment import assignment_draw_standards, assignment_next, gold_rate, queue_add, queue_sync_priorities
+from labeling.calibration import calibration_fit
+from labeling.consensus import consensus_retire, consensus_unretire
+from labeling.export import consensus_export
 from labeling.models import Assignment, Consensus, Measurement, VolunteerCalibration
 from labeling.selectors import standards_draw, step_values
+from labeling.standards import standard_propose
 from labeling.stats import round_random, weighted_median
+from labeling.submission import Placement, measurement_submit
 
 from .factories import ImagedGalaxyFactory, MeasurementFactory, UserFactory
 
@@ -21,18 +28,17 @@ pytestmark = pytest.mark.django_db
 def _vote(user, *, value: float, rng=None, reasons=(), face_on=False):  # noqa: ANN001, ANN202
     """Take a task and place it next to the standards around ``value``; returns the measurement."""
     rng = rng or random.Random(1)
-    task = services.assignment_next(user=user, rng=rng)
+    task = assignment_next(user=user, rng=rng)
     if face_on:
-        placement = services.Placement(left_id=None, right_id=task.standards[0].id, step1_low=None, face_on=True)
+        placement = Placement(left_id=None, right_id=task.standards[0].id, step1_low=None, face_on=True)
     else:
         low = min(max(int(value // 5 * 5), 45), 85)
-        seq = services.assignment_draw_standards(user=user, assignment_id=task.assignment.id, step=2, low=low, rng=rng)
+        seq = assignment_draw_standards(user=user, assignment_id=task.assignment.id, step=2, low=low, rng=rng)
         left = max((s for s in seq if s.inclination <= value), key=lambda s: s.inclination)
         right = next((s for s in seq if s.inclination > left.inclination), None)
-        placement = services.Placement(left_id=left.id, right_id=right.id if right else None, step1_low=low,
-                                       face_on=False)
-    return services.measurement_submit(user=user, assignment_id=task.assignment.id, placement=placement,
-                                       reasons=reasons, rng=rng).measurement
+        placement = Placement(left_id=left.id, right_id=right.id if right else None, step1_low=low, face_on=False)
+    return measurement_submit(user=user, assignment_id=task.assignment.id, placement=placement,
+                              reasons=reasons, rng=rng).measurement
 
 
 def test_weighted_median_and_random_rounding() -> None:
@@ -76,7 +82,7 @@ def test_breadth_first_prefers_started_galaxies(grid, targets, no_gold) -> None:
     fresh, started = targets(2)
     MeasurementFactory(galaxy=started)
     Consensus.objects.filter(galaxy=started).update(n_votes=1)
-    task = services.assignment_next(user=UserFactory())
+    task = assignment_next(user=UserFactory())
     assert task.assignment.galaxy_id == started.id
     assert task.queue == "breadth"
 
@@ -88,14 +94,14 @@ def test_never_the_same_galaxy_twice(grid, targets, no_gold) -> None:  # noqa: A
     second = _vote(user, value=70)
     assert first.galaxy_id != second.galaxy_id
     with pytest.raises(errors.NoTaskAvailable):
-        services.assignment_next(user=user)
+        assignment_next(user=user)
 
 
 def test_held_lease_is_returned_again(grid, targets, no_gold) -> None:  # noqa: ANN001
     targets(2)
     user = UserFactory()
-    first = services.assignment_next(user=user)
-    again = services.assignment_next(user=user)
+    first = assignment_next(user=user)
+    again = assignment_next(user=user)
     assert again.assignment.id == first.assignment.id and again.queue == "held"
     assert [s.id for s in again.standards] == [s.id for s in first.standards]
 
@@ -106,20 +112,20 @@ def test_last_slot_goes_to_one_volunteer(grid, targets, no_gold, settings) -> No
     for _ in range(2):
         MeasurementFactory(galaxy=galaxy, inclination_raw=50.5)
     Consensus.objects.filter(galaxy=galaxy).update(n_votes=2)
-    services.assignment_next(user=UserFactory())
+    assignment_next(user=UserFactory())
     with pytest.raises(errors.NoTaskAvailable):
-        services.assignment_next(user=UserFactory())
+        assignment_next(user=UserFactory())
 
 
 def test_gold_schedule_decays_and_serves_standards(grid, targets) -> None:  # noqa: ANN001
-    assert services.gold_rate(tasks_served=0) == pytest.approx(0.4)
-    assert services.gold_rate(tasks_served=60) < 0.16
-    assert services.gold_rate(tasks_served=10_000) == pytest.approx(0.05)
+    assert gold_rate(tasks_served=0) == pytest.approx(0.4)
+    assert gold_rate(tasks_served=60) < 0.16
+    assert gold_rate(tasks_served=10_000) == pytest.approx(0.05)
     targets(1)
     user = UserFactory()
     rng = random.Random(0)
     rng.random = lambda: 0.0  # the roll falls inside the gold share
-    task = services.assignment_next(user=user, rng=rng)
+    task = assignment_next(user=user, rng=rng)
     assert task.assignment.is_gold and task.queue == "gold"
     assert task.assignment.galaxy_id not in {s.galaxy_id for s in task.standards}
 
@@ -127,10 +133,10 @@ def test_gold_schedule_decays_and_serves_standards(grid, targets) -> None:  # no
 def test_gold_answer_gets_feedback_and_no_consensus(grid, settings) -> None:  # noqa: ANN001
     settings.LABELING_GOLD_START = 1.0
     user = UserFactory()
-    task = services.assignment_next(user=user)
+    task = assignment_next(user=user)
     assert task.assignment.is_gold
-    placement = services.Placement(left_id=None, right_id=task.standards[0].id, step1_low=None, face_on=True)
-    result = services.measurement_submit(user=user, assignment_id=task.assignment.id, placement=placement)
+    placement = Placement(left_id=None, right_id=task.standards[0].id, step1_low=None, face_on=True)
+    result = measurement_submit(user=user, assignment_id=task.assignment.id, placement=placement)
     assert result.measurement.is_gold and result.feedback is not None
     assert "correct" in result.feedback
     assert not Consensus.objects.filter(galaxy_id=task.assignment.galaxy_id).exists()
@@ -141,8 +147,8 @@ def test_priority_queue_reads_the_galaxy_priority(grid, targets, no_gold, settin
     low, high = targets(2)
     high.labeling_priority = 5.0
     high.save()
-    assert services.queue_sync_priorities() == 1
-    task = services.assignment_next(user=UserFactory())
+    assert queue_sync_priorities() == 1
+    task = assignment_next(user=UserFactory())
     assert task.assignment.galaxy_id == high.id and task.queue == "priority"
 
 
@@ -169,9 +175,9 @@ def test_majority_rejects_give_J_and_face_on_gives_F(grid, targets, no_gold) -> 
     rejected, face_on = targets(2)
     for _ in range(3):
         user = UserFactory()
-        task = services.assignment_next(user=user)
-        services.measurement_submit(user=user, assignment_id=task.assignment.id, placement=None,
-                                    reasons=["bad_TF", "disturbed"])
+        task = assignment_next(user=user)
+        measurement_submit(user=user, assignment_id=task.assignment.id, placement=None,
+                           reasons=["bad_TF", "disturbed"])
     # The first three volunteers took the breadth-first galaxy; the next three take the other one.
     for _ in range(3):
         _vote(UserFactory(), value=40, face_on=True)
@@ -183,18 +189,18 @@ def test_majority_rejects_give_J_and_face_on_gives_F(grid, targets, no_gold) -> 
 def test_submit_refusals_leave_nothing_behind(grid, targets, no_gold) -> None:  # noqa: ANN001
     targets(2)
     user, other = UserFactory(), UserFactory()
-    task = services.assignment_next(user=user)
-    seq = services.assignment_draw_standards(user=user, assignment_id=task.assignment.id, step=2, low=60)
-    good = services.Placement(left_id=seq[2].id, right_id=seq[3].id, step1_low=60, face_on=False)
-    forged = services.Placement(left_id=seq[2].id, right_id=seq[5].id, step1_low=60, face_on=False)
+    task = assignment_next(user=user)
+    seq = assignment_draw_standards(user=user, assignment_id=task.assignment.id, step=2, low=60)
+    good = Placement(left_id=seq[2].id, right_id=seq[3].id, step1_low=60, face_on=False)
+    forged = Placement(left_id=seq[2].id, right_id=seq[5].id, step1_low=60, face_on=False)
     with pytest.raises(errors.ForgedNeighbours):
-        services.measurement_submit(user=user, assignment_id=task.assignment.id, placement=forged)
+        measurement_submit(user=user, assignment_id=task.assignment.id, placement=forged)
     with pytest.raises(errors.NotAssigned):
-        services.measurement_submit(user=other, assignment_id=task.assignment.id, placement=good)
+        measurement_submit(user=other, assignment_id=task.assignment.id, placement=good)
     assert Measurement.objects.count() == 0
-    services.measurement_submit(user=user, assignment_id=task.assignment.id, placement=good)
+    measurement_submit(user=user, assignment_id=task.assignment.id, placement=good)
     with pytest.raises(errors.AlreadySubmitted):
-        services.measurement_submit(user=user, assignment_id=task.assignment.id, placement=good)
+        measurement_submit(user=user, assignment_id=task.assignment.id, placement=good)
     assert Measurement.objects.count() == 1
     assert Consensus.objects.get(galaxy_id=task.assignment.galaxy_id).n_votes == 1
 
@@ -202,18 +208,18 @@ def test_submit_refusals_leave_nothing_behind(grid, targets, no_gold) -> None:  
 def test_expired_lease_and_retired_galaxy_are_refused(grid, targets, no_gold) -> None:  # noqa: ANN001
     targets(2)
     user = UserFactory()
-    task = services.assignment_next(user=user)
+    task = assignment_next(user=user)
     Assignment.objects.filter(pk=task.assignment.pk).update(leased_until=timezone.now() - timedelta(seconds=1))
-    placement = services.Placement(left_id=None, right_id=task.standards[0].id, step1_low=None, face_on=True)
+    placement = Placement(left_id=None, right_id=task.standards[0].id, step1_low=None, face_on=True)
     with pytest.raises(errors.LeaseExpired):
-        services.measurement_submit(user=user, assignment_id=task.assignment.id, placement=placement)
-    task2 = services.assignment_next(user=user)
-    services.consensus_retire(galaxy_id=task2.assignment.galaxy_id, by=UserFactory(is_staff=True))
-    placement = services.Placement(left_id=None, right_id=task2.standards[0].id, step1_low=None, face_on=True)
+        measurement_submit(user=user, assignment_id=task.assignment.id, placement=placement)
+    task2 = assignment_next(user=user)
+    consensus_retire(galaxy_id=task2.assignment.galaxy_id, by=UserFactory(is_staff=True))
+    placement = Placement(left_id=None, right_id=task2.standards[0].id, step1_low=None, face_on=True)
     with pytest.raises(errors.GalaxyRetired):
-        services.measurement_submit(user=user, assignment_id=task2.assignment.id, placement=placement)
+        measurement_submit(user=user, assignment_id=task2.assignment.id, placement=placement)
     assert Measurement.objects.count() == 0
-    services.consensus_unretire(galaxy_id=task2.assignment.galaxy_id, by=UserFactory(is_staff=True))
+    consensus_unretire(galaxy_id=task2.assignment.galaxy_id, by=UserFactory(is_staff=True))
     assert not Consensus.objects.get(galaxy_id=task2.assignment.galaxy_id).retired
 
 
@@ -233,9 +239,9 @@ def test_only_the_first_measurement_counts(grid, targets) -> None:  # noqa: ANN0
 def test_expert_agreement_adopts_the_median(db) -> None:  # noqa: ANN001
     galaxy = ImagedGalaxyFactory(inclination=70)
     experts = [UserFactory() for _ in range(3)]
-    assert services.standard_propose(expert=experts[0], galaxy_id=galaxy.id, inclination=70) is None
-    assert services.standard_propose(expert=experts[1], galaxy_id=galaxy.id, inclination=72.5) is None
-    standard = services.standard_propose(expert=experts[2], galaxy_id=galaxy.id, inclination=71)
+    assert standard_propose(expert=experts[0], galaxy_id=galaxy.id, inclination=70) is None
+    assert standard_propose(expert=experts[1], galaxy_id=galaxy.id, inclination=72.5) is None
+    standard = standard_propose(expert=experts[2], galaxy_id=galaxy.id, inclination=71)
     assert standard is not None and standard.inclination == 71 and standard.method == "experts"
     assert standard.chosen_by.count() == 3
 
@@ -246,13 +252,13 @@ def test_calibration_recovers_a_linear_bias(grid, targets, no_gold, settings) ->
     users = [UserFactory() for _ in range(4)]
     biased = users[0]
     galaxies = [ImagedGalaxyFactory(inclination=50 + k) for k in range(30)]
-    services.queue_add(galaxy_ids=[g.id for g in galaxies])
+    queue_add(galaxy_ids=[g.id for g in galaxies])
     for g in galaxies:
         truth = g.truth["inclination"]
         for user in users:
             value = truth + 6.0 if user == biased else truth + rng.gauss(0, 0.7)
             MeasurementFactory(user=user, galaxy=g, inclination_raw=value, inclination=round(value))
-    report = services.calibration_fit()
+    report = calibration_fit()
     calibration = VolunteerCalibration.objects.get(user=biased)
     assert report.calibrated == 4
     assert report.converged and report.iterations < 12  # it settles, not just stops at the cap
@@ -271,7 +277,7 @@ def test_calibration_identity_below_the_minimum(grid, targets, settings) -> None
     for g in galaxies:
         MeasurementFactory(user=user, galaxy=g, inclination_raw=80.5, inclination=80)
         MeasurementFactory(galaxy=g, inclination_raw=60.5, inclination=60)
-    services.calibration_fit()
+    calibration_fit()
     c = VolunteerCalibration.objects.get(user=user)
     assert (c.a, c.b) == (1.0, 0.0)
 
@@ -280,14 +286,14 @@ def test_export_csv_and_json_columns(grid, targets, no_gold) -> None:  # noqa: A
     targets(1)
     for value in (70.2, 71.3, 72.1):
         _vote(UserFactory(), value=value)
-    data, n = services.consensus_export(fmt="csv")
+    data, n = consensus_export(fmt="csv")
     lines = data.decode().splitlines()
     assert n == 1 and lines[0] == "pgc,inc,inc_e,inc_flg,inc_n,inc_note"
     assert lines[1].split(",")[3:5] == ["0", "3"]
-    data, n = services.consensus_export(fmt="json")
+    data, n = consensus_export(fmt="json")
     import json
 
     (row,) = json.loads(data)
     assert set(row) == {"pgc", "inc", "inc_e", "inc_flg", "inc_n", "inc_note"} and 70 <= row["inc"] <= 72
-    with pytest.raises(errors.InvalidInput):
-        services.consensus_export(fmt="xml")
+    with pytest.raises(InvalidInput):
+        consensus_export(fmt="xml")

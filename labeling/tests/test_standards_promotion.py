@@ -5,9 +5,10 @@ import pytest
 from django.urls import reverse
 
 from catalog.tests.factories import GalaxyFactory
-from labeling import selectors, services
-from labeling.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
+from labeling import selectors
 from labeling.models import Consensus, ConsensusStatus, Measurement, Standard, StandardMethod, VolunteerCalibration
+from labeling.standards import standard_promote
 
 from .factories import ProfileFactory, StandardFactory, UserFactory
 
@@ -30,18 +31,18 @@ def _settled(values: list[float], *, experts: int = 0, inc_e: float = 1.0, retir
 def test_three_within_three_degrees_make_a_standard_at_their_median() -> None:
     staff = UserFactory(is_staff=True)
     galaxy = _settled([70.0, 71.5, 72.8, 80.0])
-    standard = services.standard_promote(galaxy_id=galaxy.id, by=staff)
+    standard = standard_promote(galaxy_id=galaxy.id, by=staff)
     assert standard.inclination == pytest.approx(71.5) and standard.method == StandardMethod.CROWD
     assert staff in standard.chosen_by.all() and standard.chosen_by.count() == 4  # staff and the three voters
     assert Consensus.objects.filter(galaxy=galaxy).exists()  # its history stays
     with pytest.raises(InvalidInput):  # once only
-        services.standard_promote(galaxy_id=galaxy.id, by=staff)
+        standard_promote(galaxy_id=galaxy.id, by=staff)
 
 
 def test_experts_agreeing_are_used_before_the_crowd() -> None:
     # The crowd's tightest three are 60.0-60.4; the three experts agree on 62-64.5: the experts' median wins.
     galaxy = _settled([62.0, 63.0, 64.5, 60.0, 60.2, 60.4], experts=3)
-    standard = services.standard_promote(galaxy_id=galaxy.id, by=UserFactory(is_staff=True))
+    standard = standard_promote(galaxy_id=galaxy.id, by=UserFactory(is_staff=True))
     assert standard.inclination == pytest.approx(63.0)
 
 
@@ -49,7 +50,7 @@ def test_calibrated_values_are_what_count() -> None:
     galaxy = _settled([71.0, 72.0, 73.0])
     for m in Measurement.objects.filter(galaxy=galaxy):
         VolunteerCalibration.objects.create(user=m.user, a=1.0, b=-2.0)
-    standard = services.standard_promote(galaxy_id=galaxy.id, by=UserFactory(is_staff=True))
+    standard = standard_promote(galaxy_id=galaxy.id, by=UserFactory(is_staff=True))
     assert standard.inclination == pytest.approx(70.0)
 
 
@@ -64,13 +65,13 @@ def test_calibrated_values_are_what_count() -> None:
 def test_what_cannot_be_promoted(case, error) -> None:  # noqa: ANN001
     galaxy = _settled(**case)
     with pytest.raises(error):
-        services.standard_promote(galaxy_id=galaxy.id, by=UserFactory(is_staff=True))
+        standard_promote(galaxy_id=galaxy.id, by=UserFactory(is_staff=True))
     assert not Standard.objects.filter(galaxy=galaxy).exists()
 
 
 def test_unknown_galaxy() -> None:
     with pytest.raises(NotFound):
-        services.standard_promote(galaxy_id=987654321, by=UserFactory(is_staff=True))
+        standard_promote(galaxy_id=987654321, by=UserFactory(is_staff=True))
 
 
 def test_coverage_reports_every_degree_with_fewer_than_three() -> None:

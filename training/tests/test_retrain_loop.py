@@ -14,9 +14,8 @@ from django.urls import reverse
 
 from catalog.imaging import encode_png
 from catalog.models import Galaxy
+from labeling.assignment import queue_add
 from labeling.models import Consensus, ConsensusStatus
-from labeling.services import queue_add
-from labeling.simulation import simulate_crowd
 from labeling.synthetic import synthetic_galaxy
 from training.ml.ensemble import FusedEnsemble
 from training.ml.snapshot import load_snapshot, read_index
@@ -24,6 +23,7 @@ from training.models import Ensemble, RetrainJob, TrainingRun
 from training.selectors import galaxy_model_views
 from training.jobs import retrain_job_create
 from training.snapshots import snapshot_folder
+from tests.crowd_simulation import simulate_crowd
 
 from .helpers import wait_for
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from labeling.services import consensus_rebuild
+from labeling.consensus import consensus_rebuild
 
 
 class Command(BaseCommand):

@@ -15,9 +15,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from labeling.errors import InvalidInput
+from core.errors import InvalidInput
+from labeling.ingest import ingest_job_create, ingest_job_run, ingest_settings
 from labeling.models import IngestJob
-from labeling.services import ingest_job_create, ingest_job_run, ingest_settings
 
 
 def _pgcs(text: str) -> list[int]:

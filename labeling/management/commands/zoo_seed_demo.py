@@ -7,9 +7,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from catalog.models import Galaxy
+from labeling.assignment import queue_add
+from labeling.demo import seed_standards
 from labeling.models import Standard
-from labeling.services import queue_add
-from labeling.simulation import seed_standards
 from labeling.synthetic import MORPHOLOGIES, synthetic_galaxy
 
 

@@ -1,8 +1,9 @@
-"""A simulated crowd voting through the real HTTP API (Django's test client, in process).
+"""A simulated crowd voting through the Zoo's real HTTP API (Django's test client, in process): a test harness.
 
-Shared by the ``zoo_simulate_crowd`` command and its test. Each simulated volunteer has a linear bias and a
-scatter; RMS figures against the known truth are reported for the uncalibrated median, the calibrated
-consensus and the oracle (the same votes with each volunteer's true bias removed).
+Used by ``labeling/tests/test_crowd.py``, ``training/tests/test_retrain_loop.py`` and
+``benchmarks/crowd_simulation.py``. Each simulated volunteer has a linear bias and a scatter; RMS figures against
+the known truth are reported for the uncalibrated median, the calibrated consensus and the oracle (the same
+votes with each volunteer's true bias removed).
 """
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from .models import Consensus, ConsensusStatus, Measurement, Standard
-from .selectors import agreement_ab_report
-from .services import calibration_fit, queue_add
-from .stats import rms, weighted_median
-from .synthetic import MORPHOLOGIES, SimulatedVolunteer, draw_volunteers, place, synthetic_galaxy
+from labeling.assignment import queue_add
+from labeling.calibration import calibration_fit
+from labeling.demo import seed_standards
+from labeling.models import Consensus, ConsensusStatus, Measurement, Standard
+from labeling.selectors import agreement_ab_report
+from labeling.stats import rms, weighted_median
+from labeling.synthetic import MORPHOLOGIES, SimulatedVolunteer, draw_volunteers, place, synthetic_galaxy
 
 
 def vote_once(*, client: Client, volunteer: SimulatedVolunteer, truth: dict[int, float],
@@ -53,19 +56,6 @@ def vote_once(*, client: Client, volunteer: SimulatedVolunteer, truth: dict[int,
         return "conflict"
     assert submitted.status_code == 200, submitted.content
     return "voted"
-
-
-def seed_standards(*, per_value: int = 2, size: int = 24, seed: int = 1000) -> list[Standard]:
-    """Synthetic standards at every integer 40-90° (several morphologies each): the grid and the gold set."""
-    made = []
-    for value in range(40, 91):
-        for k in range(per_value):
-            galaxy = synthetic_galaxy(name=f"SYN-STD-{value:02d}-{k}", inclination=float(value),
-                                      seed=seed + value * 10 + k, morphology=MORPHOLOGIES[(value + k) % 4],
-                                      bands=("colour",), size=size)
-            made.append(Standard.objects.create(galaxy=galaxy, inclination=float(value),
-                                                morphology=MORPHOLOGIES[(value + k) % 4]))
-    return made
 
 
 @dataclass
