@@ -101,16 +101,14 @@ def running_platform(tmp_path: Path, page):  # noqa: ANN001, ANN201
             process.wait()
 
 
-def test_make_run_path_end_to_end(running_platform, page) -> None:  # noqa: ANN001
-    url, logs = running_platform["url"], running_platform["logs"]
-
+def _healthy_with_both_workers(url: str, logs: Path, started: float) -> None:
     def health() -> dict | None:
         response = requests.get(url + "healthz", timeout=10)
         body = response.json()
         return body if body["status"] == "ok" and body["checks"]["active_model"]["ok"] else None
 
     body = _wait_for(health, timeout=420, what="/healthz to say ok with an active model", log=logs)
-    print(f"healthz ok {time.monotonic() - running_platform['started']:.0f}s after run.sh started: {json.dumps(body)}")
+    print(f"healthz ok {time.monotonic() - started:.0f}s after run.sh started: {json.dumps(body)}")
     # Two workers (issue 16): training on its own queue, everything else on the other.
     for log_name, queue in (("worker.log", ".> default"), ("worker-train.log", ".> train")):
         worker_log = _wait_for(lambda name=log_name: "ready." in (logs / name).read_text(errors="replace")
@@ -120,7 +118,9 @@ def test_make_run_path_end_to_end(running_platform, page) -> None:  # noqa: ANN0
     if shipped.is_file():
         assert json.dumps(body).count(json.loads(shipped.read_text())["version"]), "the shipped ensemble is not the active one"
 
-    # A volunteer signs up through the form (CSRF token from the page, as a browser posts it).
+
+def _volunteer_signs_up(url: str) -> tuple[requests.Session, dict[str, str]]:
+    """Through the form, with the CSRF token from the page, as a browser posts it."""
     volunteer = requests.Session()
     form = volunteer.get(url + "zoo/signup/", timeout=10)
     assert form.status_code == 200
@@ -129,46 +129,34 @@ def test_make_run_path_end_to_end(running_platform, page) -> None:  # noqa: ANN0
         "csrfmiddlewaretoken": token, "username": "new-volunteer", "password1": "Andromeda-M31-spiral",
         "password2": "Andromeda-M31-spiral"})
     assert signed_up.status_code == 200 and "/zoo/tutorial" in signed_up.url, signed_up.text[:2000]
-    headers = {"X-CSRFToken": volunteer.cookies["csrftoken"], "Referer": url + "zoo/"}
+    return volunteer, {"X-CSRFToken": volunteer.cookies["csrftoken"], "Referer": url + "zoo/"}
 
-    # Whole classifications through zoo.js's calls until one was of a galaxy that needs labels (not gold).
-    database = running_platform["tree"] / "var" / "inclinet.sqlite3"
-    classified_non_gold = False
-    for _ in range(12):
-        nxt = volunteer.post(url + "zoo/api/tasks/next", headers=headers, timeout=20)
-        assert nxt.status_code == 200, nxt.text
-        task = nxt.json()["task"]
-        step1 = task["standards"]
-        assert len(step1) == 9, step1
-        position = 4  # between the 4th and 5th step-1 standards: 60-65 degrees
-        low = 45 + 5 * (position - 1)
-        drawn = volunteer.post(url + f"zoo/api/tasks/{task['id']}/standards", headers=headers, timeout=20,
-                               json={"step": 2, "low": low})
-        assert drawn.status_code == 200, drawn.text
-        step2 = drawn.json()["standards"]
-        middle = len(step2) // 2
-        submitted = volunteer.post(url + f"zoo/api/tasks/{task['id']}/submit", headers=headers, timeout=20, json={
-            "left_standard": step2[middle - 1]["id"], "right_standard": step2[middle]["id"], "step1_low": low,
-            "display_mode": "colour", "inverted": False, "zoom": 1.0, "angle": 0,
-            "started_at": "2026-12-02T12:00:00Z", "finished_at": "2026-12-02T12:00:20Z",
-            "shown_other_votes": False, "shown_model": False})
-        assert submitted.status_code == 200, submitted.text
-        assert submitted.json()["measurement"]["inclination"] is not None
-        with sqlite3.connect(database) as db:
-            (is_gold,) = db.execute("SELECT is_gold FROM labeling_assignment WHERE id = ?", (task["id"],)).fetchone()
-        if not is_gold:
-            classified_non_gold = True
-            break
-    assert classified_non_gold, "only gold standards were served"
 
-    # An astronomer's upload.
-    predicted = requests.post(url + "api/file", files={"file": ("galaxy.png", _galaxy_png(), "image/png")}, timeout=120)
-    assert predicted.status_code == 200, predicted.text
-    answer = predicted.json()
-    assert 45 <= answer["inclinations"]["summary"]["median"] <= 90
-    assert "rejection_likelihood" in answer
+def _classify_once(volunteer: requests.Session, url: str, headers: dict[str, str]) -> int:
+    """One whole classification through zoo.js's calls; the assignment's id."""
+    nxt = volunteer.post(url + "zoo/api/tasks/next", headers=headers, timeout=20)
+    assert nxt.status_code == 200, nxt.text
+    task = nxt.json()["task"]
+    step1 = task["standards"]
+    assert len(step1) == 9, step1
+    position = 4  # between the 4th and 5th step-1 standards: 60-65 degrees
+    low = 45 + 5 * (position - 1)
+    drawn = volunteer.post(url + f"zoo/api/tasks/{task['id']}/standards", headers=headers, timeout=20,
+                           json={"step": 2, "low": low})
+    assert drawn.status_code == 200, drawn.text
+    step2 = drawn.json()["standards"]
+    middle = len(step2) // 2
+    submitted = volunteer.post(url + f"zoo/api/tasks/{task['id']}/submit", headers=headers, timeout=20, json={
+        "left_standard": step2[middle - 1]["id"], "right_standard": step2[middle]["id"], "step1_low": low,
+        "display_mode": "colour", "inverted": False, "zoom": 1.0, "angle": 0,
+        "started_at": "2026-12-02T12:00:00Z", "finished_at": "2026-12-02T12:00:20Z",
+        "shown_other_votes": False, "shown_model": False})
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["measurement"]["inclination"] is not None
+    return task["id"]
 
-    # The API docs in a real browser, served from this machine alone.
+
+def _api_docs_served_locally(page, url: str) -> None:  # noqa: ANN001
     outside: list[str] = []
     page.on("request", lambda request: outside.append(request.url)
             if urlparse(request.url).hostname not in ("127.0.0.1", None) and not request.url.startswith("data:") else None)
@@ -177,8 +165,9 @@ def test_make_run_path_end_to_end(running_platform, page) -> None:  # noqa: ANN0
     assert page.locator(".opblock-summary-path", has_text="/api/file").count() >= 1
     assert outside == [], outside
 
-    # Ctrl-C (SIGINT to the terminal's process group) stops web, worker and beat; nothing is left running.
-    process = running_platform["process"]
+
+def _stops_on_ctrl_c(process: subprocess.Popen, url: str) -> None:
+    """SIGINT to the terminal's process group stops web, worker and beat; nothing is left running."""
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=90) in (0, 130)
     deadline = time.monotonic() + 30
@@ -192,3 +181,31 @@ def test_make_run_path_end_to_end(running_platform, page) -> None:  # noqa: ANN0
         raise AssertionError("processes of run.sh are still running 30 s after it stopped")
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "healthz", timeout=5)
+
+
+def test_make_run_path_end_to_end(running_platform, page) -> None:  # noqa: ANN001
+    url, logs = running_platform["url"], running_platform["logs"]
+    _healthy_with_both_workers(url, logs, running_platform["started"])
+    volunteer, headers = _volunteer_signs_up(url)
+
+    # Classifications until one was of a galaxy that needs labels (not gold).
+    database = running_platform["tree"] / "var" / "inclinet.sqlite3"
+    classified_non_gold = False
+    for _ in range(12):
+        assignment_id = _classify_once(volunteer, url, headers)
+        with sqlite3.connect(database) as db:
+            (is_gold,) = db.execute("SELECT is_gold FROM labeling_assignment WHERE id = ?", (assignment_id,)).fetchone()
+        if not is_gold:
+            classified_non_gold = True
+            break
+    assert classified_non_gold, "only gold standards were served"
+
+    # An astronomer's upload (answered by a prediction process: run.sh sets PREDICTION_PROCESSES).
+    predicted = requests.post(url + "api/file", files={"file": ("galaxy.png", _galaxy_png(), "image/png")}, timeout=120)
+    assert predicted.status_code == 200, predicted.text
+    answer = predicted.json()
+    assert 45 <= answer["inclinations"]["summary"]["median"] <= 90
+    assert "rejection_likelihood" in answer
+
+    _api_docs_served_locally(page, url)
+    _stops_on_ctrl_c(running_platform["process"], url)
