@@ -38,3 +38,16 @@ def test_django_settings_win_over_the_environment(settings: Any, monkeypatch: py
 def test_an_undeclared_name_is_an_error_not_a_silent_default() -> None:
     with pytest.raises(KeyError, match="DEMO_TYPO"):
         conf("TYPO")
+
+
+def test_zoo_media_urls_follow_the_environment_switch(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labeling.selectors import _serve_media_directly
+
+    settings.DEBUG = True
+    monkeypatch.setenv("LABELING_SERVE_MEDIA_DIRECTLY", "0")
+    assert _serve_media_directly() is False  # "0" from the environment is off, not a true string
+    monkeypatch.setenv("LABELING_SERVE_MEDIA_DIRECTLY", "true")
+    settings.DEBUG = False
+    assert _serve_media_directly() is True
+    monkeypatch.delenv("LABELING_SERVE_MEDIA_DIRECTLY")
+    assert _serve_media_directly() is False  # unset: as DEBUG

@@ -89,7 +89,7 @@ for user in User.objects.filter(username__in=names):
     VolunteerProfile.objects.filter(user=user).update(tutorial_passed_at=timezone.now())
     # What django.contrib.auth.login() stores, without 300 PBKDF2 runs.
     session = SessionStore()
-    session.update({{SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+    session.update({{SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
                     HASH_SESSION_KEY: user.get_session_auth_hash()}})
     session.create()
     lines.append(f"{{user.username}} {{session.session_key}}")

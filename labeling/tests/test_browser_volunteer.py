@@ -219,8 +219,17 @@ def test_first_session_of_a_new_volunteer(live_server, chromium_browser, zoo_wor
     assert not errors, errors
 
 
-def _first_session(page, live_server, settings, tmp_path, device: str) -> None:  # noqa: ANN001, C901
+def _first_session(page, live_server, settings, tmp_path, device: str) -> None:  # noqa: ANN001
     name = f"ada-{device}"
+    _sign_up_into_the_tutorial(page, live_server, device, name, tmp_path)
+    profile = _fail_the_quiz(page, device, name, tmp_path)
+    _pass_the_quiz(page, device, profile, tmp_path)
+    _first_task_magnified_and_rejected(page, device, name, tmp_path)
+    _measure_the_real_galaxies(page, settings, device, name, tmp_path)
+    _my_measurements_and_the_guide(page, live_server, device, tmp_path)
+
+
+def _sign_up_into_the_tutorial(page, live_server, device: str, name: str, tmp_path: Path) -> None:  # noqa: ANN001
     # Sign up: straight into the tutorial; the measuring page stays closed until it is passed.
     page.goto(live_server.url + "/zoo/signup/")
     page.fill("input[name=username]", name)
@@ -237,6 +246,8 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     page.goto(live_server.url + "/zoo/")
     page.wait_for_url("**/zoo/tutorial/")
 
+
+def _fail_the_quiz(page, device: str, name: str, tmp_path: Path) -> VolunteerProfile:  # noqa: ANN001
     # The quiz, failed: every answer wrong. The end screen is a summary with a retry, no live measuring button.
     _press(page, device, "#btn-start-quiz")
     page.wait_for_selector("#quiz:not([hidden]) #strip .slot")
@@ -262,7 +273,10 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     _shot(page, device, "tutorial-failed", tmp_path)
     profile = VolunteerProfile.objects.get(user__username=name)
     assert profile.tutorial_attempts == 1 and profile.tutorial_passed_at is None
+    return profile
 
+
+def _pass_the_quiz(page, device: str, profile: VolunteerProfile, tmp_path: Path) -> None:  # noqa: ANN001
     # The quiz again, passed: new galaxies, every answer right (one placed by dragging).
     _press(page, device, "#btn-retry-tutorial")
     page.wait_for_selector("#quiz:not([hidden]) #strip .slot")
@@ -283,6 +297,8 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     profile.refresh_from_db()
     assert profile.tutorial_attempts == 2 and profile.tutorial_passed_at is not None
 
+
+def _first_task_magnified_and_rejected(page, device: str, name: str, tmp_path: Path) -> None:  # noqa: ANN001
     # Measuring. The first task is a known galaxy; rejecting it as Disturbed is answered in the right words.
     _press(page, device, "#summary-start")
     page.wait_for_url("**/zoo/")
@@ -297,7 +313,6 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     assert page.locator("#link-guide").is_visible()
     _fits(page, device)
     _shot(page, device, "measure", tmp_path)
-
     # Magnify: a click on a standard (desktop) or a long-press on the target (phone) opens the full image.
     if device == "desktop":
         page.locator("#strip .panel.std").nth(4).click()
@@ -330,6 +345,8 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     _fits(page, device)
     _shot(page, device, "feedback-reject", tmp_path)
 
+
+def _measure_the_real_galaxies(page, settings, device: str, name: str, tmp_path: Path) -> None:  # noqa: ANN001
     # The real galaxies, in the order the queue serves them (breadth first, fresh ones at random): each answered
     # as REAL_GALAXIES says, every one a galaxy the ingestion added.
     settings.LABELING_GOLD_START = settings.LABELING_GOLD_MIN = 0.0
@@ -363,6 +380,8 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     assert set(done) == set(REAL_GALAXIES)
     assert Measurement.objects.filter(user__username=name, is_gold=False).count() == len(REAL_GALAXIES)
 
+
+def _my_measurements_and_the_guide(page, live_server, device: str, tmp_path: Path) -> None:  # noqa: ANN001
     # My measurements: the statistics in words; the field guide.
     page.goto(live_server.url + "/zoo/me/")
     words = page.locator("#stats-words").inner_text()
@@ -374,7 +393,6 @@ def _first_session(page, live_server, settings, tmp_path, device: str) -> None: 
     assert "Field guide" in page.locator("h1").inner_text()
     _fits(page, device)
     _shot(page, device, "guide", tmp_path)
-
 
 
 def _place_real(page, device: str, name: str, tmp_path: Path) -> None:  # noqa: ANN001
