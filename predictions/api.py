@@ -138,7 +138,8 @@ class PgcPredictionView(DownloadablePredictionView):
             if pgc <= 0:
                 raise ValueError
         except ValueError:
-            raise InvalidInput(f"Could not find PGC{pgc_id} in the database. PGC numbers are positive integers.") from None
+            raise InvalidInput(
+                f"Could not find PGC{pgc_id} in the database. PGC numbers are positive integers.") from None
         try:
             target = Target.from_galaxy(galaxy_get_or_fetch_by_pgc(pgc=pgc))
         except GalaxyNotFound as exc:

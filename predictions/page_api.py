@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import astropy.units as u
@@ -167,14 +168,37 @@ def _upload_id(params: dict) -> str | None:
     return upload_id
 
 
-def _evaluation_request(body: bytes) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """What the page asks to evaluate: an upload or a sky position, and how the user aligned it."""
+
+    angle: float
+    scale: float
+    auto: bool  # turn by the angle measured on the image instead of ``angle``
+    catalogue: bool  # ``angle`` is the catalogue PA + 90, untouched by the user
+    upload_id: str | None
+    position: tuple[float, float, float] | None  # ra, dec, field; None for an upload
+
+    def image_bytes(self) -> bytes:
+        if self.upload_id:
+            path = f"{UPLOAD_DIR}/{self.upload_id}.jpg"
+            if not default_storage.exists(path):
+                raise NotFound("That upload has expired; upload the image again.")
+            with default_storage.open(path) as handle:
+                return handle.read()
+        assert self.position is not None  # _evaluation_request sets one or the other
+        ra, dec, fov = self.position
+        return fetch_cutout(ra=ra, dec=dec, fov_arcmin=fov).data
+
+
+def _evaluation_request(body: bytes) -> EvaluationRequest:
     """The evaluation's parameters, checked: angle, scale, auto, catalogue, and an upload or a position."""
     try:
         params = loads_object(body)  # a list or a 100 000-deep array is a 400, not a 500
         angle = float(params.get("angle", 0.0))
         scale = float(params.get("scale", 1.0))
         auto = params.get("auto", False)
-        catalogue = params.get("catalogue", False)  # the angle is the catalogue PA + 90, untouched by the user
+        catalogue = params.get("catalogue", False)
         if not isinstance(auto, bool) or not isinstance(catalogue, bool):
             raise ValueError("auto and catalogue must be true or false")
         if not math.isfinite(angle):
@@ -188,19 +212,8 @@ def _evaluation_request(body: bytes) -> dict[str, Any]:
     # OverflowError: float() of a JSON integer beyond 1e308 (e.g. 400 digits).
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(f"Bad request: {exc}") from None
-    return {"angle": angle, "scale": scale, "auto": auto, "catalogue": catalogue, "upload_id": upload_id,
-            "position": position}
-
-
-def _evaluation_image(upload_id: str | None, position: tuple[float, float, float] | None) -> bytes:
-    if upload_id:
-        path = f"{UPLOAD_DIR}/{upload_id}.jpg"
-        if not default_storage.exists(path):
-            raise NotFound("That upload has expired; upload the image again.")
-        with default_storage.open(path) as handle:
-            return handle.read()
-    ra, dec, fov = position
-    return fetch_cutout(ra=ra, dec=dec, fov_arcmin=fov).data
+    return EvaluationRequest(angle=angle, scale=scale, auto=auto, catalogue=catalogue, upload_id=upload_id,
+                             position=position)
 
 
 @extend_schema(exclude=True)
@@ -214,11 +227,10 @@ class EvaluateView(PageHelperView):
         wanted = _evaluation_request(request.body)  # the raw body, whatever its content type says
         active_pointer()  # no model, no work: answer 503 before fetching or decoding anything
         try:
-            data = _evaluation_image(wanted["upload_id"], wanted["position"])
-            image = load_image(data, max_bytes=20 * settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS,
-                               max_side=settings.MAX_DECODE_SIDE)
-            aligned = run_heavy(align_image, image.pixels, angle_deg=None if wanted["auto"] else wanted["angle"],
-                                scale=wanted["scale"], pa_source="catalogue" if wanted["catalogue"] else "manual")
+            image = load_image(wanted.image_bytes(), max_bytes=20 * settings.MAX_UPLOAD_BYTES,
+                               max_pixels=settings.MAX_IMAGE_PIXELS, max_side=settings.MAX_DECODE_SIDE)
+            aligned = run_heavy(align_image, image.pixels, angle_deg=None if wanted.auto else wanted.angle,
+                                scale=wanted.scale, pa_source="catalogue" if wanted.catalogue else "manual")
             body = prediction_for_aligned(aligned)
         except ImageSourceError as exc:
             raise UpstreamFailed(f"Could not get an image of this position: {exc}") from None
