@@ -17,6 +17,7 @@ job of kind ``build`` (a ``RetrainJob`` row), so the staff pages show its stage,
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -26,11 +27,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import InvalidInput
+from training.ml.ensemble import MANIFEST_NAME
 
 from . import dispatch, selectors
 from .conf import training_setting
@@ -255,8 +258,6 @@ class _Reporter:
 
 
 def _describe(exc: BaseException, job: RetrainJob, soft_time_limit: float | None = None) -> str:
-    from celery.exceptions import SoftTimeLimitExceeded
-
     folder = build_folder(job=job)
     if isinstance(exc, SoftTimeLimitExceeded):
         soft = soft_time_limit or build_time_limits(job.params["profile"])[0]
@@ -276,10 +277,6 @@ def _describe(exc: BaseException, job: RetrainJob, soft_time_limit: float | None
 
 def _evaluated(folder: Path) -> bool:
     """True when the folder holds a finished build (manifest with test metrics): only registration is left."""
-    import json
-
-    from training.ml.ensemble import MANIFEST_NAME
-
     path = folder / MANIFEST_NAME
     try:
         return bool(json.loads(path.read_text()).get("metrics", {}).get("test"))

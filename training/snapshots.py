@@ -13,6 +13,7 @@ from labeling.export import consensus_export
 
 from .conf import training_setting
 from .models import DatasetSnapshot
+from .selectors import consensus_training_rows
 from .store import store_root
 
 
@@ -30,8 +31,6 @@ def snapshot_build(*, synthetic: int = 0, seed: int = 2026, user: Any = None, te
     import numpy as np
 
     from training.ml.snapshot import SnapshotRows, content_hash, stratified_split, synthetic_rows, write_snapshot
-
-    from .selectors import consensus_training_rows
 
     if synthetic < 0:
         raise SnapshotError("The number of synthetic galaxies cannot be negative.")
