@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from .conf import training_setting
 from .models import Ensemble
+from .store import ensemble_folder
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def ensemble_evaluate_independent(*, ensemble: Ensemble, n: int | None = None, r
     spec = independent_spec(n=n, rejects=rejects, seed=seed)
     images, render_seconds = independent_set_ensure(**spec, log=log)
     (log or logger.info)(f"independent check of {ensemble.version} on {images.name}")
-    report = evaluate_independent(Path(settings.MODEL_STORE) / ensemble.folder, images, real_photos=None,
+    report = evaluate_independent(ensemble_folder(ensemble.folder), images, real_photos=None,
                                   per_image=True, progress=progress)
     clean, rejects_report = report["clean"], report["rejects"]
     summary = {

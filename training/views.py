@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,6 +18,7 @@ from .forms import RetrainForm
 from .jobs import RetrainError, retrain_job_create
 from .models import Ensemble, TrainingRun
 from .registry import RegistryError, ensemble_activate, ensemble_rollback_and_rescore
+from .store import ensemble_folder
 
 
 def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -36,7 +35,7 @@ def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 
 def _ensemble_plots(ensemble: Ensemble) -> list[str]:
-    folder = Path(settings.MODEL_STORE) / ensemble.folder / "plots"
+    folder = ensemble_folder(ensemble.folder) / "plots"
     return sorted(p.name for p in folder.glob("*.png")) if folder.is_dir() else []
 
 
@@ -106,7 +105,7 @@ def ensemble_plot(request: HttpRequest, ensemble_id: int, name: str) -> FileResp
     ensemble = get_object_or_404(Ensemble, pk=ensemble_id)
     if name not in _ensemble_plots(ensemble):  # only files that are there: no path tricks
         raise Http404("No such plot.")
-    return FileResponse((Path(settings.MODEL_STORE) / ensemble.folder / "plots" / name).open("rb"),
+    return FileResponse((ensemble_folder(ensemble.folder) / "plots" / name).open("rb"),
                         content_type="image/png")
 
 
