@@ -8,8 +8,19 @@ import yaml
 from tests.compose import command_text, compose_config
 
 ROOT = Path(__file__).resolve().parents[2]
-# Settings read most variables; the staff account's come from the ensure_staff command that init runs.
+# Settings read most variables; the staff account's come from the ensure_staff command that init runs, and each
+# app's tunables (<PREFIX>_<NAME>) from its conf.py through inclinet_site.conf.AppSettings.
 READERS = [ROOT / "inclinet_site" / "settings.py", ROOT / "catalog" / "management" / "commands" / "ensure_staff.py"]
+
+
+def app_setting_names() -> set[str]:
+    from catalog.conf import legacy_survey_setting
+    from labeling.conf import zoo_setting
+    from predictions.conf import prediction_setting
+    from training.conf import training_setting
+
+    return {f"{conf.prefix}_{name}" for conf in (legacy_survey_setting, zoo_setting, prediction_setting,
+                                                 training_setting) for name in conf.defaults}
 
 
 def load_compose() -> dict:
@@ -24,10 +35,11 @@ def test_compose_has_every_service() -> None:
 def test_app_services_share_an_environment_the_settings_understand() -> None:
     services = load_compose()["services"]
     settings_source = "".join(path.read_text() for path in READERS)
+    app_settings = app_setting_names()
     for name in ("init", "web", "worker", "worker-train", "beat"):
         env = services[name]["environment"]
         for key in env:
-            assert f'"{key}"' in settings_source, f"{name}: {key} is not read by settings.py"
+            assert f'"{key}"' in settings_source or key in app_settings, f"{name}: {key} is not read by settings.py"
         database = dj_database_url.parse(env["DATABASE_URL"])
         postgres_env = services["postgres"]["environment"]
         assert database["HOST"] == "postgres" and database["PORT"] == 5432

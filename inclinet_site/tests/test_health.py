@@ -47,7 +47,8 @@ def test_healthz_without_a_worker_is_503(staff_client, monkeypatch) -> None:
 def test_healthz_reports_an_active_model(client, settings, monkeypatch) -> None:
     monkeypatch.setattr(health, "_check_worker", lambda: {"ok": True})
     settings.MODEL_STORE.mkdir(parents=True)
-    (settings.MODEL_STORE / "active.json").write_text('{"version": "ens-1", "models": [1, 2, 3]}')
+    (settings.MODEL_STORE / "active.json").write_text(
+        '{"version": "ens-1", "folder": "ensembles/ens-1", "models": [1, 2, 3]}')
     body = client.get(reverse("healthz")).json()
     assert body["checks"]["active_model"] == {"ok": True, "state": "active", "version": "ens-1", "models": 3}
     assert body["status"] == "ok"
