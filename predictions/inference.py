@@ -10,67 +10,27 @@ about 3× faster on this project's CPUs and changes the inclinations by well und
 (``benchmarks/predict.py`` measures both).
 
 CPU-heavy prediction work (loading the ensemble, fetching and preparing images, the networks) runs through
-``run_heavy``: on one thread per process, ``PREDICTION_NICENESS`` (default 10) nice levels below the web threads.
-A gthread worker's other threads keep answering cheap requests (Zoo tasks, cached predictions) while a
-prediction computes, and at most one prediction per process competes for the cores. TensorFlow's own
-thread pool is created from that thread and inherits its priority.
+``predictions.heavy.run_heavy``: in a niced prediction process or on a niced inference thread, so the web
+threads keep answering cheap requests (Zoo tasks, cached predictions) while a prediction computes. The
+ensemble is loaded where that work runs; TensorFlow's own threads inherit its priority.
 """
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 from core.errors import Unavailable
 from training.ml.ensemble import FusedEnsemble
 from training.store import PointerUnreadable, active_pointer_read, ensemble_folder, ensemble_load
 
 from .conf import prediction_setting
+from .heavy import run_heavy
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _loaded: FusedEnsemble | None = None
 _loaded_key: tuple[str, str, str] | None = None
-_heavy_lock = threading.Lock()
-_heavy: tuple[int, ThreadPoolExecutor] | None = None  # (pid, executor): a forked child builds its own
-_on_heavy_thread = threading.local()
-T = TypeVar("T")
-
-
-def _heavy_thread_start(niceness: int) -> None:
-    _on_heavy_thread.active = True
-    if niceness > 0 and sys.platform.startswith("linux"):
-        try:
-            # On Linux a thread id is a valid PRIO_PROCESS target and the value applies to that thread only.
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
-        except OSError as exc:  # e.g. a sandbox without setpriority: run at normal priority
-            logger.warning("could not lower the inference thread's priority", extra={"error": str(exc)})
-
-
-def heavy_executor() -> ThreadPoolExecutor:
-    """This process's inference thread (created on first use, again after a fork)."""
-    global _heavy
-    pid = os.getpid()
-    if _heavy is None or _heavy[0] != pid:
-        with _heavy_lock:
-            if _heavy is None or _heavy[0] != pid:
-                niceness = int(prediction_setting("NICENESS"))
-                _heavy = (pid, ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference",
-                                                  initializer=_heavy_thread_start, initargs=(niceness,)))
-    return _heavy[1]
-
-
-def run_heavy(func: Callable[..., T], /, *args: object, **kwargs: object) -> T:
-    """``func(*args, **kwargs)`` on the inference thread; its exceptions are raised here. Re-entrant."""
-    if getattr(_on_heavy_thread, "active", False):
-        return func(*args, **kwargs)
-    return heavy_executor().submit(func, *args, **kwargs).result()
 
 
 class NoActiveEnsemble(Unavailable):
