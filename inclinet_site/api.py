@@ -13,16 +13,6 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from core.errors import ApplicationError
 
 
-class ApiError(Exception):
-    """Raised by API views for an expected failure that the client should see verbatim."""
-
-    def __init__(self, message: str, *, status: int = http_status.HTTP_400_BAD_REQUEST, **extra: Any):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.extra = extra
-
-
 HTTP_STATUS_BY_KIND: dict[str, int] = {
     "invalid": http_status.HTTP_400_BAD_REQUEST,
     "forbidden": http_status.HTTP_403_FORBIDDEN,
@@ -46,20 +36,19 @@ def failed(message: str, *, status: int, **extra: Any) -> Response:
     return Response({"status": "failed", "message": message, **extra}, status=status)
 
 
-def _flatten(detail: Any) -> str:
+def validation_message(detail: Any) -> str:
+    """DRF's error detail (nested dicts and lists) as one line for people: ``field: what is wrong; …``."""
     if isinstance(detail, dict):
-        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+        return "; ".join(f"{key}: {validation_message(value)}" for key, value in detail.items())
     if isinstance(detail, list):
-        return "; ".join(_flatten(item) for item in detail)
+        return "; ".join(validation_message(item) for item in detail)
     return str(detail)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, ApiError):
-        return failed(exc.message, status=exc.status, **exc.extra)
     if isinstance(exc, ApplicationError):
         return application_error_response(exc, with_code=getattr(context.get("view"), "error_codes_in_body", True))
     response = drf_exception_handler(exc, context)
     if response is not None:
-        response.data = {"status": "failed", "message": _flatten(response.data)}
+        response.data = {"status": "failed", "message": validation_message(response.data)}
     return response

@@ -15,7 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inclinet_site.api import ApiError
+from core.errors import Conflict, InvalidInput, NotFound
+from inclinet_site.api import validation_message
 
 from . import selectors, tutorial
 from .assignment import Task, assignment_draw_standards, assignment_next, assignment_skip
@@ -54,16 +55,8 @@ class IsExpert(BasePermission):
 def _valid(serializer_class: type, data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
-        raise ApiError(_flatten(serializer.errors), status=status.HTTP_400_BAD_REQUEST, code="invalid")
+        raise InvalidInput(validation_message(serializer.errors), code="invalid")
     return serializer.validated_data
-
-
-def _flatten(errors: Any) -> str:
-    if isinstance(errors, dict):
-        return "; ".join(f"{key}: {_flatten(value)}" for key, value in errors.items())
-    if isinstance(errors, list):
-        return " ".join(_flatten(item) for item in errors)
-    return str(errors)
 
 
 def standards_payload(rows: list[selectors.StandardRow]) -> list[dict[str, Any]]:
@@ -208,7 +201,7 @@ def _own_job(request: Request, job_id: str) -> ExportJob:
     job = ExportJob.objects.filter(pk=job_id).first()
     if job is None or (job.requested_by_id != request.user.id
                        and selectors.volunteer_role(user=request.user) != Role.STAFF):
-        raise ApiError("No such export.", status=status.HTTP_404_NOT_FOUND, code="not_found")
+        raise NotFound("No such export.", code="not_found")
     return job
 
 
@@ -227,8 +220,7 @@ class ExportDownloadApi(APIView):
     def get(self, request: Request, job_id: str) -> Any:
         job = _own_job(request, job_id)
         if job.status != ExportStatus.DONE or not job.file:
-            raise ApiError(f"The export is {job.status}, not ready yet.", status=status.HTTP_409_CONFLICT,
-                           code="not_ready")
+            raise Conflict(f"The export is {job.status}, not ready yet.", code="not_ready")
         content_type = "text/csv" if job.fmt == "csv" else "application/json"
         return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1],
                             content_type=content_type)
@@ -257,7 +249,7 @@ class StaffConsensusApi(APIView):
     def get(self, request: Request, galaxy_id: int) -> Response:
         consensus = Consensus.objects.filter(galaxy_id=galaxy_id).first()
         if consensus is None:
-            raise ApiError("Not in the queue.", status=status.HTTP_404_NOT_FOUND, code="not_found")
+            raise NotFound("Not in the queue.", code="not_found")
         return Response({"status": "success", **ConsensusOutSerializer(consensus).data})
 
 
@@ -335,8 +327,7 @@ class StaffReportApi(APIView):
     def get(self, request: Request) -> Response:
         raw_seed = request.query_params.get("seed", "0") or "0"
         if not (raw_seed.isascii() and raw_seed.isdigit() and len(raw_seed) <= 18):
-            raise ApiError("seed must be a whole number of at most 18 digits.", status=status.HTTP_400_BAD_REQUEST,
-                           code="invalid")
+            raise InvalidInput("seed must be a whole number of at most 18 digits.", code="invalid")
         seed = int(raw_seed)
         report = selectors.agreement_ab_report(seed=seed)
         return Response({"status": "success", "agreement": report.as_dict(),
@@ -385,12 +376,12 @@ class TutorialApi(APIView):
         if step in ("1", "2"):
             low = request.query_params.get("low")
             if step == "2" and not (low or "").isdigit():
-                raise ApiError("Give low: 45, 50, ... 85.", status=400, code="invalid")
+                raise InvalidInput("Give low: 45, 50, ... 85.", code="invalid")
             rows = tutorial.tutorial_standards(state=state, step=int(step),
                                                low=int(low) if step == "2" else None)
             return Response({"status": "success", "standards": standards_payload(rows)})
         if step is not None:
-            raise ApiError("step must be 1 or 2.", status=400, code="invalid")
+            raise InvalidInput("step must be 1 or 2.", code="invalid")
         return Response(_tutorial_body(request, state))
 
     @extend_schema(operation_id="zoo_tutorial_restart", request=None,
@@ -411,7 +402,7 @@ class TutorialCheckApi(APIView):
         data = _valid(TutorialCheckInSerializer, request.data)
         state = request.session.get(TUTORIAL_SESSION_KEY)
         if not isinstance(state, dict) or "questions" not in state:
-            raise ApiError("Start the tutorial first.", status=409, code="tutorial_conflict")
+            raise Conflict("Start the tutorial first.", code="tutorial_conflict")
         feedback, summary = tutorial.tutorial_answer(
             user=request.user, state=state, index=data["question"],
             left_id=data["left_standard"], right_id=data["right_standard"], face_on=data["face_on"],
