@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
@@ -28,6 +29,7 @@ class IsActiveStaff(BasePermission):
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
+@extend_schema(exclude=True)  # the staff pages' own helpers, not part of the public API
 class StaffJSONView(APIView):
     """GET only, signed-in staff only (the staff pages' session), answering as the plain views did."""
 
