@@ -26,4 +26,4 @@ DEFAULTS: dict[str, Any] = {
     "SERVE_MEDIA_DIRECTLY": None,  # task images as plain /media URLs (None: when DEBUG is on)
 }
 
-zoo_setting = AppSettings("LABELING", DEFAULTS)
+zoo_setting = AppSettings("LABELING", DEFAULTS, types={"SERVE_MEDIA_DIRECTLY": bool})

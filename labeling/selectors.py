@@ -45,9 +45,7 @@ def volunteer_role(*, user: AbstractBaseUser) -> str:
 
 
 def _serve_media_directly() -> bool:
-    direct = zoo_setting("SERVE_MEDIA_DIRECTLY")  # None: as DEBUG; from the environment: a string
-    if isinstance(direct, str):
-        return direct.strip().lower() in ("1", "true", "yes", "on")
+    direct = zoo_setting("SERVE_MEDIA_DIRECTLY")  # None: as DEBUG
     return settings.DEBUG if direct is None else bool(direct)
 
 

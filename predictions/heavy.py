@@ -40,7 +40,6 @@ _lock = threading.Lock()
 _thread: tuple[int, ThreadPoolExecutor] | None = None  # (pid, executor): a forked child builds its own
 _pool: tuple[int, ProcessPoolExecutor] | None = None
 _on_heavy_worker = threading.local()
-_IN_PREDICTION_PROCESS = False
 
 
 def _lower_priority(niceness: int, *, whole_process: bool) -> None:
@@ -91,7 +90,6 @@ def _settings_snapshot() -> dict[str, Any]:
 
 def _process_start(niceness: int, overrides: dict[str, Any]) -> None:
     """A prediction process: Django set up from the environment, the parent's settings over it, niced."""
-    global _IN_PREDICTION_PROCESS
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inclinet_site.settings")
     import django
     from django.conf import settings
@@ -100,15 +98,14 @@ def _process_start(niceness: int, overrides: dict[str, Any]) -> None:
     for name, value in overrides.items():
         setattr(settings, name, value)
     _lower_priority(niceness, whole_process=True)
-    _IN_PREDICTION_PROCESS = True
-    _on_heavy_worker.active = True
+    _on_heavy_worker.active = True  # run_heavy in a prediction process runs inline: no pool inside the pool
 
 
 def process_pool() -> ProcessPoolExecutor | None:
     """This web process's prediction processes, or None when ``PREDICTION_PROCESSES`` is 0."""
     global _pool
     size = int(prediction_setting("PROCESSES"))
-    if size <= 0 or _IN_PREDICTION_PROCESS:
+    if size <= 0:
         return None
     pid = os.getpid()
     if _pool is None or _pool[0] != pid:

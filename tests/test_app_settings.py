@@ -51,3 +51,11 @@ def test_zoo_media_urls_follow_the_environment_switch(settings: Any, monkeypatch
     assert _serve_media_directly() is True
     monkeypatch.delenv("LABELING_SERVE_MEDIA_DIRECTLY")
     assert _serve_media_directly() is False  # unset: as DEBUG
+
+
+def test_a_setting_without_a_default_is_typed_as_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    typed = AppSettings("DEMO", {"SWITCH": None}, types={"SWITCH": bool})
+    monkeypatch.setenv("DEMO_SWITCH", "0")
+    assert typed("SWITCH") is False
+    monkeypatch.setenv("DEMO_SWITCH", "on")
+    assert typed("SWITCH") is True
