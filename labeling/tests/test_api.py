@@ -194,8 +194,9 @@ def test_tutorial_practice_feedback(api, grid) -> None:  # noqa: ANN001
     question = next(q for q in api.session["zoo_tutorial"]["questions"] if q["kind"] == "placement")
     index = api.session["zoo_tutorial"]["questions"].index(question)
     truth = question["truth"]
-    left = Standard.objects.get(inclination=float(int(truth)))
-    right = Standard.objects.get(inclination=float(int(truth) + 1))
+    low = min(int(truth), 89)  # a 90° truth sits in the grid's last interval, 89-90 (there is no 91° standard)
+    left = Standard.objects.get(inclination=float(low))
+    right = Standard.objects.get(inclination=float(low + 1))
     check = api.post(reverse("labeling:api-tutorial-check"),
                      {"question": index, "left_standard": left.id, "right_standard": right.id}, format="json")
     assert check.json()["feedback"]["correct"] is True and check.json()["feedback"]["grade"] == "spot_on"
