@@ -210,12 +210,17 @@ def _remove_if_empty(folder: Path) -> None:
 
 class _Reporter:
     """The pipeline's ``log`` and ``progress`` hooks: stage text and overall progress on the job row,
-    throttled to ``TRAINING_PROGRESS_INTERVAL_S``; every write checks the lease."""
+    throttled to ``TRAINING_PROGRESS_INTERVAL_S``; every write checks the lease and the soft time limit.
 
-    def __init__(self, job: RetrainJob, profile: Any, beat: LeaseHeartbeat, echo: Callable[[str], None]) -> None:
+    Celery delivers the soft limit as a signal that raises in whatever Python code runs then; a library that
+    catches ``Exception`` around it (an optional import, a retry loop) swallows it, and the build would run on
+    to the hard limit. ``deadline`` (monotonic seconds) raises it again at the next progress report."""
+
+    def __init__(self, job: RetrainJob, profile: Any, beat: LeaseHeartbeat, echo: Callable[[str], None],
+                 deadline: float | None = None) -> None:
         from training.ml.pipeline import member_name
 
-        self.job, self.beat, self.echo = job, beat, echo
+        self.job, self.beat, self.echo, self.deadline = job, beat, echo, deadline
         members = [(member_name(f, fl), profile.epochs) for f in profile.families for fl in profile.flavours]
         members += [(member_name(f, 0, reject=True), profile.reject_epochs) for f in profile.reject_families]
         self.offsets: dict[str, tuple[int, int]] = {}
@@ -247,6 +252,8 @@ class _Reporter:
         if self.beat.lost:
             raise LeaseLost(f"Build #{self.job.pk} was taken over by another worker.")
         now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            raise SoftTimeLimitExceeded()
         if not force and now - self.last < self.interval:
             return
         self.last = now
@@ -289,6 +296,7 @@ def ensemble_build_execute(*, job_id: int, key: str, log: Callable[[str], None] 
     """Run (or resume) a build job: generate, train every member (resuming from its checkpoints), evaluate,
     register, and promote when asked. Any failure, the soft time limit included, is recorded on the job
     (``soft_time_limit``: the one the task runs under, for the message)."""
+    deadline = time.monotonic() + soft_time_limit if soft_time_limit else None
     job = ensemble_build_claim(job_id=job_id, key=key)
     if job is None:
         current = RetrainJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
@@ -298,7 +306,7 @@ def ensemble_build_execute(*, job_id: int, key: str, log: Callable[[str], None] 
         held = RetrainJob.objects.filter(pk=job.pk, worker=job.worker, status=Status.RUNNING)
         with LeaseHeartbeat(held, interval_s=float(training_setting("BUILD_HEARTBEAT_S")),
                             name=f"build-{job.pk}-heartbeat") as beat:
-            reporter = _Reporter(job, _profiles()[job.params["profile"]], beat, echo)
+            reporter = _Reporter(job, _profiles()[job.params["profile"]], beat, echo, deadline)
             active = Ensemble.objects.filter(status=Ensemble.Status.ACTIVE).first()
             if job.params.get("if_none_active") and active is not None:
                 reporter.stage = f"nothing to build: {active.version} is already active"

@@ -12,6 +12,7 @@ import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
@@ -88,6 +89,30 @@ def test_the_soft_time_limit_becomes_a_recorded_failure(monkeypatch) -> None:  #
     assert job.status == "failed"
     assert "time limit" in job.error and "900 s" in job.error and f"--resume {job.pk}" in job.error
     assert (build_folder(job=job) / "runs" / "partial.txt").exists()  # kept for a resume
+
+
+def test_a_soft_time_limit_that_a_library_swallowed_still_stops_the_build(monkeypatch) -> None:  # noqa: ANN001
+    """Celery's soft limit is a signal raising in whatever code runs; a library's ``except Exception`` can eat it.
+    The next progress report after the limit raises it again, so the build does not run on to the hard limit."""
+    job = ensemble_build_create(profile="tiny")
+    reports: list[int] = []
+
+    def swallows_the_signal(profile, out, *, progress, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        try:
+            raise SoftTimeLimitExceeded()  # as the signal handler does, inside an optional import
+        except Exception:  # noqa: BLE001, S110 - what the library does
+            pass
+        time.sleep(0.3)
+        for epoch in range(1, 4):
+            reports.append(epoch)
+            progress("inclination-0-0", SimpleNamespace(epoch=epoch, steps=1, step=1, phase="epoch_end"))
+
+    monkeypatch.setattr("training.ml.pipeline.build_ensemble", swallows_the_signal)
+    with pytest.raises(SoftTimeLimitExceeded):
+        ensemble_build_execute(job_id=job.pk, key=str(job.key), soft_time_limit=0.2)
+    job.refresh_from_db()
+    assert reports == [1]  # stopped at the first report after the limit
+    assert job.status == "failed" and "Stopped at the time limit" in job.error
 
 
 def test_a_second_build_waits_while_one_runs(_no_messages) -> None:  # noqa: ANN001
