@@ -528,6 +528,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--aligned-by-truth", action="store_true", help="turn images by their true PA, not the measured one")
     parser.add_argument("--no-real", action="store_true", help="skip the real photographs")
     parser.add_argument("--markdown", action="store_true", help="also print one row for docs/benchmarks.md")
+    parser.add_argument("--per-image", action="store_true",
+                        help="keep every image's truth, median, axial ratio and rejection in the report")
     args = parser.parse_args(argv)
     if not (args.images / "truth.csv").exists():
         parser.error(f"{args.images} has no truth.csv; render it first: python -m benchmarks.independent_family.render "
@@ -543,7 +545,8 @@ def main(argv: list[str] | None = None) -> None:
 
     report = evaluate_independent(None if args.ensemble == "active" else args.ensemble, args.images,
                                   aligned_by_truth=args.aligned_by_truth, limit=args.limit,
-                                  real_photos=None if args.no_real else REAL_PHOTOS, progress=progress)
+                                  real_photos=None if args.no_real else REAL_PHOTOS, progress=progress,
+                                  per_image=args.per_image)
     out = args.json or Path("var/bench/independent") / f"{report['ensemble']['version']}{'-truth-pa' if args.aligned_by_truth else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))

@@ -108,6 +108,13 @@ PROFILES = {
                       lr_schedule="cosine", learning_rate=4e-3, patience=6, reject_from_regression=True,
                       reject_extra_galaxies=1500, domain_augment=True, domain_generator=True,
                       reject_max_clean_flagged=0.02),
+    # The robust recipe at about twice the budget (1.8x the galaxies, 1.9x the views per network, longer reject
+    # run), sized to train in under an hour on 2 CPU cores: the "+ budget" row of the ablation. ≈ 50 min.
+    "robust-long": Profile("robust-long", families=("compact",), flavours=(0, 1, 2, 3), reject_families=("compact",),
+                           n_galaxies=5000, n_robustness=300, epochs=20, images_per_epoch=4096, reject_epochs=16,
+                           lr_schedule="cosine", learning_rate=4e-3, patience=6, reject_from_regression=True,
+                           reject_extra_galaxies=2500, domain_augment=True, domain_generator=True,
+                           reject_max_clean_flagged=0.02),
     # Ablation rows for the robust recipe, each one change on top of the previous (benchmarks/recipe_ablation.py
     # --robust): the quick budget with domain-randomised augmentation only, then with the widened generator too.
     "quick-aug": Profile("quick-aug", families=("compact",), flavours=(0, 1, 2, 3), reject_families=("compact",),
